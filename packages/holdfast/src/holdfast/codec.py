@@ -1,0 +1,304 @@
+"""Turning stored bytes into records and records into bytes, free of I/O.
+
+The store's sync and async shells both call these functions; every rule about formats,
+checksums, signatures and payload lookup lives here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from holdfast import prefect_format
+from holdfast.errors import RecordCorrupted, SerializationError
+from holdfast.records import (
+    HEAD_SIZE,
+    HEADER_SIZE,
+    MAGIC,
+    NativeHead,
+    ResultRecord,
+    ResultRecordMetadata,
+    checksum_of,
+    encode_native,
+    parse_native_head,
+    verify_payload,
+)
+from holdfast.serializers import Serializer
+
+__all__ = [
+    "Encoded",
+    "ParsedMetadata",
+    "decode_record",
+    "decode_split",
+    "encode_record",
+    "metadata_from_head",
+]
+
+BytesLike = bytes | bytearray | memoryview
+RecordFormat = Literal["holdfast", "prefect"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMetadata:
+    """Metadata read from a record or a metadata file, before the payload is touched."""
+
+    metadata: ResultRecordMetadata
+    format: RecordFormat
+    head: NativeHead | None = None
+    header: BytesLike | None = None  # native: the fixed prefix (with MAC), for signatures
+    metadata_bytes: BytesLike | None = None
+    #: For combined Prefect records, the payload text already parsed from the JSON.
+    prefect_text: bytes | None = None
+
+
+def _corrupt(key: str, where: str, what: str) -> RecordCorrupted:
+    return RecordCorrupted(
+        f"record {key!r} in {where} is corrupted: {what}; delete it and write it again"
+    )
+
+
+def _load_metadata(data: BytesLike, key: str, where: str) -> ResultRecordMetadata:
+    try:
+        return ResultRecordMetadata.load_bytes(data)
+    except RecordCorrupted as exc:
+        raise _corrupt(key, where, str(exc)) from exc
+    except (ValueError, TypeError) as exc:
+        raise _corrupt(key, where, f"invalid metadata ({exc})") from exc
+
+
+def _native_metadata(data: BytesLike, key: str, where: str) -> ParsedMetadata | int:
+    """Parse a native head; an int is the number of bytes needed when ``data`` is short."""
+    head = parse_native_head(data, key, where)
+    end = head.payload_offset
+    if len(data) < end:
+        return end
+    meta_bytes = memoryview(data)[head.metadata_offset : end]
+    return ParsedMetadata(
+        _load_metadata(meta_bytes, key, where),
+        "holdfast",
+        head,
+        memoryview(data)[:HEADER_SIZE],
+        meta_bytes,
+    )
+
+
+def _parse_json(data: BytesLike) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def metadata_from_head(
+    head: BytesLike, key: str, where: str, complete: bool
+) -> ParsedMetadata | int | None:
+    """Metadata from the first bytes of a stored object, without its payload.
+
+    Returns the metadata, or the number of bytes needed to see all of it, or None when
+    the object is a raw payload (no metadata: it never expires). ``complete`` says that
+    ``head`` is the whole object.
+    """
+    if bytes(head[:4]) == MAGIC:
+        return _native_metadata(head, key, where)
+    if head[:1] == b"{":
+        parsed = _parse_json(head) if complete else _prefect_head(head)
+        if parsed is None and not complete:
+            return max(len(head) * 4, HEAD_SIZE * 16)  # metadata longer than the head
+        if prefect_format.is_prefect_record(parsed):
+            return _prefect_parsed(parsed, key, where, with_text=False)
+        if prefect_format.is_prefect_metadata(parsed):
+            return ParsedMetadata(_prefect_meta(parsed, key, where), "prefect")
+    return None
+
+
+def _prefect_head(head: BytesLike) -> Any:
+    """Parse the metadata object at the start of a combined Prefect record's head."""
+    prefix = b'{"metadata":'
+    data = bytes(head)
+    if not data.startswith(prefix):
+        return _parse_json(data)
+    import json
+
+    try:
+        meta, _ = json.JSONDecoder().raw_decode(data[len(prefix) :].decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    return {"metadata": meta, "result": ""}
+
+
+def _prefect_meta(meta: dict[str, Any], key: str, where: str) -> ResultRecordMetadata:
+    try:
+        return ResultRecordMetadata.model_validate({**meta, "holdfast_version": None})
+    except (ValueError, TypeError) as exc:
+        raise _corrupt(key, where, f"invalid Prefect metadata ({exc})") from exc
+
+
+def _prefect_parsed(parsed: dict[str, Any], key: str, where: str, with_text: bool) -> ParsedMetadata:
+    meta = _prefect_meta(parsed["metadata"], key, where)
+    text = parsed["result"]
+    if with_text and not isinstance(text, str):
+        raise _corrupt(key, where, "the Prefect record's 'result' is not a string")
+    return ParsedMetadata(meta, "prefect", prefect_text=text.encode("utf-8") if with_text else None)
+
+
+def parse_metadata_blob(data: BytesLike, key: str, where: str) -> ParsedMetadata:
+    """Parse a complete metadata object (from a metadata storage, or a whole record)."""
+    if bytes(data[:4]) == MAGIC:
+        parsed = _native_metadata(data, key, where)
+        if isinstance(parsed, int):
+            raise _corrupt(key, where, f"{len(data)} bytes, the head says {parsed}")
+        return parsed
+    value = _parse_json(data)
+    if prefect_format.is_prefect_record(value):
+        return _prefect_parsed(value, key, where, with_text=True)
+    if prefect_format.is_prefect_metadata(value):
+        return ParsedMetadata(_prefect_meta(value, key, where), "prefect")
+    raise _corrupt(key, where, "it is neither a holdfast nor a Prefect record")
+
+
+def decode_payload(
+    parsed: ParsedMetadata,
+    payload: BytesLike,
+    key: str,
+    where: str,
+    signing_key: bytes | None,
+) -> ResultRecord[Any]:
+    """Verify ``payload`` against ``parsed`` and decode it into a record."""
+    meta = parsed.metadata
+    if parsed.format == "holdfast":
+        header_meta = None
+        if parsed.header is not None and parsed.metadata_bytes is not None:
+            header_meta = (parsed.header, parsed.metadata_bytes)
+        verify_payload(meta, payload, parsed.head, header_meta, signing_key, key, where)
+        value = _loads(meta.serializer, payload, key, where, prefect=False)
+    else:
+        if signing_key is not None:
+            verify_payload(meta, payload, None, None, signing_key, key, where)
+        value = _loads(meta.serializer, payload, key, where, prefect=True)
+    return ResultRecord(metadata=meta, result=value)
+
+
+def _loads(serializer: Serializer, payload: BytesLike, key: str, where: str, prefect: bool) -> Any:
+    try:
+        if prefect:
+            return prefect_format.loads_text(serializer, payload)
+        return serializer.loads(payload)
+    except SerializationError as exc:
+        raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
+
+
+def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata | None, BytesLike]:
+    """Separate a whole stored object into its metadata and payload, decoding neither payload.
+
+    Returns ``(None, data)`` for a raw payload.
+    """
+    view = memoryview(data)
+    if bytes(view[:4]) == MAGIC:
+        parsed = parse_metadata_blob(view, key, where)
+        assert parsed.head is not None
+        if parsed.head.detached:
+            raise _corrupt(key, where, "it holds only metadata; its payload is stored apart")
+        return parsed, view[parsed.head.payload_offset :]
+    if view[:1] == b"{":
+        value = _parse_json(view)
+        if prefect_format.is_prefect_record(value):
+            parsed = _prefect_parsed(value, key, where, with_text=True)
+            assert parsed.prefect_text is not None
+            return parsed, parsed.prefect_text
+    return None, view
+
+
+def decode_record(
+    data: BytesLike,
+    key: str,
+    where: str,
+    backup_serializer: Serializer | None,
+    signing_key: bytes | None,
+) -> ResultRecord[Any]:
+    """Decode a whole object from result storage: native, Prefect, or a raw payload."""
+    parsed, payload = split_record(data, key, where)
+    if parsed is None:
+        return decode_raw(payload, key, where, backup_serializer, signing_key)
+    return decode_payload(parsed, payload, key, where, signing_key)
+
+
+def decode_raw(
+    payload: BytesLike,
+    key: str,
+    where: str,
+    serializer: Serializer | None,
+    signing_key: bytes | None,
+) -> ResultRecord[Any]:
+    """A raw payload (no record around it), as Prefect leaves for flow results."""
+    if serializer is None:
+        raise _corrupt(key, where, "it is not a record and no serializer was given to read it raw")
+    meta = ResultRecordMetadata(storage_key=key, serializer=serializer, holdfast_version=None)
+    if signing_key is not None:
+        verify_payload(meta, payload, None, None, signing_key, key, where)
+    try:
+        value = serializer.loads(payload)
+    except SerializationError:
+        try:
+            value = prefect_format.loads_text(serializer, payload)
+        except SerializationError as exc:
+            raise _corrupt(
+                key, where, f"it is not a record, and the {serializer.type} serializer cannot "
+                f"read it as a raw payload ({exc})"
+            ) from exc
+    return ResultRecord(metadata=meta, result=value)
+
+
+def decode_split(
+    metadata: BytesLike,
+    payload: BytesLike,
+    key: str,
+    where: str,
+    signing_key: bytes | None,
+) -> ResultRecord[Any]:
+    parsed = parse_metadata_blob(metadata, key, where)
+    return decode_payload(parsed, payload, key, where, signing_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """What to write: the record (or payload) for result storage, and metadata if split."""
+
+    result_key: str
+    result_parts: list[BytesLike]
+    metadata_parts: list[BytesLike] | None
+    size: int
+
+
+def encode_record(
+    record: ResultRecord[Any],
+    key: str,
+    record_format: RecordFormat,
+    split: bool,
+    signing_key: bytes | None,
+    result_location: str | None = None,
+) -> Encoded:
+    """Serialize ``record`` for storage under ``key``.
+
+    ``result_location`` is where result storage resolves ``key``; Prefect records carry
+    it as their ``storage_key``, as Prefect itself does.
+    """
+    meta = record.metadata
+    if record_format == "prefect":
+        if result_location is not None:
+            meta.storage_key = result_location
+        if not split:
+            blob = prefect_format.encode_combined(meta, record.result)
+            return Encoded(key, [blob], None, len(blob))
+        text = prefect_format.dumps_text(meta.serializer, record.result)
+        meta_blob = orjson.dumps(prefect_format.metadata_dict(meta))
+        return Encoded(key, [text], [meta_blob], len(text))
+    meta.storage_key = key
+    payload = record.serialize_result()
+    if not split:
+        return Encoded(key, record.to_parts(payload, signing_key), None, len(payload))
+    meta.payload_length = len(payload)
+    meta.checksum = checksum_of(payload)
+    meta_parts = encode_native(meta.dump_bytes(), payload, signing_key, detached=True)
+    return Encoded(key, [payload], meta_parts, len(payload))

@@ -1,0 +1,205 @@
+"""Settings, read with pydantic-settings.
+
+Sources, highest priority first: keyword arguments, environment variables
+(``HOLDFAST_*``; nested values as JSON, e.g. ``HOLDFAST_STORAGES='{"s": {"url": ...}}'``),
+``holdfast.toml`` in the working directory, then ``[tool.holdfast]`` in ``pyproject.toml``
+in the working directory.
+
+Named storages::
+
+    [tool.holdfast.storages.shared]
+    url = "s3://team-bucket/results"
+    endpoint_url = "http://127.0.0.1:9000"   # any other key is a backend option
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["HoldfastSettings", "NamedStorage", "get_settings", "reset_settings"]
+
+_SECRET_HINTS = ("secret", "password", "token", "key", "credential", "sas", "connection_string")
+
+
+def is_secret_option(name: str) -> bool:
+    """Whether a backend option's value must never be shown (by its name)."""
+    lowered = name.lower()
+    return any(hint in lowered for hint in _SECRET_HINTS) and lowered not in ("storage_key",)
+
+
+class NamedStorage(BaseModel):
+    """A storage defined in settings: a URL plus backend options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    url: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def masked(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            **{k: ("***" if is_secret_option(k) else v) for k, v in self.options.items()},
+        }
+
+
+class HoldfastSettings(BaseSettings):
+    """Every setting of holdfast, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOLDFAST_",
+        extra="ignore",
+        pyproject_toml_table_header=("tool", "holdfast"),
+        toml_file="holdfast.toml",
+        validate_default=True,
+    )
+
+    storage: str | None = Field(
+        default=None,
+        description="Default result storage: a URL, a path, or a named storage. "
+        "None: local storage at local_storage_path.",
+    )
+    local_storage_path: Path = Field(
+        default=Path("~/.holdfast/storage"), description="Root of the default local storage."
+    )
+    metadata_storage: str | None = Field(
+        default=None, description="Where metadata lives apart from payloads (None: inside records)."
+    )
+    serializer: str = Field(default="pickle", description="Default serializer type.")
+    lock_manager: str | None = Field(
+        default=None, description="Default lock manager URL, e.g. file:///tmp/locks or redis://..."
+    )
+    persist_by_default: bool = Field(default=False, description="Persist results by default.")
+    tasks_default_persist_result: bool | None = Field(
+        default=None, description="Persist task results by default (None: persist_by_default)."
+    )
+    task_scheduling_storage: str | None = Field(
+        default=None, description="Storage for task parameters (None: the default storage)."
+    )
+    cache_max_entries: int = Field(default=1000, ge=0, description="Memory cache: most records.")
+    cache_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=0, description="Memory cache: most payload bytes."
+    )
+    lock_hold_timeout: float | None = Field(
+        default=300.0, description="Seconds a lock lasts unless released or extended."
+    )
+    signing_key: SecretStr | None = Field(
+        default=None, description="HMAC key: sign records on write, refuse unsigned or bad ones."
+    )
+    record_format: Literal["holdfast", "prefect"] = Field(
+        default="holdfast", description="Format of written records."
+    )
+    storages: dict[str, NamedStorage] = Field(default_factory=dict, description="Named storages.")
+    plugin_preferences: dict[str, str] = Field(
+        default_factory=dict,
+        description="Which plugin serves a scheme or serializer type two plugins claim.",
+    )
+
+    @field_validator("local_storage_path")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("lock_hold_timeout")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("lock_hold_timeout must be positive seconds (or null for never)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls),
+            PyprojectTomlConfigSettingsSource(settings_cls),
+        )
+
+    def signing_key_bytes(self) -> bytes | None:
+        if self.signing_key is None:
+            return None
+        return self.signing_key.get_secret_value().encode("utf-8")
+
+    def masked(self) -> dict[str, Any]:
+        """All settings as JSON-ready values, secrets replaced by ``***``."""
+        data = self.model_dump(mode="json")
+        if self.signing_key is not None:
+            data["signing_key"] = "***"
+        data["storages"] = {name: s.masked() for name, s in self.storages.items()}
+        for name in ("storage", "metadata_storage", "lock_manager", "task_scheduling_storage"):
+            data[name] = mask_url(data[name])
+        return data
+
+
+def mask_url(url: str | None) -> str | None:
+    """Hide passwords in ``scheme://user:password@host`` and secret query options."""
+    if not url or "://" not in url:
+        return url
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    query = parts.query
+    if query:
+        pairs = [(k, "***" if is_secret_option(k) else v) for k, v in parse_qsl(query)]
+        query = urlencode(pairs, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_cached: tuple[tuple[Any, ...], HoldfastSettings] | None = None
+_lock = threading.Lock()
+
+
+def _fingerprint() -> tuple[Any, ...]:
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("HOLDFAST_")))
+    cwd = os.getcwd()
+    stamps = []
+    for name in ("holdfast.toml", "pyproject.toml"):
+        try:
+            stamps.append(os.stat(os.path.join(cwd, name)).st_mtime_ns)
+        except OSError:
+            stamps.append(None)
+    return (env, cwd, *stamps)
+
+
+def get_settings() -> HoldfastSettings:
+    """The current settings; re-read when HOLDFAST_* variables or config files change."""
+    global _cached
+    key = _fingerprint()
+    cached = _cached
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    with _lock:
+        settings = HoldfastSettings()
+        _cached = (key, settings)
+    return settings
+
+
+def reset_settings() -> None:
+    global _cached
+    with _lock:
+        _cached = None

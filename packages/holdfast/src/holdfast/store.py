@@ -1,0 +1,567 @@
+"""`ResultStore`: writes values as records, reads them back, and coordinates writers.
+
+Every operation is written once, as a generator that yields the I/O it needs as
+``(target, method_name, args)``; `run_sync` performs those calls directly and
+`run_async` awaits their ``a``-prefixed twins. Encoding, key checks, expiry and lock
+rules therefore have one implementation shared by the sync and async APIs, and a sync
+call never starts an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Generator
+from functools import partial
+from typing import Annotated, Any, Literal, Self, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from holdfast.cache import ResultCache
+from holdfast.codec import (
+    ParsedMetadata,
+    decode_payload,
+    decode_raw,
+    encode_record,
+    metadata_from_head,
+    parse_metadata_blob,
+    split_record,
+)
+from holdfast.errors import ConfigurationError, LockError, RecordCorrupted, RecordExpired, RecordNotFound
+from holdfast.locking import IsolationLevel, LockManager
+from holdfast.records import HEAD_SIZE, ResultRecord, ResultRecordMetadata
+from holdfast.resolve import lock_manager_from, storage_from
+from holdfast.serializers import Serializer, SerializerField
+from holdfast.settings import get_settings
+from holdfast.storage import Storage, validate_key
+
+__all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore", "run_async", "run_sync"]
+
+logger = logging.getLogger("holdfast")
+T = TypeVar("T")
+
+#: One I/O request of an operation: call ``target.method(*args)`` (or ``a``-method).
+Call = tuple[Any, str, tuple[Any, ...]]
+Op = Generator[Call, Any, T]
+
+
+def run_sync(op: Op[T]) -> T:
+    """Drive an operation with blocking calls."""
+    try:
+        target, method, args = next(op)
+        while True:
+            try:
+                value = getattr(target, method)(*args)
+            except Exception as exc:
+                target, method, args = op.throw(exc)
+            else:
+                target, method, args = op.send(value)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+async def run_async(op: Op[T]) -> T:
+    """Drive an operation with the backends' async twins."""
+    try:
+        target, method, args = next(op)
+        while True:
+            try:
+                value = await getattr(target, "a" + method)(*args)
+            except Exception as exc:
+                target, method, args = op.throw(exc)
+            else:
+                target, method, args = op.send(value)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+def DEFAULT_STORAGE_KEY_FN() -> str:  # noqa: N802 - name kept from the reference API
+    """A random key: 32 hex characters."""
+    return uuid.uuid4().hex
+
+
+_HOSTNAME = socket.gethostname()
+
+
+def generate_default_holder() -> str:
+    """``host:pid:thread``, plus ``:task-<id>`` inside an asyncio task."""
+    holder = f"{_HOSTNAME}:{os.getpid()}:{threading.get_ident()}"
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    if task is not None:
+        holder += f":task-{id(task):x}"
+    return holder
+
+
+def _expiration_error(key: str, where: str, meta: ResultRecordMetadata) -> RecordExpired:
+    return RecordExpired(
+        f"record {key!r} in {where} expired at {meta.expiration:%Y-%m-%dT%H:%M:%SZ}; "
+        "compute and write it again (expired records can be removed with `holdfast prune "
+        "--expired`)"
+    )
+
+
+def _check_fresh(key: str, where: str, meta: ResultRecordMetadata) -> None:
+    if meta.is_expired():
+        raise _expiration_error(key, where, meta)
+
+
+def _check_writer(key: str, holder: str, current: str | None, where: str) -> None:
+    if current is not None and current != holder:
+        raise LockError(
+            f"cannot write record {key!r}: it is locked in {where} by {current!r}, not by "
+            f"{holder!r}; acquire the lock first or wait for it to be released"
+        )
+
+
+def _absolute_expiration(value: dt.datetime | dt.timedelta | None) -> dt.datetime | None:
+    if isinstance(value, dt.timedelta):
+        return dt.datetime.now(dt.UTC) + value
+    return value
+
+
+def _payload_keys(meta: ResultRecordMetadata, key: str, storage: Storage) -> list[str]:
+    """Where a split record's payload may be: its storage_key, then the record's key."""
+    candidates: list[str] = []
+    stored = meta.storage_key
+    if stored:
+        try:
+            candidates.append(validate_key(stored))
+        except ValueError:
+            relative = storage.key_for_location(stored)
+            if relative:
+                candidates.append(relative)
+    if key not in candidates:
+        candidates.append(key)
+    return candidates
+
+
+def _resolve_storage_field(value: Any) -> Storage | None:
+    return None if value is None else storage_from(value)
+
+
+def _resolve_lock_field(value: Any) -> LockManager | None:
+    return None if value is None else lock_manager_from(value)
+
+
+def _default_storage() -> Storage:
+    from holdfast.results import get_default_result_storage
+
+    return get_default_result_storage()
+
+
+def _default_metadata_storage() -> Storage | None:
+    name = get_settings().metadata_storage
+    return None if name is None else storage_from(name)
+
+
+def _default_lock_manager() -> LockManager | None:
+    url = get_settings().lock_manager
+    return None if url is None else lock_manager_from(url)
+
+
+def _default_serializer() -> Serializer:
+    return Serializer(type=get_settings().serializer)
+
+
+def _default_cache() -> ResultCache:
+    from holdfast.results import default_cache
+
+    return default_cache()
+
+
+def _default_signing_key() -> bytes | None:
+    return get_settings().signing_key_bytes()
+
+
+def _default_format() -> Literal["holdfast", "prefect"]:
+    return get_settings().record_format
+
+
+class ResultStore(BaseModel):
+    """Writes Python values as result records, reads them back, and locks keys.
+
+    Fields accept objects, URLs or names::
+
+        ResultStore(result_storage="s3://bucket/results", serializer="json",
+                    lock_manager="redis://localhost:6379/0")
+
+    Defaults come from settings (`holdfast.settings`).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, validate_assignment=True)
+
+    result_storage: Annotated[Storage | None, BeforeValidator(_resolve_storage_field)] = Field(
+        default_factory=_default_storage
+    )
+    metadata_storage: Annotated[Storage | None, BeforeValidator(_resolve_storage_field)] = Field(
+        default_factory=_default_metadata_storage
+    )
+    lock_manager: Annotated[LockManager | None, BeforeValidator(_resolve_lock_field)] = Field(
+        default_factory=_default_lock_manager
+    )
+    cache_result_in_memory: bool = True
+    serializer: SerializerField = Field(default_factory=_default_serializer)
+    storage_key_fn: Callable[[], str] = DEFAULT_STORAGE_KEY_FN
+    cache: ResultCache = Field(default_factory=_default_cache)
+    record_format: Literal["holdfast", "prefect"] = Field(default_factory=_default_format)
+    signing_key: bytes | None = Field(default_factory=_default_signing_key, repr=False)
+
+    # -- small helpers -------------------------------------------------------------
+
+    @property
+    def result_storage_block_id(self) -> None:
+        """Kept for compatibility with Prefect's API; holdfast has no blocks."""
+        return None
+
+    def _storage(self) -> Storage:
+        storage = self.result_storage
+        if storage is None:
+            storage = _default_storage()
+            self.result_storage = storage
+        return storage
+
+    def _where(self) -> str:
+        return self._storage().url
+
+    def _cache_key(self, key: str) -> tuple[str, str]:
+        return (self._storage().url, key)
+
+    def _lock_manager(self) -> LockManager:
+        if self.lock_manager is None:
+            raise ConfigurationError(
+                "this ResultStore has no lock manager; pass lock_manager='memory://', "
+                "'file:///path/to/locks' or 'redis://host:6379/0', or set HOLDFAST_LOCK_MANAGER"
+            )
+        return self.lock_manager
+
+    @staticmethod
+    def generate_default_holder() -> str:
+        """The holder name used when none is given: host, pid, thread, asyncio task."""
+        return generate_default_holder()
+
+    def _cached(self, key: str) -> ResultRecord[Any] | None:
+        if not self.cache_result_in_memory:
+            return None
+        record: ResultRecord[Any] | None = self.cache.get(self._cache_key(key))
+        if record is not None and record.metadata.is_expired():
+            self.cache.pop(self._cache_key(key))
+            raise _expiration_error(key, self._where(), record.metadata)
+        return record
+
+    def _remember(self, key: str, record: ResultRecord[Any], size: int) -> None:
+        if self.cache_result_in_memory:
+            self.cache.put(self._cache_key(key), record, size)
+
+    # -- operations, written once -------------------------------------------------------
+
+    def _head_op(self, storage: Storage, key: str) -> Op[ParsedMetadata | None]:
+        size = HEAD_SIZE
+        while True:
+            head = yield (storage, "read_head", (key, size))
+            complete = len(head) < size
+            parsed = metadata_from_head(head, key, storage.url, complete)
+            if not isinstance(parsed, int):
+                return parsed
+            if complete or parsed <= len(head):
+                raise RecordCorrupted(
+                    f"record {key!r} in {storage.url} is truncated: its head says "
+                    f"{parsed} bytes, it has {len(head)}; delete it and write it again"
+                )
+            size = parsed
+
+    def _exists_op(self, key: str) -> Op[bool]:
+        validate_key(key)
+        try:
+            if self._cached(key) is not None:
+                return True
+        except RecordExpired:
+            return False
+        storage = self.metadata_storage or self._storage()
+        try:
+            parsed = yield from self._head_op(storage, key)
+        except RecordNotFound:
+            return False
+        except RecordCorrupted as exc:
+            logger.warning("treating record %r as missing: %s", key, exc)
+            return False
+        if parsed is None:
+            return self.metadata_storage is None  # a raw payload in result storage
+        if parsed.metadata.is_expired():
+            return False
+        if self.metadata_storage is not None:
+            result_storage = self._storage()
+            for candidate in _payload_keys(parsed.metadata, key, result_storage):
+                if (yield (result_storage, "exists", (candidate,))):
+                    return True
+            return False
+        return True
+
+    def _wait_op(self, key: str, holder: str | None) -> Op[None]:
+        if self.lock_manager is not None:
+            holder = holder or generate_default_holder()
+            if not (yield (self.lock_manager, "is_lock_holder", (key, holder))):
+                yield (self.lock_manager, "wait_for_lock", (key,))
+
+    def _read_op(self, key: str, holder: str | None) -> Op[ResultRecord[Any]]:
+        validate_key(key)
+        yield from self._wait_op(key, holder)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        storage = self._storage()
+        if self.metadata_storage is None:
+            data = yield (storage, "read_path", (key,))
+            parsed, payload = split_record(data, key, storage.url)
+            if parsed is None:
+                record = decode_raw(payload, key, storage.url, self.serializer, self.signing_key)
+            else:
+                _check_fresh(key, storage.url, parsed.metadata)
+                record = decode_payload(parsed, payload, key, storage.url, self.signing_key)
+        else:
+            meta_blob = yield (self.metadata_storage, "read_path", (key,))
+            parsed = parse_metadata_blob(meta_blob, key, self.metadata_storage.url)
+            _check_fresh(key, self.metadata_storage.url, parsed.metadata)
+            payload = parsed.prefect_text
+            if payload is None:
+                payload = yield from self._payload_op(parsed.metadata, key, storage)
+            record = decode_payload(parsed, payload, key, storage.url, self.signing_key)
+        self._remember(key, record, len(payload))
+        return record
+
+    def _payload_op(self, meta: ResultRecordMetadata, key: str, storage: Storage) -> Op[bytes]:
+        candidates = _payload_keys(meta, key, storage)
+        for candidate in candidates:
+            try:
+                payload: bytes = yield (storage, "read_path", (candidate,))
+            except RecordNotFound:
+                continue
+            return payload
+        raise RecordNotFound(
+            f"the metadata of record {key!r} is in {self.metadata_storage.url if self.metadata_storage else '?'}"
+            f", but its payload is missing from {storage.url} (looked under "
+            f"{', '.join(map(repr, candidates))}); write the record again"
+        )
+
+    def _persist_op(self, record: ResultRecord[Any], holder: str | None) -> Op[None]:
+        key = record.metadata.storage_key
+        if key is None:
+            key = self.storage_key_fn()
+            record.metadata.storage_key = key
+        validate_key(key)
+        storage = self._storage()
+        if self.lock_manager is not None:
+            holder = holder or generate_default_holder()
+            current = yield (self.lock_manager, "lock_holder", (key,))
+            _check_writer(key, holder, current, self.lock_manager.url)
+        split = self.metadata_storage is not None
+        location = storage.resolve_path(key) if self.record_format == "prefect" else None
+        encoded = encode_record(record, key, self.record_format, split, self.signing_key, location)
+        yield (storage, "write_parts", (encoded.result_key, encoded.result_parts))
+        if encoded.metadata_parts is not None and self.metadata_storage is not None:
+            yield (self.metadata_storage, "write_parts", (key, encoded.metadata_parts))
+        self._remember(key, record, encoded.size)
+
+    # -- public API ---------------------------------------------------------------------
+
+    def create_result_record(
+        self,
+        obj: Any,
+        key: str | None = None,
+        expiration: dt.datetime | dt.timedelta | None = None,
+    ) -> ResultRecord[Any]:
+        """A record for ``obj`` under ``key`` (default: ``storage_key_fn()``), not yet written."""
+        key = validate_key(key) if key is not None else validate_key(self.storage_key_fn())
+        return ResultRecord(
+            result=obj,
+            metadata=ResultRecordMetadata(
+                storage_key=key,
+                expiration=_absolute_expiration(expiration),
+                serializer=self.serializer,
+            ),
+        )
+
+    def write(
+        self,
+        obj: Any,
+        key: str | None = None,
+        expiration: dt.datetime | dt.timedelta | None = None,
+        holder: str | None = None,
+    ) -> ResultRecord[Any]:
+        """Write ``obj`` as a record; return the record. See `persist_result_record`."""
+        record = self.create_result_record(obj, key, expiration)
+        run_sync(self._persist_op(record, holder))
+        return record
+
+    async def awrite(
+        self,
+        obj: Any,
+        key: str | None = None,
+        expiration: dt.datetime | dt.timedelta | None = None,
+        holder: str | None = None,
+    ) -> ResultRecord[Any]:
+        record = self.create_result_record(obj, key, expiration)
+        await run_async(self._persist_op(record, holder))
+        return record
+
+    def persist_result_record(self, result_record: ResultRecord[Any], holder: str | None = None) -> None:
+        """Write a record. Raises `LockError` if another holder has locked its key."""
+        run_sync(self._persist_op(result_record, holder))
+
+    async def apersist_result_record(
+        self, result_record: ResultRecord[Any], holder: str | None = None
+    ) -> None:
+        await run_async(self._persist_op(result_record, holder))
+
+    def read(self, key: str, holder: str | None = None) -> ResultRecord[Any]:
+        """Read the record under ``key``.
+
+        Waits while another holder has the key locked. Raises `RecordNotFound`,
+        `RecordExpired`, `RecordCorrupted` (naming the key) as the case may be.
+        """
+        return run_sync(self._read_op(key, holder))
+
+    async def aread(self, key: str, holder: str | None = None) -> ResultRecord[Any]:
+        return await run_async(self._read_op(key, holder))
+
+    def exists(self, key: str) -> bool:
+        """Whether an unexpired record is stored under ``key``; reads only its head."""
+        return run_sync(self._exists_op(key))
+
+    async def aexists(self, key: str) -> bool:
+        return await run_async(self._exists_op(key))
+
+    # -- locks --------------------------------------------------------------------
+
+    def supports_isolation_level(self, level: IsolationLevel | str) -> bool:
+        level = IsolationLevel(level)
+        if level is IsolationLevel.READ_COMMITTED:
+            return True
+        return self.lock_manager is not None
+
+    def acquire_lock(self, key: str, holder: str | None = None, timeout: float | None = None) -> bool:
+        """Lock ``key`` for ``holder`` (default: this thread/task), waiting up to ``timeout``."""
+        return self._lock_manager().acquire_lock(
+            validate_key(key), holder or generate_default_holder(), acquire_timeout=timeout
+        )
+
+    async def aacquire_lock(
+        self, key: str, holder: str | None = None, timeout: float | None = None
+    ) -> bool:
+        return await self._lock_manager().aacquire_lock(
+            validate_key(key), holder or generate_default_holder(), acquire_timeout=timeout
+        )
+
+    def release_lock(self, key: str, holder: str | None = None) -> None:
+        self._lock_manager().release_lock(validate_key(key), holder or generate_default_holder())
+
+    async def arelease_lock(self, key: str, holder: str | None = None) -> None:
+        await self._lock_manager().arelease_lock(
+            validate_key(key), holder or generate_default_holder()
+        )
+
+    def is_locked(self, key: str) -> bool:
+        return self._lock_manager().is_locked(validate_key(key))
+
+    def is_lock_holder(self, key: str, holder: str | None = None) -> bool:
+        return self._lock_manager().is_lock_holder(
+            validate_key(key), holder or generate_default_holder()
+        )
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        return self._lock_manager().wait_for_lock(validate_key(key), timeout)
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        return await self._lock_manager().await_for_lock(validate_key(key), timeout)
+
+    # -- parameters -------------------------------------------------------------------
+
+    def store_parameters(self, identifier: uuid.UUID | str, parameters: dict[str, Any]) -> None:
+        """Store a task run's parameters under ``parameters/<identifier>``."""
+        record = self.create_result_record(parameters, key=f"parameters/{identifier}")
+        run_sync(self._persist_op(record, None))
+
+    async def astore_parameters(self, identifier: uuid.UUID | str, parameters: dict[str, Any]) -> None:
+        record = self.create_result_record(parameters, key=f"parameters/{identifier}")
+        await run_async(self._persist_op(record, None))
+
+    def read_parameters(self, identifier: uuid.UUID | str) -> dict[str, Any]:
+        result: dict[str, Any] = self.read(f"parameters/{identifier}").result
+        return result
+
+    async def aread_parameters(self, identifier: uuid.UUID | str) -> dict[str, Any]:
+        result: dict[str, Any] = (await self.aread(f"parameters/{identifier}")).result
+        return result
+
+    # -- deriving stores for tasks and flows -------------------------------------------
+
+    def _common_update(self, obj: Any) -> dict[str, Any]:
+        update: dict[str, Any] = {}
+        storage = getattr(obj, "result_storage", None)
+        if storage is not None:
+            update["result_storage"] = storage_from(storage)
+        serializer = getattr(obj, "result_serializer", None)
+        if serializer is not None:
+            update["serializer"] = serializer
+        in_memory = getattr(obj, "cache_result_in_memory", None)
+        if in_memory is not None:
+            update["cache_result_in_memory"] = bool(in_memory)
+        return update
+
+    def _derive(self, update: dict[str, Any]) -> Self:
+        return self.model_validate({**dict(self), **update})
+
+    def update_for_flow(self, flow: Any) -> Self:
+        """A store with the flow's ``result_storage``, ``result_serializer`` and
+        ``cache_result_in_memory`` applied (where not None)."""
+        return self._derive(self._common_update(flow))
+
+    def update_for_task(self, task: Any) -> Self:
+        """A store for a task: the flow settings plus ``result_storage_key`` (a template
+        such as ``"{parameters[x]}-{fn.__name__}"``) and ``cache_policy``
+        (``key_storage``, ``lock_manager``, ``isolation_level``)."""
+        update = self._common_update(task)
+        template = getattr(task, "result_storage_key", None)
+        if template is not None:
+            update["storage_key_fn"] = partial(format_storage_key, template, task)
+        policy = getattr(task, "cache_policy", None)
+        if policy is not None:
+            key_storage = getattr(policy, "key_storage", None)
+            if key_storage is not None:
+                update["metadata_storage"] = storage_from(key_storage)
+            lock_manager = getattr(policy, "lock_manager", None)
+            if lock_manager is not None:
+                update["lock_manager"] = lock_manager_from(lock_manager)
+            level = getattr(policy, "isolation_level", None)
+            if level is not None and IsolationLevel(level) is IsolationLevel.SERIALIZABLE:
+                if update.get("lock_manager", self.lock_manager) is None:
+                    raise ConfigurationError(
+                        "the task's cache policy asks for SERIALIZABLE isolation, which needs a "
+                        "lock manager; set cache_policy.lock_manager (e.g. 'file:///tmp/locks')"
+                    )
+        return self._derive(update)
+
+
+def format_storage_key(template: str, task: Any) -> str:
+    """Fill a ``result_storage_key`` template from the running task's parameters."""
+    from holdfast.context import current_context
+
+    context = current_context()
+    parameters = context.parameters if context is not None else getattr(task, "parameters", {})
+    fn = getattr(task, "fn", None)
+    try:
+        return template.format(parameters=parameters, fn=fn, task=task)
+    except (KeyError, IndexError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"cannot fill result_storage_key {template!r}: {exc!r} is missing; the template "
+            "can use {parameters[name]}, {fn.__name__} and {task}"
+        ) from exc
