@@ -84,6 +84,16 @@ def _native_metadata(data: BytesLike, key: str, where: str) -> ParsedMetadata | 
     )
 
 
+def _check_whole_length(parsed: ParsedMetadata, size: int, key: str, where: str) -> None:
+    """When the whole object is at hand, its size must match what the head announces."""
+    assert parsed.head is not None
+    expected = parsed.head.payload_offset
+    if not parsed.head.detached:
+        expected += parsed.metadata.payload_length or 0
+    if size != expected:
+        raise _corrupt(key, where, f"{size} bytes where its head announces {expected}")
+
+
 def _parse_json(data: BytesLike) -> Any:
     try:
         return orjson.loads(data)
@@ -101,8 +111,13 @@ def metadata_from_head(
     ``head`` is the whole object.
     """
     if bytes(head[:4]) == MAGIC:
-        return _native_metadata(head, key, where)
-    if head[:1] == b"{":
+        parsed = _native_metadata(head, key, where)
+        if complete and isinstance(parsed, ParsedMetadata):
+            _check_whole_length(parsed, len(head), key, where)
+        return parsed
+    if complete and 0 < len(head) < len(MAGIC) and MAGIC.startswith(bytes(head)):
+        raise _corrupt(key, where, f"only {len(head)} bytes of a record header")
+    if bytes(head[:1]) == b"{":
         parsed = _parse_json(head) if complete else _prefect_head(head)
         if parsed is None and not complete:
             return max(len(head) * 4, HEAD_SIZE * 16)  # metadata longer than the head
@@ -135,7 +150,9 @@ def _prefect_meta(meta: dict[str, Any], key: str, where: str) -> ResultRecordMet
         raise _corrupt(key, where, f"invalid Prefect metadata ({exc})") from exc
 
 
-def _prefect_parsed(parsed: dict[str, Any], key: str, where: str, with_text: bool) -> ParsedMetadata:
+def _prefect_parsed(
+    parsed: dict[str, Any], key: str, where: str, with_text: bool
+) -> ParsedMetadata:
     meta = _prefect_meta(parsed["metadata"], key, where)
     text = parsed["result"]
     if with_text and not isinstance(text, str):
@@ -201,7 +218,7 @@ def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata 
         if parsed.head.detached:
             raise _corrupt(key, where, "it holds only metadata; its payload is stored apart")
         return parsed, view[parsed.head.payload_offset :]
-    if view[:1] == b"{":
+    if bytes(view[:1]) == b"{":
         value = _parse_json(view)
         if prefect_format.is_prefect_record(value):
             parsed = _prefect_parsed(value, key, where, with_text=True)
@@ -244,8 +261,10 @@ def decode_raw(
             value = prefect_format.loads_text(serializer, payload)
         except SerializationError as exc:
             raise _corrupt(
-                key, where, f"it is not a record, and the {serializer.type} serializer cannot "
-                f"read it as a raw payload ({exc})"
+                key,
+                where,
+                f"it is not a record, and the {serializer.type} serializer cannot "
+                f"read it as a raw payload ({exc})",
             ) from exc
     return ResultRecord(metadata=meta, result=value)
 

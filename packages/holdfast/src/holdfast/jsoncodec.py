@@ -80,7 +80,11 @@ def encode(obj: Any) -> Any:
     if t is list:
         return [encode(v) for v in obj]
     if t is dict:
-        if all(type(k) is str for k in obj) and "__class__" not in obj and "__exc_type__" not in obj:
+        if (
+            all(type(k) is str for k in obj)
+            and "__class__" not in obj
+            and "__exc_type__" not in obj
+        ):
             return {k: encode(v) for k, v in obj.items()}
         return _tag("builtins.dict", [[encode(k), encode(v)] for k, v in obj.items()])
     if t is tuple:
@@ -105,6 +109,7 @@ def _encode_other(obj: Any, t: type) -> Any:
         fields = {f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         return _tag(qualified_name(t), fields)
     # Subclasses of containers and scalars (OrderedDict, defaultdict, str enums...).
+    base: type[Any]
     for base in (dict, list, tuple, str, int, float):
         if isinstance(obj, base):
             return encode(base(obj))

@@ -21,7 +21,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -41,7 +41,7 @@ __all__ = [
 DEFAULT_HOLD_TIMEOUT = 300.0
 
 
-class IsolationLevel(str, Enum):
+class IsolationLevel(StrEnum):
     """How a transaction isolates its key from concurrent writers."""
 
     #: Read the committed record if there is one; concurrent writers may race.
@@ -274,7 +274,7 @@ class MemoryLockManager(LockManager):
         with self._cond:
             info = self._current(key, time.time())
             if info is None or info.holder != holder:
-                raise release_error(key, holder, info and info.holder, self.url)
+                raise release_error(key, holder, None if info is None else info.holder, self.url)
             del self._locks[key]
             self._cond.notify_all()
 

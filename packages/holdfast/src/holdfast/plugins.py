@@ -155,7 +155,9 @@ class Registry:
     def load(self) -> Registry:
         from holdfast import builtins
 
-        self.add_plugin(builtins, name="holdfast", version=_version("holdfast"), distribution="holdfast")
+        self.add_plugin(
+            builtins, name="holdfast", version=_version("holdfast"), distribution="holdfast"
+        )
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if self.selection is not None and ep.name not in self.selection:
                 self.skipped.append(ep.name)
@@ -173,7 +175,9 @@ class Registry:
             return
         self.add_plugin(module, name=ep.name, version=version, distribution=dist)
 
-    def _broken(self, name: str, value: str, version: str | None, dist: str | None, why: str) -> None:
+    def _broken(
+        self, name: str, value: str, version: str | None, dist: str | None, why: str
+    ) -> None:
         warnings.warn(
             f"holdfast plugin {name!r} (entry point {name} = {value!r}"
             f"{f', distribution {dist}' if dist else ''}) was skipped: {why}. "
@@ -210,13 +214,17 @@ class Registry:
 
                     def register(key: str, target: Any, _kind: Kind = kind) -> None:
                         if not isinstance(key, str) or not key:
-                            raise PluginError(f"{_kind} names must be non-empty strings, got {key!r}")
+                            raise PluginError(
+                                f"{_kind} names must be non-empty strings, got {key!r}"
+                            )
                         found.append(Registration(_kind, key, target, name))
 
                     impl.function(register=register)
         except Exception as exc:
             self.manager.unregister(name=name)
-            self._broken(name, module_name, version, distribution, f"a register hook raised {exc!r}")
+            self._broken(
+                name, module_name, version, distribution, f"a register hook raised {exc!r}"
+            )
             return None
         info = PluginInfo(name, version, module_name, distribution)
         for reg in found:
@@ -245,7 +253,7 @@ class Registry:
         raise PluginError(
             f"{_KIND_LABEL[kind]} {_label(kind, name)} is registered by both {plugins}; "
             f"pick one with the setting plugin_preferences, e.g. "
-            f"HOLDFAST_PLUGIN_PREFERENCES='{{\"{name}\": \"{regs[0].plugin}\"}}', "
+            f'HOLDFAST_PLUGIN_PREFERENCES=\'{{"{name}": "{regs[0].plugin}"}}\', '
             "or uninstall one of them"
         )
 

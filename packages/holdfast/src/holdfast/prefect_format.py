@@ -54,8 +54,10 @@ _PREFECT_JSON = {
 
 
 def is_prefect_metadata(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("serializer"), dict) and (
-        "prefect_version" in value or "storage_key" in value
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("serializer"), dict)
+        and ("prefect_version" in value or "storage_key" in value)
     )
 
 

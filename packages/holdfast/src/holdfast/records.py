@@ -110,7 +110,9 @@ class ResultRecordMetadata(BaseModel):
             "expiration": format_expiration(self.expiration),
             "serializer": self.serializer.to_dict(),
             "holdfast_version": self.holdfast_version,
-            "storage_block_id": None if self.storage_block_id is None else str(self.storage_block_id),
+            "storage_block_id": None
+            if self.storage_block_id is None
+            else str(self.storage_block_id),
             "payload_length": self.payload_length,
             "checksum": self.checksum,
         }
@@ -163,7 +165,7 @@ def parse_native_head(data: BytesLike, key: str, where: str) -> NativeHead:
             f"record {key!r} in {where} is truncated: {len(data)} bytes, shorter than the "
             f"{HEADER_SIZE}-byte header; delete it and write it again"
         )
-    magic, version, flags, _, meta_len = _HEADER.unpack_from(data)
+    _, version, flags, _, meta_len = _HEADER.unpack_from(data)
     if version != FORMAT_VERSION:
         raise RecordCorrupted(
             f"record {key!r} in {where} uses native format version {version}; this holdfast "

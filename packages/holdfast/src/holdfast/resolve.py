@@ -66,8 +66,8 @@ def storage_from(
         return storage
     if isinstance(value, (str, os.PathLike)):
         path = Path(value).expanduser()
-        storage = _build("storage", path.absolute().as_uri(), options, settings)
-        return storage
+        local: Storage = _build("storage", path.absolute().as_uri(), options, settings)
+        return local
     accepted = "a Storage object, a pathlib.Path, a URL such as 's3://bucket/prefix', or the "
     accepted += "name of a storage defined in settings"
     raise TypeError(f"result storage must be {accepted}; got {type(value).__name__}: {value!r}")

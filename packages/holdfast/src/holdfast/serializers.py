@@ -174,8 +174,9 @@ class PickleSerializer(Serializer):
 
     def _lib(self) -> Any:
         if self.picklelib not in _PICKLE_LIBS:
+            supported = ", ".join(_PICKLE_LIBS)
             raise SerializationError(
-                f"picklelib {self.picklelib!r} is not supported; use one of {', '.join(_PICKLE_LIBS)}"
+                f"picklelib {self.picklelib!r} is not supported; use one of {supported}"
             )
         try:
             return importlib.import_module(self.picklelib)

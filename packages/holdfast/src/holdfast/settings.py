@@ -177,7 +177,7 @@ _lock = threading.Lock()
 def _fingerprint() -> tuple[Any, ...]:
     env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("HOLDFAST_")))
     cwd = os.getcwd()
-    stamps = []
+    stamps: list[int | None] = []
     for name in ("holdfast.toml", "pyproject.toml"):
         try:
             stamps.append(os.stat(os.path.join(cwd, name)).st_mtime_ns)

@@ -48,14 +48,7 @@ def validate_key(key: object) -> str:
     """
     if type(key) is not str:
         raise InvalidKey(f"storage key {key!r} is a {type(key).__name__}, not a str; {_KEY_RULES}")
-    if (
-        not key
-        or key[0] == "/"
-        or key[-1] == "/"
-        or "//" in key
-        or "\\" in key
-        or "\x00" in key
-    ):
+    if not key or key[0] == "/" or key[-1] == "/" or "//" in key or "\\" in key or "\x00" in key:
         raise InvalidKey(f"invalid storage key {key!r}: {_KEY_RULES}")
     if "." in key:
         for segment in key.split("/"):
@@ -77,24 +70,22 @@ def validate_prefix(prefix: object) -> str:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Methods whose first argument after self is a key, and the validator that applies.
-_KEY_METHODS: dict[str, Callable[[object], str]] = {
-    name: validate_key
-    for name in (
-        "read_path",
-        "read_head",
-        "write_path",
-        "write_parts",
-        "exists",
-        "delete_path",
-        "resolve_path",
-        "aread_path",
-        "aread_head",
-        "awrite_path",
-        "awrite_parts",
-        "aexists",
-        "adelete_path",
-    )
-}
+_KEY_TAKING = (
+    "read_path",
+    "read_head",
+    "write_path",
+    "write_parts",
+    "exists",
+    "delete_path",
+    "resolve_path",
+    "aread_path",
+    "aread_head",
+    "awrite_path",
+    "awrite_parts",
+    "aexists",
+    "adelete_path",
+)
+_KEY_METHODS: dict[str, Callable[[object], str]] = dict.fromkeys(_KEY_TAKING, validate_key)
 _KEY_METHODS["list_paths"] = validate_prefix
 _KEY_METHODS["alist_paths"] = validate_prefix
 

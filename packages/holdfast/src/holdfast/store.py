@@ -32,13 +32,19 @@ from holdfast.codec import (
     parse_metadata_blob,
     split_record,
 )
-from holdfast.errors import ConfigurationError, LockError, RecordCorrupted, RecordExpired, RecordNotFound
+from holdfast.errors import (
+    ConfigurationError,
+    LockError,
+    RecordCorrupted,
+    RecordExpired,
+    RecordNotFound,
+)
 from holdfast.locking import IsolationLevel, LockManager
 from holdfast.records import HEAD_SIZE, ResultRecord, ResultRecordMetadata
 from holdfast.resolve import lock_manager_from, storage_from
 from holdfast.serializers import Serializer, SerializerField
 from holdfast.settings import get_settings
-from holdfast.storage import Storage, validate_key
+from holdfast.storage import BytesLike, Storage, validate_key
 
 __all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore", "run_async", "run_sync"]
 
@@ -82,7 +88,7 @@ async def run_async(op: Op[T]) -> T:
         return result
 
 
-def DEFAULT_STORAGE_KEY_FN() -> str:  # noqa: N802 - name kept from the reference API
+def DEFAULT_STORAGE_KEY_FN() -> str:
     """A random key: 32 hex characters."""
     return uuid.uuid4().hex
 
@@ -320,23 +326,35 @@ class ResultStore(BaseModel):
             return cached
         storage = self._storage()
         if self.metadata_storage is None:
-            data = yield (storage, "read_path", (key,))
-            parsed, payload = split_record(data, key, storage.url)
-            if parsed is None:
-                record = decode_raw(payload, key, storage.url, self.serializer, self.signing_key)
-            else:
-                _check_fresh(key, storage.url, parsed.metadata)
-                record = decode_payload(parsed, payload, key, storage.url, self.signing_key)
+            record, size = yield from self._read_combined_op(key, storage)
         else:
-            meta_blob = yield (self.metadata_storage, "read_path", (key,))
-            parsed = parse_metadata_blob(meta_blob, key, self.metadata_storage.url)
-            _check_fresh(key, self.metadata_storage.url, parsed.metadata)
-            payload = parsed.prefect_text
-            if payload is None:
-                payload = yield from self._payload_op(parsed.metadata, key, storage)
-            record = decode_payload(parsed, payload, key, storage.url, self.signing_key)
-        self._remember(key, record, len(payload))
+            record, size = yield from self._read_split_op(key, storage, self.metadata_storage)
+        self._remember(key, record, size)
         return record
+
+    def _read_combined_op(self, key: str, storage: Storage) -> Op[tuple[ResultRecord[Any], int]]:
+        data = yield (storage, "read_path", (key,))
+        parsed, payload = split_record(data, key, storage.url)
+        if parsed is None:
+            record = decode_raw(payload, key, storage.url, self.serializer, self.signing_key)
+        else:
+            _check_fresh(key, storage.url, parsed.metadata)
+            record = decode_payload(parsed, payload, key, storage.url, self.signing_key)
+        return record, len(payload)
+
+    def _read_split_op(
+        self, key: str, storage: Storage, metadata_storage: Storage
+    ) -> Op[tuple[ResultRecord[Any], int]]:
+        meta_blob = yield (metadata_storage, "read_path", (key,))
+        parsed = parse_metadata_blob(meta_blob, key, metadata_storage.url)
+        _check_fresh(key, metadata_storage.url, parsed.metadata)
+        payload: BytesLike
+        if parsed.prefect_text is not None:
+            payload = parsed.prefect_text
+        else:
+            payload = yield from self._payload_op(parsed.metadata, key, storage)
+        record = decode_payload(parsed, payload, key, storage.url, self.signing_key)
+        return record, len(payload)
 
     def _payload_op(self, meta: ResultRecordMetadata, key: str, storage: Storage) -> Op[bytes]:
         candidates = _payload_keys(meta, key, storage)
@@ -346,10 +364,11 @@ class ResultStore(BaseModel):
             except RecordNotFound:
                 continue
             return payload
+        meta_where = self.metadata_storage.url if self.metadata_storage else "metadata storage"
         raise RecordNotFound(
-            f"the metadata of record {key!r} is in {self.metadata_storage.url if self.metadata_storage else '?'}"
-            f", but its payload is missing from {storage.url} (looked under "
-            f"{', '.join(map(repr, candidates))}); write the record again"
+            f"the metadata of record {key!r} is in {meta_where}, but its payload is missing "
+            f"from {storage.url} (looked under {', '.join(map(repr, candidates))}); write the "
+            "record again"
         )
 
     def _persist_op(self, record: ResultRecord[Any], holder: str | None) -> Op[None]:
@@ -413,7 +432,9 @@ class ResultStore(BaseModel):
         await run_async(self._persist_op(record, holder))
         return record
 
-    def persist_result_record(self, result_record: ResultRecord[Any], holder: str | None = None) -> None:
+    def persist_result_record(
+        self, result_record: ResultRecord[Any], holder: str | None = None
+    ) -> None:
         """Write a record. Raises `LockError` if another holder has locked its key."""
         run_sync(self._persist_op(result_record, holder))
 
@@ -448,7 +469,9 @@ class ResultStore(BaseModel):
             return True
         return self.lock_manager is not None
 
-    def acquire_lock(self, key: str, holder: str | None = None, timeout: float | None = None) -> bool:
+    def acquire_lock(
+        self, key: str, holder: str | None = None, timeout: float | None = None
+    ) -> bool:
         """Lock ``key`` for ``holder`` (default: this thread/task), waiting up to ``timeout``."""
         return self._lock_manager().acquire_lock(
             validate_key(key), holder or generate_default_holder(), acquire_timeout=timeout
@@ -490,7 +513,9 @@ class ResultStore(BaseModel):
         record = self.create_result_record(parameters, key=f"parameters/{identifier}")
         run_sync(self._persist_op(record, None))
 
-    async def astore_parameters(self, identifier: uuid.UUID | str, parameters: dict[str, Any]) -> None:
+    async def astore_parameters(
+        self, identifier: uuid.UUID | str, parameters: dict[str, Any]
+    ) -> None:
         record = self.create_result_record(parameters, key=f"parameters/{identifier}")
         await run_async(self._persist_op(record, None))
 
@@ -542,12 +567,14 @@ class ResultStore(BaseModel):
             if lock_manager is not None:
                 update["lock_manager"] = lock_manager_from(lock_manager)
             level = getattr(policy, "isolation_level", None)
-            if level is not None and IsolationLevel(level) is IsolationLevel.SERIALIZABLE:
-                if update.get("lock_manager", self.lock_manager) is None:
-                    raise ConfigurationError(
-                        "the task's cache policy asks for SERIALIZABLE isolation, which needs a "
-                        "lock manager; set cache_policy.lock_manager (e.g. 'file:///tmp/locks')"
-                    )
+            serializable = (
+                level is not None and IsolationLevel(level) is IsolationLevel.SERIALIZABLE
+            )
+            if serializable and update.get("lock_manager", self.lock_manager) is None:
+                raise ConfigurationError(
+                    "the task's cache policy asks for SERIALIZABLE isolation, which needs a "
+                    "lock manager; set cache_policy.lock_manager (e.g. 'file:///tmp/locks')"
+                )
         return self._derive(update)
 
 

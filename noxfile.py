@@ -1,0 +1,81 @@
+"""Project tasks. `nox` alone runs the checks CI runs: tests, lint, typecheck, docs.
+
+    python3.11 -m nox -s demo      # the quick-start job
+    python3.11 -m nox              # the whole test suite (what .ci/run runs)
+
+Virtualenvs are made with uv when it is installed (``pip install "nox[uv]"``), else
+with virtualenv.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PYTHON = "3.11"
+# Every distribution in packages/, installed editable so tests see the working tree.
+PACKAGES = sorted(
+    str(p.relative_to(ROOT))
+    for p in (ROOT / "packages").iterdir()
+    if (p / "pyproject.toml").exists()
+)
+# Third-party plugins that the test suite installs to prove discovery works for real.
+TEST_PLUGINS = sorted(
+    str(p.relative_to(ROOT))
+    for p in (ROOT / "tests" / "plugins").glob("*")
+    if (p / "pyproject.toml").exists()
+)
+TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6"]
+DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
+
+
+def install_workspace(session: nox.Session, *extra: str) -> None:
+    editable = [arg for pkg in [*PACKAGES, *extra] for arg in ("-e", pkg)]
+    session.install(*editable)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest options after --)."""
+    install_workspace(session, *TEST_PLUGINS)
+    session.install(*TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over packages/*/src."""
+    install_workspace(session)
+    session.install("mypy>=1.11", *TEST_DEPS)
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with --strict."""
+    install_workspace(session)
+    session.install(*DOCS_DEPS)
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site")
+    )
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The quick start: results persisted by one process, found by the next."""
+    install_workspace(session)
+    session.run("python", "examples/quickstart.py", *session.posargs)
