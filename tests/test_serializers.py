@@ -121,6 +121,18 @@ def test_compressed(lib: str) -> None:
     assert again.loads(data) == value
 
 
+def test_json_reads_prefect_encodings() -> None:
+    """Prefect (through pydantic) writes timedeltas as ISO 8601 and bytes as text."""
+    value = JSONSerializer().loads(
+        b'{"span": {"__class__": "datetime.timedelta", "data": "PT1H30M"},'
+        b' "raw": {"__class__": "builtins.bytes", "data": "hello"}}'
+    )
+    assert value == {"span": dt.timedelta(hours=1, minutes=30), "raw": b"hello"}
+    assert JSONSerializer().dumps(b"hello") == b'{"__class__":"builtins.bytes","data":"hello"}'
+    with pytest.raises(SerializationError, match="tagged"):
+        JSONSerializer().loads(b'{"__class__": "uuid.UUID", "data": "not-a-uuid"}')
+
+
 def test_compressed_errors() -> None:
     with pytest.raises(SerializationError, match="unknown compressionlib"):
         CompressedSerializer(compressionlib="nope").dumps(1)
@@ -134,9 +146,10 @@ def test_unknown_type_placeholder_fails_only_on_use() -> None:
     assert placeholder.to_dict() == {"type": "msgpack", "use_bin_type": True}
     with pytest.raises(SerializationError, match=r'pip install "holdfast\[msgpack\]"'):
         placeholder.loads(b"\x81")
-    other = Serializer(type="no-such-type")
+    with pytest.raises(SerializationError, match=r'pip install "holdfast\[msgpack\]"'):
+        Serializer(type="msgpack")
     with pytest.raises(SerializationError, match="no-such-type"):
-        other.dumps(1)
+        Serializer(type="no-such-type")
 
 
 def test_pickle_options() -> None:

@@ -85,7 +85,7 @@ def test_missing_plugin_gives_install_command() -> None:
     )
     with pytest.raises(PluginError, match=r'pip install "holdfast\[redis\]"'):
         results.ResultStore(lock_manager="redis://localhost:6379/0")
-    with pytest.raises(PluginError, match="the installed plugins provide: file, memory"):
+    with pytest.raises(PluginError, match=r"the installed plugins provide: (.*, )?file, memory"):
         results.resolve_result_storage("nosuch://x")
 
 
@@ -265,3 +265,26 @@ def test_config_command_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert "super-secret-value" not in out.stdout
     assert "AKIA-secret" not in out.stdout
     assert data["lock_manager"] == "redis://user:***@localhost:6379/0"
+
+
+def test_unknown_setting_in_a_file_is_an_error() -> None:
+    Path("holdfast.toml").write_text('serialiser = "json"\n')
+    with pytest.raises(ConfigurationError, match="serialiser"):
+        get_settings()
+
+
+@pytest.mark.parametrize("never", ["never", "none", ""])
+def test_lock_hold_timeout_never(monkeypatch: pytest.MonkeyPatch, never: str) -> None:
+    monkeypatch.setenv("HOLDFAST_LOCK_HOLD_TIMEOUT", never)
+    assert get_settings().lock_hold_timeout is None
+    monkeypatch.setenv("HOLDFAST_LOCK_HOLD_TIMEOUT", "-1")
+    with pytest.raises(ConfigurationError, match="lock_hold_timeout"):
+        get_settings()
+
+
+def test_hold_timeout_in_url_beats_setting(tmp_path: Path) -> None:
+    store = results.ResultStore(
+        result_storage="memory://q", lock_manager=f"{tmp_path.as_uri()}?hold_timeout=10"
+    )
+    assert store.lock_manager is not None
+    assert store.lock_manager.hold_timeout == 10

@@ -363,6 +363,24 @@ def test_signed_records(make_storage: MakeStorage) -> None:
         store.read("u")
 
 
+def test_cache_does_not_vouch_across_signing_keys(make_storage: MakeStorage) -> None:
+    storage, cache = make_storage(), ResultCache()
+    unsigned = make_store(make_storage, result_storage=storage, cache=cache)
+    unsigned.write("unsigned", key="u")
+    signed = make_store(make_storage, result_storage=storage, cache=cache, signing_key=b"k")
+    with pytest.raises(RecordCorrupted, match="not signed"):
+        signed.read("u")
+
+
+def test_prefect_format_cannot_be_signed(make_storage: MakeStorage) -> None:
+    from holdfast import ConfigurationError
+
+    store = make_store(make_storage, signing_key=b"k", record_format="prefect")
+    with pytest.raises(ConfigurationError, match="signature"):
+        store.write(1, key="p")
+    assert not store.exists("p")
+
+
 def test_tampered_signed_record_refused_before_unpickling(make_storage: MakeStorage) -> None:
     import pickle
     import zlib

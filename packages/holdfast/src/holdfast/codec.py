@@ -12,7 +12,7 @@ from typing import Any, Literal
 import orjson
 
 from holdfast import prefect_format
-from holdfast.errors import RecordCorrupted, SerializationError
+from holdfast.errors import ConfigurationError, RecordCorrupted, SerializationError
 from holdfast.records import (
     HEAD_SIZE,
     HEADER_SIZE,
@@ -305,6 +305,12 @@ def encode_record(
     """
     meta = record.metadata
     if record_format == "prefect":
+        if signing_key is not None:
+            raise ConfigurationError(
+                f"cannot write record {key!r}: Prefect's record format has no place for a "
+                "signature, and a store with a signing_key refuses unsigned records; unset "
+                "signing_key or use record_format='holdfast'"
+            )
         if result_location is not None:
             meta.storage_key = result_location
         if not split:

@@ -37,6 +37,28 @@ def qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _encode_bytes(value: bytes) -> str | dict[str, str]:
+    """UTF-8 text where possible (as Prefect writes bytes), else ``{"base64": ...}``."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(value).decode("ascii")}
+
+
+def _decode_bytes(data: Any) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return base64.b64decode(data["base64"])
+
+
+def _decode_timedelta(data: Any) -> dt.timedelta:
+    if isinstance(data, (int, float)):
+        return dt.timedelta(seconds=data)
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(dt.timedelta).validate_python(data)  # ISO 8601 "PT1H", as Prefect
+
+
 def _tag(name: str, data: Any) -> dict[str, Any]:
     return {"__class__": name, "data": data}
 
@@ -49,7 +71,7 @@ _ENCODERS: dict[type, tuple[str, Callable[[Any], Any]]] = {
     dt.timedelta: ("datetime.timedelta", lambda v: v.total_seconds()),
     uuid.UUID: ("uuid.UUID", str),
     Decimal: ("decimal.Decimal", str),
-    bytes: ("builtins.bytes", lambda v: base64.b64encode(v).decode("ascii")),
+    bytes: ("builtins.bytes", lambda v: _encode_bytes(v)),
     pathlib.PurePosixPath: ("pathlib.PurePosixPath", str),
     pathlib.PosixPath: ("pathlib.Path", str),
     pathlib.PureWindowsPath: ("pathlib.PureWindowsPath", str),
@@ -60,10 +82,10 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "datetime.datetime": dt.datetime.fromisoformat,
     "datetime.date": dt.date.fromisoformat,
     "datetime.time": dt.time.fromisoformat,
-    "datetime.timedelta": lambda d: dt.timedelta(seconds=d),
+    "datetime.timedelta": lambda d: _decode_timedelta(d),
     "uuid.UUID": uuid.UUID,
     "decimal.Decimal": Decimal,
-    "builtins.bytes": base64.b64decode,
+    "builtins.bytes": lambda d: _decode_bytes(d),
     "pathlib.Path": pathlib.Path,
     "pathlib.PosixPath": pathlib.Path,
     "pathlib.PurePosixPath": pathlib.PurePosixPath,
@@ -212,6 +234,12 @@ def dumps(obj: Any) -> bytes:
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     try:
-        return decode(orjson.loads(data))
+        parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise SerializationError(f"payload is not valid JSON: {exc}") from exc
+    try:
+        return decode(parsed)
+    except SerializationError:
+        raise
+    except Exception as exc:  # a tagged value whose data does not fit its type
+        raise SerializationError(f"cannot rebuild a tagged JSON value: {exc!r}") from exc

@@ -1,18 +1,22 @@
 """The plugin system: pluggy hook specs, entry-point discovery, and the registry.
 
 A plugin is a module with hook implementations, announced through the ``holdfast``
-entry-point group::
+entry-point group in its ``pyproject.toml``:
 
-    [project.entry-points.holdfast]
-    mystore = "holdfast_mystore"
+```toml
+[project.entry-points.holdfast]
+mystore = "holdfast_mystore"
+```
 
-and the module::
+and the module:
 
-    import holdfast
+```python
+import holdfast
 
-    @holdfast.hookimpl
-    def register_storages(register):
-        register("mystore", MyStorage)   # factory(url, **options) -> Storage
+@holdfast.hookimpl
+def register_storages(register):
+    register("mystore", MyStorage)   # factory(url, **options) -> Storage
+```
 
 The core's own built-ins (``memory://``, the serializers) register through the same
 hooks. Loading is lazy: nothing is imported until a backend is first looked up.
@@ -235,17 +239,28 @@ class Registry:
 
     # -- lookup -------------------------------------------------------------------
 
+    def provides(self, kind: Kind, name: str) -> bool:
+        return name in self._entries[kind]
+
     def names(self, kind: Kind) -> list[str]:
         return sorted(self._entries[kind])
 
     def lookup(self, kind: Kind, name: str, prefer: dict[str, str] | None = None) -> Any:
-        """The factory or class registered for ``name``; `PluginError` if none or ambiguous."""
+        """The factory or class registered for ``name``; `PluginError` if none or ambiguous.
+
+        Where several plugins register ``name``, ``prefer`` (default: the
+        ``plugin_preferences`` setting) maps it to the plugin to use.
+        """
         regs = self._entries[kind].get(name)
         if not regs:
             raise PluginError(self.missing_message(kind, name))
         if len(regs) == 1:
             return regs[0].target
-        chosen = (prefer or {}).get(name)
+        if prefer is None:
+            from holdfast.settings import get_settings
+
+            prefer = get_settings().plugin_preferences
+        chosen = prefer.get(name)
         for reg in regs:
             if reg.plugin == chosen:
                 return reg.target

@@ -1,7 +1,8 @@
 """Result records: metadata plus payload, and the native on-disk format.
 
-Native format, version 1 (documented byte by byte in ``docs/format.md``)::
+Native format, version 1 (documented byte by byte in ``docs/format.md``):
 
+```text
     offset  size  field
     0       4     magic b"\\x89HFR"
     4       1     format version (1)
@@ -11,6 +12,7 @@ Native format, version 1 (documented byte by byte in ``docs/format.md``)::
     12      32    HMAC-SHA256, present only when the signed flag is set
     12|44   M     metadata: compact UTF-8 JSON
     ...     P     payload: the serializer's output, raw (absent when detached)
+```
 
 The metadata names the payload length and its CRC-32, so a reader checks both before
 decoding; a signed record's MAC covers header, metadata and payload and is checked

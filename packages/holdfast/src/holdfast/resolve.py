@@ -83,7 +83,8 @@ def lock_manager_from(
         return value
     settings = settings or get_settings()
     if isinstance(value, str) and _is_url(value):
-        options.setdefault("hold_timeout", settings.lock_hold_timeout)
+        if "hold_timeout" not in split_url(value)[2]:
+            options.setdefault("hold_timeout", settings.lock_hold_timeout)
         manager: LockManager = _build("lock_manager", value, options, settings)
         return manager
     if isinstance(value, (str, os.PathLike)):

@@ -48,13 +48,10 @@ _DECLARED: dict[str, type[Serializer]] = {}
 def lookup_serializer_class(type_name: str) -> type[Serializer] | None:
     """The class for ``type_name``: a plugin's registration first, then declared subclasses."""
     from holdfast.plugins import get_registry
-    from holdfast.settings import get_settings
 
     registry = get_registry()
-    if type_name in registry.names("serializer"):
-        cls: type[Serializer] = registry.lookup(
-            "serializer", type_name, get_settings().plugin_preferences
-        )
+    if registry.provides("serializer", type_name):
+        cls: type[Serializer] = registry.lookup("serializer", type_name)
         return cls
     return _DECLARED.get(type_name)
 
@@ -78,7 +75,9 @@ class Serializer(BaseModel):
         if isinstance(requested, str) and requested != cls._default_type():
             target = lookup_serializer_class(requested)
             if target is None:
-                return super().__new__(UnknownSerializer)
+                from holdfast.plugins import get_registry
+
+                raise SerializationError(get_registry().missing_message("serializer", requested))
             if target is not cls:
                 return super().__new__(target)
         elif cls is Serializer:
@@ -141,6 +140,9 @@ class UnknownSerializer(Serializer):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     type: str
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> UnknownSerializer:
+        return object.__new__(cls)
 
     def _fail(self) -> SerializationError:
         from holdfast.plugins import get_registry

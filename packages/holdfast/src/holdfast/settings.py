@@ -5,11 +5,17 @@ Sources, highest priority first: keyword arguments, environment variables
 ``holdfast.toml`` in the working directory, then ``[tool.holdfast]`` in ``pyproject.toml``
 in the working directory.
 
-Named storages::
+Named storages, in ``pyproject.toml``:
 
-    [tool.holdfast.storages.shared]
-    url = "s3://team-bucket/results"
-    endpoint_url = "http://127.0.0.1:9000"   # any other key is a backend option
+```toml
+[tool.holdfast.storages.shared]
+url = "s3://team-bucket/results"
+endpoint_url = "http://127.0.0.1:9000"   # any other key is a backend option
+```
+
+Unknown setting names in the files are errors (a typo never goes unnoticed); unknown
+``HOLDFAST_*`` variables are ignored, except ``HOLDFAST_PLUGINS``, read by the plugin
+system.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,7 +34,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["HoldfastSettings", "NamedStorage", "get_settings", "reset_settings"]
+from holdfast.errors import ConfigurationError
+
+__all__ = ["HoldfastSettings", "NamedStorage", "get_settings", "load_settings", "reset_settings"]
 
 _SECRET_HINTS = ("secret", "password", "token", "key", "credential", "sas", "connection_string")
 
@@ -62,7 +70,7 @@ class HoldfastSettings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="HOLDFAST_",
-        extra="ignore",
+        extra="forbid",
         pyproject_toml_table_header=("tool", "holdfast"),
         toml_file="holdfast.toml",
         validate_default=True,
@@ -114,11 +122,22 @@ class HoldfastSettings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("lock_hold_timeout", mode="before")
+    @classmethod
+    def _never(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "never"):
+            return None
+        return value
+
     @field_validator("lock_hold_timeout")
     @classmethod
     def _positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError("lock_hold_timeout must be positive seconds (or null for never)")
+        if value is not None and not value > 0:
+            raise ValueError(
+                'lock_hold_timeout must be positive seconds, or "never" for locks that never lapse'
+            )
+        if value == float("inf"):
+            return None
         return value
 
     @classmethod
@@ -194,9 +213,24 @@ def get_settings() -> HoldfastSettings:
     if cached is not None and cached[0] == key:
         return cached[1]
     with _lock:
-        settings = HoldfastSettings()
+        settings = load_settings()
         _cached = (key, settings)
     return settings
+
+
+def load_settings(**overrides: Any) -> HoldfastSettings:
+    """Read the settings now; invalid values raise `ConfigurationError` naming them."""
+    try:
+        return HoldfastSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(
+            f"invalid holdfast settings ({problems}). Settings come from HOLDFAST_* "
+            f"variables, holdfast.toml and [tool.holdfast] in pyproject.toml in {os.getcwd()}; "
+            "see `holdfast config` and the configuration docs for the names and types"
+        ) from None
 
 
 def reset_settings() -> None:

@@ -111,8 +111,7 @@ def generate_default_holder() -> str:
 def _expiration_error(key: str, where: str, meta: ResultRecordMetadata) -> RecordExpired:
     return RecordExpired(
         f"record {key!r} in {where} expired at {meta.expiration:%Y-%m-%dT%H:%M:%SZ}; "
-        "compute and write it again (expired records can be removed with `holdfast prune "
-        "--expired`)"
+        "compute the value again and write it"
     )
 
 
@@ -196,10 +195,12 @@ def _default_format() -> Literal["holdfast", "prefect"]:
 class ResultStore(BaseModel):
     """Writes Python values as result records, reads them back, and locks keys.
 
-    Fields accept objects, URLs or names::
+    Fields accept objects, URLs or names:
 
-        ResultStore(result_storage="s3://bucket/results", serializer="json",
-                    lock_manager="redis://localhost:6379/0")
+    ```python
+    ResultStore(result_storage="s3://bucket/results", serializer="json",
+                lock_manager="redis://localhost:6379/0")
+    ```
 
     Defaults come from settings (`holdfast.settings`).
     """
@@ -239,8 +240,9 @@ class ResultStore(BaseModel):
     def _where(self) -> str:
         return self._storage().url
 
-    def _cache_key(self, key: str) -> tuple[str, str]:
-        return (self._storage().url, key)
+    def _cache_key(self, key: str) -> tuple[str, str, bytes | None]:
+        # Stores with different signing keys must not vouch for each other's reads.
+        return (self._storage().url, key, self.signing_key)
 
     def _lock_manager(self) -> LockManager:
         if self.lock_manager is None:
@@ -470,40 +472,60 @@ class ResultStore(BaseModel):
         return self.lock_manager is not None
 
     def acquire_lock(
-        self, key: str, holder: str | None = None, timeout: float | None = None
+        self,
+        key: str,
+        holder: str | None = None,
+        timeout: float | None = None,
+        hold_timeout: float | None = None,
     ) -> bool:
-        """Lock ``key`` for ``holder`` (default: this thread/task), waiting up to ``timeout``."""
+        """Lock ``key`` for ``holder`` (default: this thread or asyncio task).
+
+        Waits up to ``timeout`` seconds (None: until the lock is free) and returns whether
+        the lock was taken. The lock lapses after ``hold_timeout`` seconds (None: the lock
+        manager's default, from the ``lock_hold_timeout`` setting).
+        """
         return self._lock_manager().acquire_lock(
-            validate_key(key), holder or generate_default_holder(), acquire_timeout=timeout
+            validate_key(key), holder or generate_default_holder(), timeout, hold_timeout
         )
 
     async def aacquire_lock(
-        self, key: str, holder: str | None = None, timeout: float | None = None
+        self,
+        key: str,
+        holder: str | None = None,
+        timeout: float | None = None,
+        hold_timeout: float | None = None,
     ) -> bool:
+        """Async twin of `acquire_lock`."""
         return await self._lock_manager().aacquire_lock(
-            validate_key(key), holder or generate_default_holder(), acquire_timeout=timeout
+            validate_key(key), holder or generate_default_holder(), timeout, hold_timeout
         )
 
     def release_lock(self, key: str, holder: str | None = None) -> None:
+        """Release ``key``; `LockError` if ``holder`` does not hold it."""
         self._lock_manager().release_lock(validate_key(key), holder or generate_default_holder())
 
     async def arelease_lock(self, key: str, holder: str | None = None) -> None:
+        """Async twin of `release_lock`."""
         await self._lock_manager().arelease_lock(
             validate_key(key), holder or generate_default_holder()
         )
 
     def is_locked(self, key: str) -> bool:
+        """Whether any holder has an unexpired lock on ``key``."""
         return self._lock_manager().is_locked(validate_key(key))
 
     def is_lock_holder(self, key: str, holder: str | None = None) -> bool:
+        """Whether ``holder`` (default: this thread or task) holds the lock, per the backend."""
         return self._lock_manager().is_lock_holder(
             validate_key(key), holder or generate_default_holder()
         )
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Wait until ``key`` is unlocked; False if ``timeout`` seconds passed first."""
         return self._lock_manager().wait_for_lock(validate_key(key), timeout)
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Async twin of `wait_for_lock`."""
         return await self._lock_manager().await_for_lock(validate_key(key), timeout)
 
     # -- parameters -------------------------------------------------------------------
