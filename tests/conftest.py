@@ -15,9 +15,6 @@ import holdfast.results
 from holdfast.plugins import reset_registry
 from holdfast.settings import reset_settings
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures" / "prefect-3.9.1"
-
 
 @pytest.fixture(autouse=True)
 def _isolated(

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES
 
 from holdfast import RecordExpired
 from holdfast.cache import ResultCache
 from holdfast.results import ResultStore
 
+#: Records written by Prefect 3.9.1, in shared/ beside the repository.
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "prefect-3.9.1"
 MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text())["records"]
 
 
