@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from holdfast.errors import ConfigurationError, PluginError
 from holdfast.locking import LockManager
@@ -25,7 +25,10 @@ def split_url(url: str) -> tuple[str, str, dict[str, str]]:
     """``(scheme, url without query, options from the query)``."""
     parts = urlsplit(url)
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    bare = urlunsplit((parts.scheme, parts.netloc, parts.path, "", parts.fragment))
+    # Built by hand: urlunsplit drops "//" for schemes it does not know ("example:///x").
+    bare = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    if parts.fragment:
+        bare += f"#{parts.fragment}"
     return parts.scheme.lower(), bare, options
 
 
