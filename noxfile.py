@@ -57,7 +57,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
-    session.install("ruff>=0.6")
+    session.install("ruff==0.17.5")  # pinned: formatting must not change under CI
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -66,7 +66,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over packages/*/src."""
     install_workspace(session)
-    session.install("mypy>=1.11", *TEST_DEPS)
+    session.install("mypy==2.4.1", *TEST_DEPS)
     session.run("mypy")
 
 
