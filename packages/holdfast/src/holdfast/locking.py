@@ -10,7 +10,7 @@ A backend implements three primitives, all non-blocking:
 The base class builds the blocking operations (`acquire_lock`, `wait_for_lock`) and
 their async twins from those primitives with one shared backoff schedule, so sync and
 async behave alike. Backends that can be told when a lock is freed (Redis pub/sub, a
-condition variable) override `_wait_until_free` / `_await_until_free`.
+condition variable) override `wait_until_free` / `await_until_free`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from holdfast.errors import ConfigurationError, LockError
+from holdfast.ops import Call, Op, run_async, run_sync
 
 __all__ = [
     "DEFAULT_HOLD_TIMEOUT",
@@ -123,6 +124,25 @@ class LockManager(ABC):
 
     # -- the contract, built on the primitives ------------------------------------------
 
+    def _poll_op(self, attempt: Call, until: bool, key: str, timeout: float | None) -> Op[bool]:
+        """Repeat ``attempt`` until it returns ``until``, pausing between tries with the
+        shared backoff; False once ``timeout`` seconds have passed."""
+        deadline = _deadline(timeout)
+        delays = backoff_delays()
+        while (yield attempt) != until:
+            remaining = _remaining(deadline)
+            if remaining is not None and remaining <= 0:
+                return False
+            yield (self, "wait_until_free", (key, _min(next(delays), remaining)))
+        return True
+
+    def _acquire_op(
+        self, key: str, holder: str, acquire_timeout: float | None, hold_timeout: float | None
+    ) -> Op[bool]:
+        hold = self.hold_timeout if hold_timeout is None else hold_timeout
+        attempt: Call = (self, "try_acquire", (key, holder, hold))
+        return self._poll_op(attempt, True, key, acquire_timeout)
+
     def acquire_lock(
         self,
         key: str,
@@ -135,15 +155,7 @@ class LockManager(ABC):
         ``hold_timeout`` None means the manager's default hold timeout; pass
         ``math.inf`` for a lock that never lapses.
         """
-        hold = self.hold_timeout if hold_timeout is None else hold_timeout
-        deadline = _deadline(acquire_timeout)
-        delays = backoff_delays()
-        while not self.try_acquire(key, holder, hold):
-            remaining = _remaining(deadline)
-            if remaining is not None and remaining <= 0:
-                return False
-            self._wait_until_free(key, _min(next(delays), remaining))
-        return True
+        return run_sync(self._acquire_op(key, holder, acquire_timeout, hold_timeout))
 
     async def aacquire_lock(
         self,
@@ -152,15 +164,8 @@ class LockManager(ABC):
         acquire_timeout: float | None = None,
         hold_timeout: float | None = None,
     ) -> bool:
-        hold = self.hold_timeout if hold_timeout is None else hold_timeout
-        deadline = _deadline(acquire_timeout)
-        delays = backoff_delays()
-        while not await self.atry_acquire(key, holder, hold):
-            remaining = _remaining(deadline)
-            if remaining is not None and remaining <= 0:
-                return False
-            await self._await_until_free(key, _min(next(delays), remaining))
-        return True
+        """Async twin of `acquire_lock`."""
+        return await run_async(self._acquire_op(key, holder, acquire_timeout, hold_timeout))
 
     def is_locked(self, key: str) -> bool:
         return self.lock_holder(key) is not None
@@ -170,32 +175,20 @@ class LockManager(ABC):
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is unlocked; False if ``timeout`` passed first."""
-        deadline = _deadline(timeout)
-        delays = backoff_delays()
-        while self.is_locked(key):
-            remaining = _remaining(deadline)
-            if remaining is not None and remaining <= 0:
-                return False
-            self._wait_until_free(key, _min(next(delays), remaining))
-        return True
+        return run_sync(self._poll_op((self, "is_locked", (key,)), False, key, timeout))
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        deadline = _deadline(timeout)
-        delays = backoff_delays()
-        while await self.ais_locked(key):
-            remaining = _remaining(deadline)
-            if remaining is not None and remaining <= 0:
-                return False
-            await self._await_until_free(key, _min(next(delays), remaining))
-        return True
+        """Async twin of `wait_for_lock`."""
+        return await run_async(self._poll_op((self, "is_locked", (key,)), False, key, timeout))
 
     # -- waiting and async primitives: override for native behaviour ---------------------
 
-    def _wait_until_free(self, key: str, delay: float) -> None:
+    def wait_until_free(self, key: str, delay: float) -> None:
         """Block for at most ``delay`` seconds, or until ``key`` may have been freed."""
         time.sleep(delay)
 
-    async def _await_until_free(self, key: str, delay: float) -> None:
+    async def await_until_free(self, key: str, delay: float) -> None:
+        """Async twin of `wait_until_free`."""
         await asyncio.sleep(delay)
 
     async def atry_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
@@ -283,7 +276,7 @@ class MemoryLockManager(LockManager):
             info = self._current(key, time.time())
             return None if info is None else info.holder
 
-    def _wait_until_free(self, key: str, delay: float) -> None:
+    def wait_until_free(self, key: str, delay: float) -> None:
         with self._cond:
             if key in self._locks:
                 self._cond.wait(delay)

@@ -1,10 +1,9 @@
 """`ResultStore`: writes values as records, reads them back, and coordinates writers.
 
-Every operation is written once, as a generator that yields the I/O it needs as
-``(target, method_name, args)``; `run_sync` performs those calls directly and
-`run_async` awaits their ``a``-prefixed twins. Encoding, key checks, expiry and lock
-rules therefore have one implementation shared by the sync and async APIs, and a sync
-call never starts an event loop.
+Every operation is written once, as a generator that yields the I/O it needs (see
+`holdfast.ops`); the sync methods run it with blocking calls, the async twins await the
+backends' async methods. Encoding, key checks, expiry and lock rules therefore have one
+implementation shared by both APIs, and a sync call never starts an event loop.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -40,52 +39,17 @@ from holdfast.errors import (
     RecordNotFound,
 )
 from holdfast.locking import IsolationLevel, LockManager
+from holdfast.ops import Op, run_async, run_sync
 from holdfast.records import HEAD_SIZE, ResultRecord, ResultRecordMetadata
 from holdfast.resolve import lock_manager_from, storage_from
 from holdfast.serializers import Serializer, SerializerField
 from holdfast.settings import get_settings
 from holdfast.storage import BytesLike, Storage, validate_key
 
-__all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore", "run_async", "run_sync"]
+__all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore"]
 
 logger = logging.getLogger("holdfast")
 T = TypeVar("T")
-
-#: One I/O request of an operation: call ``target.method(*args)`` (or ``a``-method).
-Call = tuple[Any, str, tuple[Any, ...]]
-Op = Generator[Call, Any, T]
-
-
-def run_sync(op: Op[T]) -> T:
-    """Drive an operation with blocking calls."""
-    try:
-        target, method, args = next(op)
-        while True:
-            try:
-                value = getattr(target, method)(*args)
-            except Exception as exc:
-                target, method, args = op.throw(exc)
-            else:
-                target, method, args = op.send(value)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-
-
-async def run_async(op: Op[T]) -> T:
-    """Drive an operation with the backends' async twins."""
-    try:
-        target, method, args = next(op)
-        while True:
-            try:
-                value = await getattr(target, "a" + method)(*args)
-            except Exception as exc:
-                target, method, args = op.throw(exc)
-            else:
-                target, method, args = op.send(value)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
 
 
 def DEFAULT_STORAGE_KEY_FN() -> str:
