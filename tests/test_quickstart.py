@@ -10,15 +10,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_quickstart_second_process_reads_stored_results(tmp_path: Path) -> None:
-    env = {**os.environ, "HOLDFAST_LOCAL_STORAGE_PATH": str(tmp_path / "store")}
-    out = subprocess.run(
+def run_quickstart(store: Path) -> str:
+    env = {**os.environ, "HOLDFAST_LOCAL_STORAGE_PATH": str(store)}
+    return subprocess.run(
         [sys.executable, str(REPO / "examples" / "quickstart.py")],
         capture_output=True,
         text=True,
         env=env,
         check=True,
     ).stdout
+
+
+def test_quickstart_second_process_reads_stored_results(tmp_path: Path) -> None:
+    out = run_quickstart(tmp_path / "store")
     assert out.count("[first process]") == 3
     assert out.count("computed and stored") == 3
     assert out.count("[second process]") == 4
@@ -29,12 +33,6 @@ def test_quickstart_second_process_reads_stored_results(tmp_path: Path) -> None:
     for path in stored:
         assert str(path) in out
     # a rerun finds everything in the first process too
-    again = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "quickstart.py")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout
+    again = run_quickstart(tmp_path / "store")
     assert "computed and stored" not in again
     assert again.count("read from the store") == 6

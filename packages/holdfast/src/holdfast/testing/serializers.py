@@ -180,38 +180,28 @@ class SerializerContract:
     def test_round_trip(self, serializer: Serializer, serializer_samples: list[Any]) -> None:
         self._check_round_trips(serializer_samples, serializer.dumps, serializer.loads)
 
-    def test_loads_accepts_memoryview(
-        self, serializer: Serializer, serializer_samples: list[Any]
+    @pytest.mark.parametrize(
+        ("wrap", "how"),
+        [
+            (memoryview, "loads(memoryview(dumps(x)))"),
+            (bytearray, "loads(bytearray(dumps(x)))"),
+            # Records hand serializers a memoryview into a bigger buffer (header + payload).
+            (
+                lambda data: memoryview(b"HEAD" + data + b"TAIL")[4:-4],
+                "loads(memoryview(b'HEAD' + dumps(x) + b'TAIL')[4:-4])",
+            ),
+        ],
+        ids=["memoryview", "bytearray", "slice-of-a-larger-buffer"],
+    )
+    def test_loads_accepts_any_buffer(
+        self,
+        serializer: Serializer,
+        serializer_samples: list[Any],
+        wrap: Callable[[bytes], Any],
+        how: str,
     ) -> None:
         self._check_round_trips(
-            serializer_samples,
-            serializer.dumps,
-            serializer.loads,
-            wrap=memoryview,
-            how="loads(memoryview(dumps(x)))",
-        )
-
-    def test_loads_accepts_bytearray(
-        self, serializer: Serializer, serializer_samples: list[Any]
-    ) -> None:
-        self._check_round_trips(
-            serializer_samples,
-            serializer.dumps,
-            serializer.loads,
-            wrap=bytearray,
-            how="loads(bytearray(dumps(x)))",
-        )
-
-    def test_loads_accepts_a_slice_of_a_larger_buffer(
-        self, serializer: Serializer, serializer_samples: list[Any]
-    ) -> None:
-        # Records hand serializers a memoryview into a bigger buffer (header + payload).
-        self._check_round_trips(
-            serializer_samples,
-            serializer.dumps,
-            serializer.loads,
-            wrap=lambda data: memoryview(b"HEAD" + data + b"TAIL")[4:-4],
-            how="loads(memoryview(b'HEAD' + dumps(x) + b'TAIL')[4:-4])",
+            serializer_samples, serializer.dumps, serializer.loads, wrap=wrap, how=how
         )
 
     def test_to_dict_round_trip(
