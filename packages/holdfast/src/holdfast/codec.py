@@ -22,6 +22,7 @@ from holdfast.records import (
     ResultRecordMetadata,
     checksum_of,
     encode_native,
+    is_native,
     parse_native_head,
     verify_payload,
 )
@@ -47,7 +48,7 @@ class ParsedMetadata:
     metadata: ResultRecordMetadata
     format: RecordFormat
     head: NativeHead | None = None
-    header: BytesLike | None = None  # native: the fixed prefix (with MAC), for signatures
+    header: BytesLike | None = None  # native: the 12-byte fixed prefix, covered by the MAC
     metadata_bytes: BytesLike | None = None
     #: For combined Prefect records, the payload text already parsed from the JSON.
     prefect_text: bytes | None = None
@@ -110,7 +111,7 @@ def metadata_from_head(
     the object is a raw payload (no metadata: it never expires). ``complete`` says that
     ``head`` is the whole object.
     """
-    if bytes(head[:4]) == MAGIC:
+    if is_native(head):
         parsed = _native_metadata(head, key, where)
         if complete and isinstance(parsed, ParsedMetadata):
             _check_whole_length(parsed, len(head), key, where)
@@ -162,7 +163,7 @@ def _prefect_parsed(
 
 def parse_metadata_blob(data: BytesLike, key: str, where: str) -> ParsedMetadata:
     """Parse a complete metadata object (from a metadata storage, or a whole record)."""
-    if bytes(data[:4]) == MAGIC:
+    if is_native(data):
         parsed = _native_metadata(data, key, where)
         if isinstance(parsed, int):
             raise _corrupt(key, where, f"{len(data)} bytes, the head says {parsed}")
@@ -212,7 +213,7 @@ def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata 
     Returns ``(None, data)`` for a raw payload.
     """
     view = memoryview(data)
-    if bytes(view[:4]) == MAGIC:
+    if is_native(view):
         parsed = parse_metadata_blob(view, key, where)
         assert parsed.head is not None
         if parsed.head.detached:

@@ -48,6 +48,7 @@ __all__ = [
     "ResultRecordMetadata",
     "checksum_of",
     "encode_native",
+    "is_native",
     "parse_native_head",
 ]
 
@@ -157,6 +158,7 @@ class NativeHead:
 
 
 def is_native(data: BytesLike) -> bool:
+    """Whether ``data`` starts like a native record."""
     return bytes(data[:4]) == MAGIC
 
 

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -49,7 +49,6 @@ from holdfast.storage import BytesLike, Storage, validate_key
 __all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore"]
 
 logger = logging.getLogger("holdfast")
-T = TypeVar("T")
 
 
 def DEFAULT_STORAGE_KEY_FN() -> str:
@@ -201,9 +200,6 @@ class ResultStore(BaseModel):
             self.result_storage = storage
         return storage
 
-    def _where(self) -> str:
-        return self._storage().url
-
     def _cache_key(self, key: str) -> tuple[str, str, bytes | None]:
         # Stores with different signing keys must not vouch for each other's reads.
         return (self._storage().url, key, self.signing_key)
@@ -227,7 +223,7 @@ class ResultStore(BaseModel):
         record: ResultRecord[Any] | None = self.cache.get(self._cache_key(key))
         if record is not None and record.metadata.is_expired():
             self.cache.pop(self._cache_key(key))
-            raise _expiration_error(key, self._where(), record.metadata)
+            raise _expiration_error(key, self._storage().url, record.metadata)
         return record
 
     def _remember(self, key: str, record: ResultRecord[Any], size: int) -> None:
