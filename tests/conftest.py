@@ -14,6 +14,17 @@ import pytest
 import holdfast.results
 from holdfast.plugins import reset_registry
 from holdfast.settings import reset_settings
+from servers import server_modules
+
+# Each module in tests/servers/ that serves a storage backend defines BACKEND ("s3") and a
+# session fixture "<BACKEND>_server" whose value has make_storage(name) -> Storage (a fresh,
+# empty bucket or container). Importing the fixture here makes it visible to every test;
+# the server starts the first time a test asks for it.
+STORAGE_BACKENDS = ["memory", "local"]
+for _module in server_modules():
+    globals()[f"{_module.BACKEND}_server"] = getattr(_module, f"{_module.BACKEND}_server")
+    if getattr(_module, "STORAGE", False):
+        STORAGE_BACKENDS.append(_module.BACKEND)
 
 
 @pytest.fixture(autouse=True)
@@ -39,20 +50,21 @@ def _memory_url() -> str:
     return f"memory://test-{uuid.uuid4().hex}"
 
 
-@pytest.fixture(params=["memory", "local"])
+@pytest.fixture(params=STORAGE_BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def make_storage(backend: str, tmp_path: Path) -> Callable[[str], Any]:
+def make_storage(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[str], Any]:
     """Build a fresh storage of the parametrized backend; the name keeps them apart."""
+    from holdfast.resolve import storage_from
 
-    def make(name: str = "results") -> Any:
-        from holdfast.resolve import storage_from
-
-        if backend == "memory":
-            return storage_from(_memory_url())
-        return storage_from(tmp_path / name)
-
-    return make
+    if backend == "memory":
+        return lambda name="results": storage_from(_memory_url())
+    if backend == "local":
+        return lambda name="results": storage_from(tmp_path / name)
+    server = request.getfixturevalue(f"{backend}_server")
+    return server.make_storage  # type: ignore[no-any-return]
