@@ -14,6 +14,7 @@ import pytest
 import holdfast.results
 from holdfast.plugins import reset_registry
 from holdfast.settings import reset_settings
+
 from servers import server_modules
 
 # Each module in tests/servers/ that serves a storage backend defines BACKEND ("s3") and a
