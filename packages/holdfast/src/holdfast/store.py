@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -45,6 +45,9 @@ from holdfast.resolve import lock_manager_from, storage_from
 from holdfast.serializers import Serializer, SerializerField
 from holdfast.settings import get_settings
 from holdfast.storage import BytesLike, Storage, validate_key
+
+if TYPE_CHECKING:
+    from holdfast.transactions import Transaction
 
 __all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore"]
 
@@ -280,10 +283,14 @@ class ResultStore(BaseModel):
             if not (yield (self.lock_manager, "is_lock_holder", (key, holder))):
                 yield (self.lock_manager, "wait_for_lock", (key,))
 
-    def _read_op(self, key: str, holder: str | None) -> Op[ResultRecord[Any]]:
+    def _read_op(
+        self, key: str, holder: str | None, use_cache: bool = True
+    ) -> Op[ResultRecord[Any]]:
+        """Read a record; ``use_cache=False`` goes to storage even when the memory cache
+        has the key (a SERIALIZABLE transaction must see other processes' writes)."""
         validate_key(key)
         yield from self._wait_op(key, holder)
-        cached = self._cached(key)
+        cached = self._cached(key) if use_cache else None
         if cached is not None:
             return cached
         storage = self._storage()
@@ -487,6 +494,40 @@ class ResultStore(BaseModel):
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Async twin of `wait_for_lock`."""
         return await self._lock_manager().await_for_lock(validate_key(key), timeout)
+
+    # -- transactions -----------------------------------------------------------------
+
+    def transaction(
+        self,
+        key: str,
+        isolation_level: IsolationLevel | str = IsolationLevel.READ_COMMITTED,
+        *,
+        overwrite: bool = False,
+        holder: str | None = None,
+        lock_timeout: float | None = None,
+        hold_timeout: float | None = None,
+        expiration: dt.datetime | dt.timedelta | None = None,
+    ) -> Transaction:
+        """A transaction on ``key``: ``with store.transaction(key) as txn:`` (or ``async
+        with``). See `holdfast.transactions`.
+
+        ``overwrite`` recomputes even when a record is committed; ``lock_timeout`` bounds
+        the wait for the lock (SERIALIZABLE; None waits until it is free);
+        ``hold_timeout`` is how long the lock lasts if this process dies; ``expiration``
+        is given to the record the commit writes.
+        """
+        from holdfast.transactions import Transaction
+
+        return Transaction(
+            self,
+            key,
+            isolation_level,
+            overwrite=overwrite,
+            holder=holder,
+            lock_timeout=lock_timeout,
+            hold_timeout=hold_timeout,
+            expiration=expiration,
+        )
 
     # -- parameters -------------------------------------------------------------------
 
