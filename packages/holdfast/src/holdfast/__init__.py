@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "Flow",
     "HoldfastError",
     "InvalidKey",
     "LockError",
@@ -38,20 +39,31 @@ __all__ = [
     "SerializationError",
     "Serializer",
     "StorageError",
+    "Task",
+    "Transaction",
     "__version__",
+    "flow",
     "hookimpl",
+    "task",
 ]
 
 if TYPE_CHECKING:
     from holdfast.records import ResultRecord, ResultRecordMetadata
     from holdfast.serializers import Serializer
     from holdfast.store import ResultStore
+    from holdfast.tasks import Flow, Task, flow, task
+    from holdfast.transactions import Transaction
 
 _LAZY = {
     "ResultStore": "holdfast.store",
     "ResultRecord": "holdfast.records",
     "ResultRecordMetadata": "holdfast.records",
     "Serializer": "holdfast.serializers",
+    "Task": "holdfast.tasks",
+    "Flow": "holdfast.tasks",
+    "task": "holdfast.tasks",
+    "flow": "holdfast.tasks",
+    "Transaction": "holdfast.transactions",
 }
 
 
