@@ -161,3 +161,37 @@ def test_eight_processes_fifty_increments_end_at_400(tmp_path: Path, lock_url: s
     assert codes == [0] * 8
     store = ResultStore(result_storage=storage, serializer="json", cache_result_in_memory=False)
     assert store.read("counter").result == 400
+
+
+HOLD_AND_HANG = """
+import sys, time
+from holdfast.results import ResultStore
+store = ResultStore(result_storage=sys.argv[1], lock_manager=sys.argv[2])
+txn = store.transaction("job", "SERIALIZABLE", hold_timeout=1.0)
+txn.begin()
+txn.stage("never committed")
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_holder_blocks_the_key_only_until_its_hold_timeout(
+    tmp_path: Path, lock_url: str
+) -> None:
+    storage = str(tmp_path / "results")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_HANG, storage, lock_url],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+    store = ResultStore(result_storage=storage, lock_manager=lock_url)
+    assert store.is_locked("job"), "the dead holder's lock is still there at first"
+    # Bounded, so a lock that never lapses fails the test instead of hanging it.
+    with store.transaction("job", "SERIALIZABLE", lock_timeout=60) as txn:
+        assert not txn.is_committed(), "the dead holder's staged value was never written"
+        txn.stage("done")
+    assert store.read("job").result == "done"
