@@ -12,7 +12,8 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from holdfast import SerializationError
+from holdfast import SerializationError, serializers
+from holdfast.plugins import reset_registry
 from holdfast.serializers import (
     CompressedJSONSerializer,
     CompressedPickleSerializer,
@@ -140,7 +141,11 @@ def test_compressed_errors() -> None:
         CompressedSerializer(compressionlib="zlib").loads(b"not compressed")
 
 
-def test_unknown_type_placeholder_fails_only_on_use() -> None:
+def test_unknown_type_placeholder_fails_only_on_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As without holdfast-msgpack installed: no plugins, and its class not declared.
+    monkeypatch.setenv("HOLDFAST_PLUGINS", "")
+    monkeypatch.delitem(serializers._DECLARED, "msgpack", raising=False)
+    reset_registry()
     placeholder = coerce_serializer({"type": "msgpack", "use_bin_type": True})
     assert isinstance(placeholder, UnknownSerializer)
     assert placeholder.to_dict() == {"type": "msgpack", "use_bin_type": True}

@@ -15,6 +15,7 @@ from holdfast import ConfigurationError, PluginError
 from holdfast.cache import ResultCache
 from holdfast.context import RunContext, run_context
 from holdfast.locking import IsolationLevel, MemoryLockManager
+from holdfast.plugins import reset_registry
 from holdfast.serializers import JSONSerializer, PickleSerializer
 from holdfast.settings import get_settings
 from holdfast.storage import MemoryStorage
@@ -76,12 +77,14 @@ def test_resolve_result_storage_accepts_and_rejects(tmp_path: Path) -> None:
         results.resolve_result_storage(42)  # type: ignore[arg-type]
 
 
-def test_missing_plugin_gives_install_command() -> None:
+def test_missing_plugin_gives_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOLDFAST_PLUGINS", "local")  # as if only the core were installed
+    reset_registry()
     with pytest.raises(PluginError) as info:
         results.resolve_result_storage("s3://bucket/results")
-    assert (
-        str(info.value)
-        == "no storage plugin for 's3://'; install it with: pip install \"holdfast[s3]\""
+    assert str(info.value).startswith(
+        "no storage plugin for 's3://'; install it with: pip install \"holdfast[s3]\" "
+        "(HOLDFAST_PLUGINS is set, so these installed plugins were not loaded: "
     )
     with pytest.raises(PluginError, match=r'pip install "holdfast\[redis\]"'):
         results.ResultStore(lock_manager="redis://localhost:6379/0")
