@@ -1,0 +1,2 @@
+"""Tests of the holdfast-msgpack plugin (the folder is not named msgpack, which would hide
+the msgpack library)."""
