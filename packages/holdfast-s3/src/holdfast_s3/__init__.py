@@ -1,0 +1,23 @@
+"""holdfast-s3: ``s3://bucket/prefix`` storage on s3fs (aiobotocore).
+
+Registers the ``s3`` scheme, and ``s3a`` as an alias, for storages. Point it at AWS, or
+at any S3-compatible service with ``endpoint_url`` (or ``AWS_ENDPOINT_URL_S3``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from holdfast.plugins import hookimpl
+from holdfast_s3.options import S3Options
+from holdfast_s3.storage import S3Storage
+
+__all__ = ["S3Options", "S3Storage", "register_storages"]
+
+
+@hookimpl
+def register_storages(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Serve ``s3://`` and ``s3a://`` URLs with `S3Storage`."""
+    for scheme in S3Storage.schemes:
+        register(scheme, S3Storage)
