@@ -125,8 +125,8 @@ class ObjectStorage(Storage):
     def _run(
         self, op: Callable[..., Awaitable[_T]], action: str, key: str | None, *args: Any
     ) -> _T:
-        fs = self._filesystem()
         try:
+            fs = self._filesystem()
             return sync(fs.loop, op, fs, *args)  # type: ignore[no-any-return]
         except HoldfastError:
             raise
@@ -136,9 +136,9 @@ class ObjectStorage(Storage):
     async def _arun(
         self, op: Callable[..., Coroutine[Any, Any, _T]], action: str, key: str | None, *args: Any
     ) -> _T:
-        fs = self._filesystem()
-        future = asyncio.run_coroutine_threadsafe(op(fs, *args), fs.loop)
         try:
+            fs = self._filesystem()
+            future = asyncio.run_coroutine_threadsafe(op(fs, *args), fs.loop)
             return await asyncio.wrap_future(future)
         except HoldfastError:
             raise
@@ -170,7 +170,15 @@ class ObjectStorage(Storage):
                 f"cannot {action} {where}: the endpoint is unreachable or timed out "
                 f"({type(exc).__name__}); check the endpoint URL and the network"
             )
-        return StorageError(f"cannot {action} {where}: {type(exc).__name__}: {exc}")
+        return StorageError(f"cannot {action} {where}: {type(exc).__name__}: {self._masked(exc)}")
+
+    def _masked(self, exc: BaseException) -> str:
+        """The exception's text with every option value that could be a secret hidden."""
+        text = str(exc)
+        for value in self.options.values():
+            if isinstance(value, str) and len(value) >= 6 and value in text:
+                text = text.replace(value, "***")
+        return text
 
     def _missing(self, key: str) -> RecordNotFound:
         return RecordNotFound(
@@ -215,9 +223,12 @@ class ObjectStorage(Storage):
             pass
 
     async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+        folder = prefix.rpartition("/")[0]  # list below the prefix's folder, not the root
         try:
-            found = await fs._find(self._root, detail=False)
+            found = await fs._find(f"{self._root}/{folder}" if folder else self._root)
         except FileNotFoundError:
+            if not await self._bucket_exists(fs):
+                raise
             found = []
         start = len(self._root) + 1
         keys = (name[start:] for name in found if name.startswith(self._root + "/"))
