@@ -7,16 +7,22 @@ Registers the ``az``, ``abfs`` and ``abfss`` storage schemes:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from holdfast.plugins import hookimpl
-from holdfast_azure.storage import AzureStorage
+from holdfast.plugins import hookimpl, lazy_exports, lazy_factory
+
+if TYPE_CHECKING:
+    from holdfast_azure.storage import AzureStorage
 
 __all__ = ["AzureStorage", "register_storages"]
+
+# The client library loads when a URL of these schemes is first used, not with the registry.
+__getattr__ = lazy_exports(__name__, {"AzureStorage": "storage"})
+_factory = lazy_factory("holdfast_azure.storage:AzureStorage")
 
 
 @hookimpl
 def register_storages(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Serve ``az://``, ``abfs://`` and ``abfss://`` URLs with `AzureStorage`."""
-    for scheme in AzureStorage.schemes:
-        register(scheme, AzureStorage)
+    for scheme in ("az", "abfs", "abfss"):
+        register(scheme, _factory)
