@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, Unpack
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -47,7 +47,7 @@ from holdfast.settings import get_settings
 from holdfast.storage import BytesLike, Storage, validate_key
 
 if TYPE_CHECKING:
-    from holdfast.transactions import Transaction
+    from holdfast.transactions import Transaction, TransactionOptions
 
 __all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore"]
 
@@ -501,33 +501,20 @@ class ResultStore(BaseModel):
         self,
         key: str,
         isolation_level: IsolationLevel | str = IsolationLevel.READ_COMMITTED,
-        *,
-        overwrite: bool = False,
-        holder: str | None = None,
-        lock_timeout: float | None = None,
-        hold_timeout: float | None = None,
-        expiration: dt.datetime | dt.timedelta | None = None,
+        **options: Unpack[TransactionOptions],
     ) -> Transaction:
         """A transaction on ``key``: ``with store.transaction(key) as txn:`` (or ``async
         with``). See `holdfast.transactions`.
 
-        ``overwrite`` recomputes even when a record is committed; ``lock_timeout`` bounds
-        the wait for the lock (SERIALIZABLE; None waits until it is free);
-        ``hold_timeout`` is how long the lock lasts if this process dies; ``expiration``
-        is given to the record the commit writes.
+        Options: ``overwrite`` recomputes even when a record is committed;
+        ``lock_timeout`` bounds the wait for the lock (SERIALIZABLE; None waits until it
+        is free); ``hold_timeout`` is how long the lock lasts if this process dies;
+        ``holder`` names the lock holder; ``expiration`` is given to the record the
+        commit writes.
         """
         from holdfast.transactions import Transaction
 
-        return Transaction(
-            self,
-            key,
-            isolation_level,
-            overwrite=overwrite,
-            holder=holder,
-            lock_timeout=lock_timeout,
-            hold_timeout=hold_timeout,
-            expiration=expiration,
-        )
+        return Transaction(self, key, isolation_level, **options)
 
     # -- parameters -------------------------------------------------------------------
 

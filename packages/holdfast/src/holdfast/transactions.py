@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypedDict, Unpack
 
 from holdfast.errors import ConfigurationError, LockError, RecordExpired, RecordNotFound
 from holdfast.locking import IsolationLevel
@@ -37,9 +37,24 @@ from holdfast.storage import validate_key
 if TYPE_CHECKING:
     from holdfast.store import ResultStore
 
-__all__ = ["Transaction", "TransactionState"]
+__all__ = ["Transaction", "TransactionOptions", "TransactionState"]
 
 _NOTHING: Any = object()
+
+
+class TransactionOptions(TypedDict, total=False):
+    """The keyword options of `ResultStore.transaction` (all optional)."""
+
+    #: Compute again even if a record is committed (default False).
+    overwrite: bool
+    #: The lock holder's name (default: this host, process, thread and asyncio task).
+    holder: str | None
+    #: The longest wait for the lock, in seconds (default None: until it is free).
+    lock_timeout: float | None
+    #: How long the lock lasts if this process dies (default: the lock manager's).
+    hold_timeout: float | None
+    #: The committed record's expiration, a datetime or a timedelta (default None).
+    expiration: dt.datetime | dt.timedelta | None
 
 
 class TransactionState(StrEnum):
@@ -62,12 +77,7 @@ class Transaction:
         store: ResultStore,
         key: str,
         isolation_level: IsolationLevel | str = IsolationLevel.READ_COMMITTED,
-        *,
-        overwrite: bool = False,
-        holder: str | None = None,
-        lock_timeout: float | None = None,
-        hold_timeout: float | None = None,
-        expiration: dt.datetime | dt.timedelta | None = None,
+        **options: Unpack[TransactionOptions],
     ) -> None:
         from holdfast.store import generate_default_holder
 
@@ -86,13 +96,13 @@ class Transaction:
                 "manager; give the store lock_manager='file:///path/to/locks' or "
                 "'redis://host:6379/0' (or set HOLDFAST_LOCK_MANAGER), or use READ_COMMITTED"
             )
-        self.overwrite = overwrite
+        self.overwrite = options.get("overwrite", False)
         #: Fixed when the transaction is made, so every step uses the same holder even if
         #: the commit runs in another thread.
-        self.holder = holder or generate_default_holder()
-        self.lock_timeout = lock_timeout
-        self.hold_timeout = hold_timeout
-        self.expiration = expiration
+        self.holder = options.get("holder") or generate_default_holder()
+        self.lock_timeout = options.get("lock_timeout")
+        self.hold_timeout = options.get("hold_timeout")
+        self.expiration = options.get("expiration")
         self.state = TransactionState.PENDING
         self._staged: Any = _NOTHING
         self._locked = False
