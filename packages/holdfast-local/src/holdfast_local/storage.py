@@ -48,7 +48,9 @@ _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO at a key must not block the
 #: Flags for opening a stored file: never through a link, never blocking on a FIFO.
 READ_FLAGS = os.O_RDONLY | _O_BINARY | _O_CLOEXEC | _O_NOFOLLOW | _O_NONBLOCK
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_CLOEXEC | _O_NOFOLLOW
-_CREATE_ATTEMPTS = 10  # concurrent deletes may prune a new folder before the write lands
+# Concurrent deletes may prune a new folder before the write lands in it; each retry
+# means another thread made progress, and under heavy load 10 were seen to run out.
+_CREATE_ATTEMPTS = 100
 _IOV_MAX = 1024  # buffers per os.writev call; POSIX guarantees at least 16, Linux has 1024
 _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
 
