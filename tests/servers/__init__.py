@@ -8,12 +8,14 @@ Nothing here mocks a client library: the backends talk HTTP or RESP to a real pr
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import pkgutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +54,17 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, get SIGKILL when the test process dies, so a
+    run killed before its teardown leaves no server behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 class ServerProcess:
     """A server subprocess listening on ``127.0.0.1:port``; its output goes to a log file
     that start-up failures quote."""
@@ -78,6 +91,7 @@ class ServerProcess:
             env={**os.environ, **(env or {})},
             cwd=cwd,
             start_new_session=True,  # its children die with it in stop()
+            preexec_fn=_die_with_parent,
         )
         try:
             wait_until(self._ready, what=f"{name} on 127.0.0.1:{port}")
