@@ -493,3 +493,20 @@ class TestExampleSerializerContract(SerializerContract):
     @pytest.fixture(params=[None, 2])
     def serializer(self, request: pytest.FixtureRequest) -> Serializer:
         return Serializer(type="example-json", indent=request.param)  # type: ignore[call-arg]
+
+
+def test_loading_the_registry_imports_no_client_library() -> None:
+    """Backends register lazily: s3fs, gcsfs, adlfs and redis-py load on first use."""
+    code = (
+        "import sys\n"
+        "from holdfast.plugins import get_registry\n"
+        "registry = get_registry()\n"
+        "assert {'s3', 'gs', 'az'} <= set(registry.names('storage'))\n"
+        "assert 'redis' in registry.names('lock_manager')\n"
+        "print(sorted(m for m in ('s3fs', 'gcsfs', 'adlfs', 'azure', 'redis', 'aiobotocore')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -41,10 +41,14 @@ __all__ = ["HoldfastSettings", "NamedStorage", "get_settings", "load_settings", 
 _SECRET_HINTS = ("secret", "password", "token", "key", "credential", "sas", "connection_string")
 
 
+#: Option names that contain a secret-sounding word but hold no secret.
+_NOT_SECRET = ("storage_key", "key_prefix", "key_storage")
+
+
 def is_secret_option(name: str) -> bool:
     """Whether a backend option's value must never be shown (by its name)."""
     lowered = name.lower()
-    return any(hint in lowered for hint in _SECRET_HINTS) and lowered not in ("storage_key",)
+    return any(hint in lowered for hint in _SECRET_HINTS) and lowered not in _NOT_SECRET
 
 
 class NamedStorage(BaseModel):

@@ -1,0 +1,41 @@
+"""Fixtures for the holdfast-redis tests: managers on the session's redis-server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from holdfast_redis import RedisLockManager
+
+from servers.redis import RedisServer
+
+MakeManager = Callable[..., RedisLockManager]
+
+
+@pytest.fixture
+def prefix(redis_server: RedisServer) -> str:
+    """This test's key prefix: its locks never meet another test's."""
+    return redis_server.prefix()
+
+
+@pytest.fixture
+def make_manager(redis_server: RedisServer, prefix: str) -> Iterator[MakeManager]:
+    """Build managers on the test server with this test's prefix; closed afterwards."""
+    made: list[RedisLockManager] = []
+
+    def make(url: str | None = None, **options: Any) -> RedisLockManager:
+        options.setdefault("key_prefix", prefix)
+        manager = RedisLockManager(url or redis_server.url, **options)
+        made.append(manager)
+        return manager
+
+    yield make
+    for manager in made:
+        manager.close()
+
+
+@pytest.fixture
+def manager(make_manager: MakeManager) -> RedisLockManager:
+    return make_manager(hold_timeout=60)
