@@ -97,7 +97,7 @@ def smoke(session: nox.Session) -> None:
     session.install(f"{core}[s3,gcs,azure,redis,msgpack]", *wheels)
     session.install(*TEST_DEPS)
     install_servers(session)
-    session.run("pytest", "tests/smoke", *session.posargs)
+    session.run("pytest", "tests/smoke", *session.posargs, env={"HOLDFAST_SMOKE": "1"})
 
 
 @nox.session(python=PYTHON)

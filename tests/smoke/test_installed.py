@@ -15,12 +15,11 @@ import pytest
 import holdfast
 from holdfast.results import ResultStore
 
-REPO = Path(__file__).resolve().parents[2]
+SOURCES = Path(__file__).resolve().parents[2] / "packages"
 
 
 def test_installed_from_wheels_not_the_source_tree() -> None:
-    if "site-packages" not in holdfast.__file__:
-        pytest.skip("this run uses the source tree; `nox -s smoke` installs the wheels")
+    assert "site-packages" in holdfast.__file__, "run these through `nox -s smoke`"
     import holdfast_azure
     import holdfast_gcs
     import holdfast_local
@@ -28,9 +27,11 @@ def test_installed_from_wheels_not_the_source_tree() -> None:
     import holdfast_redis
     import holdfast_s3
 
-    for module in (holdfast_local, holdfast_s3, holdfast_gcs, holdfast_azure, holdfast_redis):
-        assert REPO not in Path(str(module.__file__)).parents, module
-    assert REPO not in Path(str(holdfast_msgpack.__file__)).parents
+    modules = (holdfast, holdfast_local, holdfast_s3, holdfast_gcs, holdfast_azure)
+    for module in (*modules, holdfast_redis, holdfast_msgpack):
+        path = Path(str(module.__file__))
+        assert "site-packages" in path.parts, module
+        assert SOURCES not in path.parents, f"{module} comes from the source tree"
 
 
 def test_plugins_command_lists_every_backend() -> None:
