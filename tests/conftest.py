@@ -16,6 +16,7 @@ from holdfast.plugins import reset_registry
 from holdfast.settings import reset_settings
 
 from servers import server_modules
+from servers.cleanup import clear_environment
 
 # Each module in tests/servers/ that serves a storage backend defines BACKEND ("s3") and a
 # session fixture "<BACKEND>_server" whose value has make_storage(name) -> Storage (a fresh,
@@ -36,9 +37,7 @@ for _module in server_modules():
 def _isolated(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("HOLDFAST_"):
-            monkeypatch.delenv(name)
+    clear_environment(monkeypatch, "HOLDFAST_")
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOLDFAST_LOCAL_STORAGE_PATH", str(home / "storage"))
     monkeypatch.chdir(home)

@@ -7,22 +7,20 @@ them with ``monkeypatch``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from holdfast.storage import Storage
 
-from servers.azure import AzureServer, CountingProxy
+from servers.azure import AzureServer
+from servers.cleanup import clear_environment, closing_all
+from servers.proxy import CountingProxy
 
 
 @pytest.fixture(autouse=True)
 def _clean_azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("AZURE_"):
-            monkeypatch.delenv(name)
+    clear_environment(monkeypatch, "AZURE_")
 
 
 @pytest.fixture
@@ -33,22 +31,13 @@ def azurite(azure_server: AzureServer) -> AzureServer:
 @pytest.fixture
 def proxy(azure_server: AzureServer) -> Iterator[CountingProxy]:
     """A counting proxy in front of Azurite, for this test only."""
-    counting = azure_server.start_proxy()
-    yield counting
-    counting.stop()
+    with CountingProxy(azure_server.port) as counting:
+        yield counting
 
 
 @pytest.fixture
 def make(azure_server: AzureServer) -> Iterator[Callable[..., Storage]]:
-    """``make(name="results", via=None, **options)``: a storage on a fresh container,
-    closed at the end of the test."""
-    made: list[Storage] = []
-
-    def build(name: str = "results", **options: Any) -> Storage:
-        storage = azure_server.make_storage(name, **options)
-        made.append(storage)
-        return storage
-
-    yield build
-    for storage in made:
-        storage.close()
+    """``make(name="results", **options)``: a storage on a fresh container, closed at the
+    end of the test."""
+    with closing_all(azure_server.make_storage) as build:
+        yield build

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from azure.storage.blob import BlobServiceClient
 
-from servers import ServerProcess, free_port
-from servers.azure import AzureServer, azurite_command
+from servers.azure import AzureServer, start_azurite
+from servers.proxy import CountingProxy
 
 MIB = 1024 * 1024
 
@@ -72,18 +72,13 @@ def memory(server: AzureServer) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        port = free_port()
-        command = [azurite_command(), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
-        command += ["--disableTelemetry", "--skipApiVersionCheck", "--loose"]
-        command += ["--inMemoryPersistence", "--silent"]
-        process = ServerProcess("azurite", command, port, Path(folder), cwd=Path(folder))
+        process = start_azurite(Path(folder), silent=True)
         try:
             server = AzureServer(process)
             writes(server)
-            proxy = server.start_proxy()
-            proxy.delay = 0.02
-            writes(server, proxy.connection_string)
-            proxy.stop()
+            with CountingProxy(server.port) as proxy:
+                proxy.delay = 0.02
+                writes(server, proxy.endpoint)
             memory(server)
         finally:
             process.stop()

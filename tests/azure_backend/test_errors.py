@@ -13,9 +13,9 @@ from holdfast.errors import ConfigurationError, RecordNotFound, StorageError
 from holdfast.resolve import storage_from
 from holdfast.storage import Storage
 
-from .endpoints import SilentEndpoint, StatusEndpoint
-from servers import free_port
 from servers.azure import ACCOUNT, ACCOUNT_KEY, AzureServer, connection_string
+from servers.endpoints import answering, silent, unused_endpoint
+from servers.proxy import Reply
 
 WRONG_KEY = "A" * 86 + "=="
 
@@ -92,51 +92,41 @@ def test_sas_token_without_write_permission(azurite: AzureServer) -> None:
 
 
 def test_unreachable_endpoint(azurite: AzureServer) -> None:
-    port = free_port()
-    storage = azurite.storage(
-        azurite.create_container(),
-        connection_string=connection_string(f"http://127.0.0.1:{port}"),
-        retries=0,
-    )
+    endpoint = unused_endpoint()
+    storage = azurite.storage(azurite.create_container(), via=endpoint, retries=0)
     error = _failure(lambda: storage.exists("k"))
     message = str(error)
     assert "cannot check 'k' in az://" in message
-    assert f"cannot reach http://127.0.0.1:{port}/{ACCOUNT} without retrying" in message
+    assert f"cannot reach {endpoint}/{ACCOUNT} without retrying" in message
     assert "BlobEndpoint of the connection string" in message
     assert ACCOUNT_KEY not in _everything_said(error)
 
 
 @pytest.mark.parametrize("retries", [0, 2])
 def test_retries_are_bounded_and_configurable(retries: int) -> None:
-    endpoint = StatusEndpoint(503)
-    try:
+    with answering(Reply(503)) as endpoint:
         storage = storage_from(
             "az://busy/p",
-            connection_string=connection_string(f"http://127.0.0.1:{endpoint.port}"),
+            connection_string=connection_string(endpoint.endpoint),
             retries=str(retries),  # as a URL query would give it
             retry_backoff="0",
         )
         error = _failure(lambda: storage.write_path("k", b"x"))
-    finally:
-        endpoint.stop()
-    assert endpoint.requests == retries + 1
+    assert len(endpoint.exchanges) == retries + 1
     assert "the service answered 503" in str(error)
 
 
 def test_read_timeout_is_bounded() -> None:
-    endpoint = SilentEndpoint()
-    try:
+    with silent() as endpoint:
         storage = storage_from(
             "az://quiet/p?read_timeout=0.3&retries=1&retry_backoff=0",
-            connection_string=connection_string(f"http://127.0.0.1:{endpoint.port}"),
+            connection_string=connection_string(endpoint.endpoint),
         )
         error = _failure(lambda: storage.read_path("k"))
-    finally:
-        endpoint.stop()
     assert "no complete answer from" in str(error)
     assert "after 1 retry" in str(error)
     assert "read_timeout=0.3 s" in str(error)
-    assert endpoint.connections >= 2, "the retry did not happen"
+    assert len(endpoint.exchanges) >= 2, "the retry did not happen"
 
 
 def test_no_credentials_at_all() -> None:

@@ -12,7 +12,9 @@ from holdfast.resolve import storage_from
 from holdfast.storage import Storage
 from holdfast_azure import AzureStorage
 
-from servers.azure import ACCOUNT, ACCOUNT_KEY, AzureServer, CountingProxy, connection_string
+from servers.azure import ACCOUNT, ACCOUNT_KEY, AzureServer, connection_string
+from servers.endpoints import unused_endpoint
+from servers.proxy import CountingProxy
 
 SECRET_KEY = "c2VjcmV0LWFjY291bnQta2V5LXRoYXQtbXVzdC1uZXZlci1zaG93"
 
@@ -99,7 +101,7 @@ def test_named_storage_in_settings(azurite: AzureServer, proxy: CountingProxy) -
     Path("holdfast.toml").write_text(
         "[storages.blobs]\n"
         f'url = "az://{container}/named"\n'
-        f'connection_string = "{proxy.connection_string}"\n'
+        f'connection_string = "{connection_string(proxy.endpoint)}"\n'
         "block_size = 65536\n"
     )
     storage = storage_from("blobs")
@@ -123,7 +125,7 @@ def test_an_explicit_connection_string_beats_the_environment(
     azurite: AzureServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     container = azurite.create_container()
-    dead = connection_string("http://127.0.0.1:1")
+    dead = connection_string(unused_endpoint())
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", dead)
     storage = storage_from(f"az://{container}/x", connection_string=azurite.connection_string)
     storage.write_path("k", b"1")
@@ -133,7 +135,7 @@ def test_an_explicit_connection_string_beats_the_environment(
 def test_options_that_the_environment_connection_string_would_override(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string("http://127.0.0.1:1"))
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string(unused_endpoint()))
     with pytest.raises(ConfigurationError, match="AZURE_STORAGE_CONNECTION_STRING is set") as e:
         storage_from("az://c0ntainer/x", account_name="other", account_key=SECRET_KEY).exists("k")
     assert "account_name, account_key" in str(e.value)
@@ -197,6 +199,6 @@ def test_no_secret_in_repr_or_str() -> None:
     for secret in (SECRET_KEY, "sas-signature-secret", "client-secret-value", ACCOUNT_KEY):
         assert secret not in shown
     with_string = storage_from(
-        "az://c0ntainer/x", connection_string=connection_string("http://127.0.0.1:1")
+        "az://c0ntainer/x", connection_string=connection_string(unused_endpoint())
     )
     assert ACCOUNT_KEY not in repr(with_string) + str(with_string)

@@ -8,7 +8,8 @@ import random
 from holdfast.results import ResultStore
 from holdfast_azure.upload import plan_blocks
 
-from servers.azure import AzureServer, CountingProxy
+from servers.azure import AzureServer
+from servers.proxy import CountingProxy, Exchange
 
 PAYLOAD = 1024 * 1024
 
@@ -23,7 +24,7 @@ def test_exists_read_head_and_listing_download_no_payload(
     container = azurite.create_container()
     direct = azurite.storage(container)
     direct.write_path("big", _payload())
-    counted = azurite.storage(container, via=proxy.connection_string)
+    counted = azurite.storage(container, via=proxy.endpoint)
 
     proxy.reset()
     assert counted.exists("big") is True
@@ -52,7 +53,7 @@ def test_store_exists_reads_only_the_record_head(
     container = azurite.create_container()
     ResultStore(result_storage=azurite.storage(container)).write(_payload(), key="record")
     store = ResultStore(
-        result_storage=azurite.storage(container, via=proxy.connection_string),
+        result_storage=azurite.storage(container, via=proxy.endpoint),
         cache_result_in_memory=False,
     )
     proxy.reset()
@@ -63,7 +64,7 @@ def test_store_exists_reads_only_the_record_head(
 
 
 def test_concurrent_awrites_overlap(azurite: AzureServer, proxy: CountingProxy) -> None:
-    storage = azurite.storage(azurite.create_container(), via=proxy.connection_string)
+    storage = azurite.storage(azurite.create_container(), via=proxy.endpoint)
 
     async def concurrently() -> None:
         await asyncio.gather(*(storage.awrite_path(f"c/{i}", b"x" * i) for i in range(20)))
@@ -77,7 +78,7 @@ def test_concurrent_awrites_overlap(azurite: AzureServer, proxy: CountingProxy) 
 
 def test_sequential_awrites_do_not_overlap(azurite: AzureServer, proxy: CountingProxy) -> None:
     """The control for the test above: the proxy's count tells the two apart."""
-    storage = azurite.storage(azurite.create_container(), via=proxy.connection_string)
+    storage = azurite.storage(azurite.create_container(), via=proxy.endpoint)
 
     async def one_by_one() -> None:
         for i in range(5):
@@ -91,9 +92,7 @@ def test_sequential_awrites_do_not_overlap(azurite: AzureServer, proxy: Counting
 
 def test_large_payload_goes_up_in_blocks(azurite: AzureServer, proxy: CountingProxy) -> None:
     block = 256 * 1024
-    storage = azurite.storage(
-        azurite.create_container(), via=proxy.connection_string, block_size=block
-    )
+    storage = azurite.storage(azurite.create_container(), via=proxy.endpoint, block_size=block)
     payload = _payload(5 * block + 1000)
     parts = [b"header", memoryview(payload), bytearray(b"trailer")]
     expected_blocks = plan_blocks(parts, block)
@@ -132,7 +131,7 @@ def test_storages_with_different_options_do_not_share_a_client(
 ) -> None:
     container = azurite.create_container()
     direct = azurite.storage(container)
-    counted = azurite.storage(container, via=proxy.connection_string)
+    counted = azurite.storage(container, via=proxy.endpoint)
     direct.write_path("k", b"1")
     proxy.reset()
     assert direct.read_path("k") == b"1"
@@ -169,10 +168,10 @@ def test_a_write_whose_blocks_another_writer_discarded_was_overwritten(
     azurite: AzureServer, proxy: CountingProxy
 ) -> None:
     container = azurite.create_container()
-    storage = azurite.storage(container, via=proxy.connection_string, block_size=64 * 1024)
+    storage = azurite.storage(container, via=proxy.endpoint, block_size=64 * 1024)
     ours, theirs = b"o" * 200_000, b"theirs"
     # Just before our commit, another writer commits: that discards our staged blocks.
-    proxy.before("comp=blocklist", lambda: _commit_as_another_writer(azurite, container, theirs))
+    proxy.before("comp=blocklist", lambda _: _commit_as_another_writer(azurite, container, theirs))
     storage.write_path("k", ours)  # done: ours came first and was replaced at once
     commits = [e.status for e in proxy.exchanges if "comp=blocklist" in e.path]
     assert commits == [400], "the lost commit must not be repeated over the newer blob"
@@ -183,10 +182,10 @@ def test_blocks_discarded_without_a_visible_change_are_staged_again(
     azurite: AzureServer, proxy: CountingProxy
 ) -> None:
     container = azurite.create_container()
-    storage = azurite.storage(container, via=proxy.connection_string, block_size=64 * 1024)
+    storage = azurite.storage(container, via=proxy.endpoint, block_size=64 * 1024)
     ours = b"o" * 200_000
 
-    def create_and_delete() -> None:
+    def create_and_delete(_: Exchange) -> None:
         _commit_as_another_writer(azurite, container, b"brief")
         azurite.storage(container).delete_path("k")
 

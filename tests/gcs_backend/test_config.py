@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,10 @@ from holdfast.results import ResultStore
 from holdfast_gcs import GCSStorage
 from holdfast_gcs.filesystem import PlainGCSFileSystem
 
-from .helpers import LoopbackHTTP, MakeGCS, service_account_file
-from servers.gcs import GCSServer, TrafficCounter
+from .helpers import MakeGCS, service_account_file
+from servers.endpoints import answering
+from servers.gcs import GCSServer
+from servers.proxy import CountingProxy, Reply
 
 
 def test_both_schemes_resolve_through_the_registry(gcs: GCSServer) -> None:
@@ -116,7 +117,7 @@ def test_named_storage_from_settings(gcs: GCSServer) -> None:
 
 
 def test_storage_emulator_host_is_honoured(
-    gcs: GCSServer, proxy: TrafficCounter, monkeypatch: pytest.MonkeyPatch
+    gcs: GCSServer, proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No endpoint_url, no token: gcsfs finds the emulator through the variable itself,
     and holdfast sends no credentials to it."""
@@ -124,19 +125,19 @@ def test_storage_emulator_host_is_honoured(
     storage = storage_from(gcs.url())
     storage.write_path("via-env", b"1")
     assert storage.read_path("via-env") == b"1"
-    exchanges = proxy.snapshot()
+    exchanges = proxy.exchanges
     assert len(exchanges) == 2
     assert all("authorization" not in e.headers for e in exchanges)
     storage.close()
 
 
 def test_endpoint_url_wins_over_the_variable(
-    gcs: GCSServer, proxy: TrafficCounter, monkeypatch: pytest.MonkeyPatch
+    gcs: GCSServer, proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.host)
     storage = storage_from(gcs.url(), endpoint_url=proxy.endpoint)
     storage.write_path("via-option", b"1")
-    assert len(proxy.snapshot()) == 1
+    assert len(proxy.exchanges) == 1
     storage.close()
 
 
@@ -152,7 +153,7 @@ def test_the_plain_gcs_class_is_used_never_the_grpc_one(make_gcs: MakeGCS) -> No
 
 
 def test_two_storages_with_different_options_do_not_share_a_client(
-    make_gcs: MakeGCS, gcs: GCSServer, proxy: TrafficCounter
+    make_gcs: MakeGCS, gcs: GCSServer, proxy: CountingProxy
 ) -> None:
     url = gcs.url()
     direct = make_gcs(url, retries=0)
@@ -162,9 +163,9 @@ def test_two_storages_with_different_options_do_not_share_a_client(
     assert direct._filesystem() is not twin._filesystem(), "no instance cache"
     assert (direct._filesystem().attempts, proxied._filesystem().attempts) == (1, 3)
     direct.write_path("direct", b"1")
-    assert proxy.snapshot() == []
+    assert proxy.exchanges == []
     proxied.write_path("proxied", b"2")
-    assert len(proxy.snapshot()) == 1
+    assert len(proxy.exchanges) == 1
     assert sorted(twin.list_paths()) == ["direct", "proxied"]
 
 
@@ -194,30 +195,28 @@ def test_close_releases_the_session_and_the_storage_still_works(make_gcs: MakeGC
 # -- credentials -------------------------------------------------------------------------
 
 
-def _token_endpoint(loopback_http: Callable[..., LoopbackHTTP], *, accept: bool) -> LoopbackHTTP:
-    def reply(handler: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]]:
-        if accept:
-            return 200, {"access_token": "ya29.loopback-token", "expires_in": 3600}
-        return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
-
-    return loopback_http(reply)
+@pytest.fixture
+def tokens() -> Iterator[CountingProxy]:
+    """A token endpoint that grants an access token to every request."""
+    grant = Reply.json(200, {"access_token": "ya29.loopback-token", "expires_in": 3600})
+    with answering(grant) as endpoint:
+        yield endpoint
 
 
 def test_service_account_key_file_as_token(
     make_gcs: MakeGCS,
-    proxy: TrafficCounter,
+    proxy: CountingProxy,
     tmp_path: Path,
-    loopback_http: Callable[..., LoopbackHTTP],
+    tokens: CountingProxy,
 ) -> None:
-    tokens = _token_endpoint(loopback_http, accept=True)
     key_file, _ = service_account_file(tmp_path, f"{tokens.endpoint}/token")
     storage = make_gcs(token=str(key_file), endpoint_url=proxy.endpoint)
     storage.write_path("signed-in", b"1")
-    assert [e.headers.get("authorization") for e in proxy.snapshot()] == [
+    assert [e.headers.get("authorization") for e in proxy.exchanges] == [
         "Bearer ya29.loopback-token"
     ]
-    assert len(tokens.requests) == 1, "one token exchange, then the token is reused"
-    assert b"grant_type" in tokens.requests[0][2]
+    assert len(tokens.exchanges) == 1, "one token exchange, then the token is reused"
+    assert b"grant_type" in tokens.exchanges[0].body
     for text in (repr(storage), str(storage), repr(storage.settings)):
         assert "PRIVATE KEY" not in text
         assert str(key_file) not in text
@@ -225,24 +224,22 @@ def test_service_account_key_file_as_token(
 
 def test_google_application_credentials_through_google_default(
     make_gcs: MakeGCS,
-    proxy: TrafficCounter,
+    proxy: CountingProxy,
     tmp_path: Path,
-    loopback_http: Callable[..., LoopbackHTTP],
+    tokens: CountingProxy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tokens = _token_endpoint(loopback_http, accept=True)
     key_file, _ = service_account_file(tmp_path, f"{tokens.endpoint}/token")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
     storage = make_gcs(token="google_default", endpoint_url=proxy.endpoint)
     storage.write_path("adc", b"1")
     assert storage._filesystem().project == "holdfast-tests", "the project comes from the key"
-    assert proxy.snapshot()[0].headers.get("authorization") == "Bearer ya29.loopback-token"
+    assert proxy.exchanges[0].headers.get("authorization") == "Bearer ya29.loopback-token"
 
 
 def test_service_account_info_mapping_stays_secret(
-    make_gcs: MakeGCS, gcs: GCSServer, tmp_path: Path, loopback_http: Callable[..., LoopbackHTTP]
+    make_gcs: MakeGCS, gcs: GCSServer, tmp_path: Path, tokens: CountingProxy
 ) -> None:
-    tokens = _token_endpoint(loopback_http, accept=True)
     key_file, private_key = service_account_file(tmp_path, f"{tokens.endpoint}/token")
     info = json.loads(key_file.read_text())
     storage = make_gcs(token=info)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from holdfast import ConfigurationError, RecordNotFound, StorageError
 from holdfast_gcs import GCSStorage
 
-from .helpers import LoopbackHTTP, MakeGCS, RawListener, service_account_file
-from servers import free_port
+from .helpers import MakeGCS, service_account_file
+from servers.endpoints import answering, hanging_up, silent, unused_endpoint
 from servers.gcs import GCSServer
+from servers.proxy import Reply
 
 
 def test_missing_bucket(make_gcs: MakeGCS) -> None:
@@ -44,7 +43,7 @@ def test_missing_key_in_an_existing_bucket_is_record_not_found(make_gcs: MakeGCS
 
 
 def test_unreachable_endpoint(make_gcs: MakeGCS) -> None:
-    endpoint = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    endpoint = unused_endpoint()
     storage = make_gcs(endpoint_url=endpoint, retries=0)
     for call in (
         lambda: storage.write_path("k", b"v"),
@@ -59,66 +58,54 @@ def test_unreachable_endpoint(make_gcs: MakeGCS) -> None:
         assert "STORAGE_EMULATOR_HOST" in message
 
 
-def test_retries_are_bounded_and_configurable(
-    make_gcs: MakeGCS, raw_listener: Callable[..., RawListener]
-) -> None:
-    listener = raw_listener(hang=False)  # accepts, then hangs up: a retriable failure
-    storage = make_gcs(endpoint_url=listener.endpoint, retries=1)
-    with pytest.raises(StorageError, match=r"2 attempts\)"):
-        storage.write_path("k", b"v")
-    assert listener.accepted == 2, "one attempt and one retry"
+def test_retries_are_bounded_and_configurable(make_gcs: MakeGCS) -> None:
+    with hanging_up() as endpoint:  # reads the request, then hangs up: a retriable failure
+        storage = make_gcs(endpoint_url=endpoint.endpoint, retries=1)
+        with pytest.raises(StorageError, match=r"2 attempts\)"):
+            storage.write_path("k", b"v")
+        assert len(endpoint.exchanges) == 2, "one attempt and one retry"
 
-    listener.accepted = 0
-    with pytest.raises(StorageError, match=r"1 attempt\)"):
-        make_gcs(endpoint_url=listener.endpoint, retries=0).write_path("k", b"v")
-    assert listener.accepted == 1
+        endpoint.reset()
+        with pytest.raises(StorageError, match=r"1 attempt\)"):
+            make_gcs(endpoint_url=endpoint.endpoint, retries=0).write_path("k", b"v")
+        assert len(endpoint.exchanges) == 1
 
-    # aiohttp itself resends an idempotent request (GET) once on a dropped connection.
-    listener.accepted = 0
-    with pytest.raises(StorageError):
-        make_gcs(endpoint_url=listener.endpoint, retries=0).exists("k")
-    assert 1 <= listener.accepted <= 2
+        # aiohttp itself resends an idempotent request (GET) once on a dropped connection.
+        endpoint.reset()
+        with pytest.raises(StorageError):
+            make_gcs(endpoint_url=endpoint.endpoint, retries=0).exists("k")
+        assert 1 <= len(endpoint.exchanges) <= 2
 
 
-def test_a_silent_server_times_out(
-    make_gcs: MakeGCS, raw_listener: Callable[..., RawListener]
-) -> None:
-    listener = raw_listener(hang=True)  # accepts and never answers
-    storage = make_gcs(endpoint_url=listener.endpoint, timeout=0.3, retries=0)
-    with pytest.raises(StorageError, match=r"did not answer within 0\.3 s") as info:
-        storage.read_path("k")
-    assert "timeout" in str(info.value)
-    assert listener.accepted == 1
+def test_a_silent_server_times_out(make_gcs: MakeGCS) -> None:
+    with silent() as endpoint:  # reads the request and never answers
+        storage = make_gcs(endpoint_url=endpoint.endpoint, timeout=0.3, retries=0)
+        with pytest.raises(StorageError, match=r"did not answer within 0\.3 s") as info:
+            storage.read_path("k")
+        assert "timeout" in str(info.value)
+        assert len(endpoint.exchanges) == 1
 
 
-def _answer(status: int, message: str) -> Callable[[BaseHTTPRequestHandler], Any]:
-    def reply(handler: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]]:
-        return status, {"error": {"code": status, "message": message}}
-
-    return reply
+def _error(status: int, message: str) -> Reply:
+    return Reply.json(status, {"error": {"code": status, "message": message}})
 
 
-def test_access_denied(make_gcs: MakeGCS, loopback_http: Callable[..., LoopbackHTTP]) -> None:
-    server = loopback_http(_answer(403, "caller does not have storage.objects.create access"))
-    storage = make_gcs(endpoint_url=server.endpoint, retries=0)
-    with pytest.raises(StorageError, match="access denied") as info:
-        storage.write_path("k", b"v")
+def test_access_denied(make_gcs: MakeGCS) -> None:
+    with answering(_error(403, "caller does not have storage.objects.create access")) as server:
+        storage = make_gcs(endpoint_url=server.endpoint, retries=0)
+        with pytest.raises(StorageError, match="access denied") as info:
+            storage.write_path("k", b"v")
     assert "roles/storage.objectUser" in str(info.value)
 
 
-def test_rejected_credentials(
-    make_gcs: MakeGCS,
-    gcs: GCSServer,
-    tmp_path: Path,
-    loopback_http: Callable[..., LoopbackHTTP],
-) -> None:
+def test_rejected_credentials(make_gcs: MakeGCS, gcs: GCSServer, tmp_path: Path) -> None:
     """The emulator checks no credentials; a token endpoint that refuses the key does."""
-    tokens = loopback_http(_answer(400, "invalid_grant"))
-    key_file, private_key = service_account_file(tmp_path, f"{tokens.endpoint}/token")
-    storage = make_gcs(token=str(key_file), retries=0)
-    with pytest.raises(StorageError, match="credentials were rejected") as info:
-        storage.write_path("k", b"v")
-    assert len(tokens.requests) == 1
+    with answering(_error(400, "invalid_grant")) as tokens:
+        key_file, private_key = service_account_file(tmp_path, f"{tokens.endpoint}/token")
+        storage = make_gcs(token=str(key_file), retries=0)
+        with pytest.raises(StorageError, match="credentials were rejected") as info:
+            storage.write_path("k", b"v")
+    assert len(tokens.exchanges) == 1
     assert "PRIVATE KEY" not in str(info.value)
     assert private_key.splitlines()[1] not in str(info.value)
 
@@ -140,28 +127,24 @@ def test_token_file_that_is_not_json(make_gcs: MakeGCS, tmp_path: Path) -> None:
     assert "secret-looking-text" not in str(info.value)
 
 
-def test_read_head_of_an_empty_object_on_real_gcs(
-    make_gcs: MakeGCS, loopback_http: Callable[..., LoopbackHTTP]
-) -> None:
+def test_read_head_of_an_empty_object_on_real_gcs(make_gcs: MakeGCS) -> None:
     """GCS answers 416 to a ranged read of an empty object (the emulator answers 206)."""
-    server = loopback_http(_answer(416, "The requested range cannot be satisfied."))
-    storage = make_gcs(endpoint_url=server.endpoint, retries=0)
-    assert storage.read_head("empty", 100) == b""
-    assert asyncio.run(storage.aread_head("empty", 100)) == b""
-    (method, path, _), _ = server.requests
-    assert method == "GET"
-    assert "alt=media" in path
+    with answering(_error(416, "The requested range cannot be satisfied.")) as server:
+        storage = make_gcs(endpoint_url=server.endpoint, retries=0)
+        assert storage.read_head("empty", 100) == b""
+        assert asyncio.run(storage.aread_head("empty", 100)) == b""
+    first, _ = server.exchanges
+    assert first.method == "GET"
+    assert "alt=media" in first.path
 
 
-def test_other_server_errors_name_the_status(
-    make_gcs: MakeGCS, loopback_http: Callable[..., LoopbackHTTP]
-) -> None:
-    server = loopback_http(_answer(503, "backend overloaded"))
-    storage = make_gcs(endpoint_url=server.endpoint, retries=1)
-    with pytest.raises(StorageError, match="503: backend overloaded") as info:
-        storage.delete_path("k")
+def test_other_server_errors_name_the_status(make_gcs: MakeGCS) -> None:
+    with answering(_error(503, "backend overloaded")) as server:
+        storage = make_gcs(endpoint_url=server.endpoint, retries=1)
+        with pytest.raises(StorageError, match="503: backend overloaded") as info:
+            storage.delete_path("k")
     assert storage.url in str(info.value)
-    assert len(server.requests) == 2, "a 503 is retried, within the bound"
+    assert len(server.exchanges) == 2, "a 503 is retried, within the bound"
 
 
 def test_incomplete_service_account_info(make_gcs: MakeGCS) -> None:

@@ -18,21 +18,14 @@ from holdfast_gcs.options import UPLOAD_UNIT
 from holdfast_gcs.upload import byte_views, chunks
 
 from .helpers import MakeGCS
-from servers.gcs import GCSServer, TrafficCounter
+from servers.gcs import GCSServer
+from servers.proxy import CountingProxy
 
 PAYLOAD = 1024 * 1024
 
 
-def _received(proxy: TrafficCounter) -> int:
-    return sum(e.received for e in proxy.snapshot())
-
-
-def _targets(proxy: TrafficCounter) -> list[str]:
-    return [f"{e.method} {e.target}" for e in proxy.snapshot()]
-
-
 def test_exists_read_head_and_listing_download_no_payload(
-    make_gcs: MakeGCS, proxy: TrafficCounter
+    make_gcs: MakeGCS, proxy: CountingProxy
 ) -> None:
     storage = make_gcs(endpoint_url=proxy.endpoint)
     storage.write_path("big/one", os.urandom(PAYLOAD))
@@ -41,38 +34,38 @@ def test_exists_read_head_and_listing_download_no_payload(
     proxy.reset()
     assert storage.exists("big/one") is True
     assert storage.exists("big/none") is False
-    exchanges = proxy.snapshot()
-    assert len(exchanges) == 2, _targets(proxy)
-    assert all("alt=media" not in e.target for e in exchanges), _targets(proxy)
-    assert _received(proxy) < 4096
+    exchanges = proxy.exchanges
+    assert len(exchanges) == 2, proxy.summary()
+    assert all("alt=media" not in e.path for e in exchanges), proxy.summary()
+    assert proxy.received() < 4096
 
     proxy.reset()
     assert storage.read_head("big/one", 100) == storage.read_head("big/one", 100)
-    assert [e.headers.get("range") for e in proxy.snapshot()] == ["bytes=0-99"] * 2
-    assert _received(proxy) < 2 * (100 + 1024)
+    assert [e.headers.get("range") for e in proxy.exchanges] == ["bytes=0-99"] * 2
+    assert proxy.received() < 2 * (100 + 1024)
 
     proxy.reset()
     assert list(storage.list_paths()) == ["big/one", "big/two"]
     assert asyncio.run(storage.alist_paths("big/")) == ["big/one", "big/two"]
-    assert len(proxy.snapshot()) == 2, _targets(proxy)
-    assert _received(proxy) < 8192
+    assert len(proxy.exchanges) == 2, proxy.summary()
+    assert proxy.received() < 8192
 
     # The control: a read does download the payload, and the proxy sees it.
     proxy.reset()
     storage.read_path("big/one")
-    assert _received(proxy) >= PAYLOAD
+    assert proxy.received() >= PAYLOAD
 
 
-def test_store_exists_reads_only_record_heads(make_gcs: MakeGCS, proxy: TrafficCounter) -> None:
+def test_store_exists_reads_only_record_heads(make_gcs: MakeGCS, proxy: CountingProxy) -> None:
     storage = make_gcs(endpoint_url=proxy.endpoint)
     store = ResultStore(result_storage=storage, serializer="pickle", cache_result_in_memory=False)
     store.write(os.urandom(PAYLOAD), key="record")
     proxy.reset()
     assert store.exists("record") is True
-    assert sum(e.received for e in proxy.snapshot()) < 64 * 1024, _targets(proxy)
+    assert proxy.received() < 64 * 1024, proxy.summary()
 
 
-def test_concurrent_async_writes_overlap(make_gcs: MakeGCS, proxy: TrafficCounter) -> None:
+def test_concurrent_async_writes_overlap(make_gcs: MakeGCS, proxy: CountingProxy) -> None:
     storage = make_gcs(endpoint_url=proxy.endpoint)
     count = 24
 
@@ -85,17 +78,18 @@ def test_concurrent_async_writes_overlap(make_gcs: MakeGCS, proxy: TrafficCounte
 
     proxy.reset()
     asyncio.run(one_by_one())
-    assert len(proxy.snapshot()) == count
+    assert len(proxy.exchanges) == count
     assert proxy.max_in_flight == 1, "the measure must see sequential writes as sequential"
 
     proxy.reset()
+    proxy.hold(count // 2)  # requests wait until that many are in flight: only overlap gets there
     asyncio.run(concurrently())
-    assert len(proxy.snapshot()) == count
+    assert len(proxy.exchanges) == count
     assert proxy.max_in_flight >= count // 2, f"only {proxy.max_in_flight} requests overlapped"
     assert sorted(storage.list_paths("c/")) == sorted(f"c/{i}" for i in range(count))
 
 
-def test_concurrent_async_reads_overlap(make_gcs: MakeGCS, proxy: TrafficCounter) -> None:
+def test_concurrent_async_reads_overlap(make_gcs: MakeGCS, proxy: CountingProxy) -> None:
     storage = make_gcs(endpoint_url=proxy.endpoint)
     for i in range(16):
         storage.write_path(f"r/{i}", str(i).encode())
@@ -104,12 +98,13 @@ def test_concurrent_async_reads_overlap(make_gcs: MakeGCS, proxy: TrafficCounter
         return await asyncio.gather(*(storage.aread_path(f"r/{i}") for i in range(16)))
 
     proxy.reset()
+    proxy.hold(8)
     assert asyncio.run(read_all()) == [str(i).encode() for i in range(16)]
     assert proxy.max_in_flight >= 8
 
 
 def test_small_write_is_one_request_with_the_raw_bytes(
-    make_gcs: MakeGCS, proxy: TrafficCounter
+    make_gcs: MakeGCS, proxy: CountingProxy
 ) -> None:
     storage = make_gcs(endpoint_url=proxy.endpoint)
     # gcsfs's own simple upload wraps the payload in a multipart body with the fixed
@@ -117,21 +112,21 @@ def test_small_write_is_one_request_with_the_raw_bytes(
     tricky = b"head\n--==0==\nContent-Type: text/plain\n\ntail\n--==0==--\nend" * 3
     proxy.reset()
     storage.write_parts("tricky", [tricky[:10], bytearray(tricky[10:50]), memoryview(tricky[50:])])
-    (exchange,) = proxy.snapshot()
+    (exchange,) = proxy.exchanges
     assert exchange.method == "POST"
-    assert "uploadType=media" in exchange.target
-    assert exchange.sent < len(tricky) + 1024
+    assert "uploadType=media" in exchange.path
+    assert exchange.sent == len(tricky), "the payload went up as it is, unwrapped"
     assert storage.read_path("tricky") == tricky
 
 
-def test_large_write_goes_up_in_chunks(make_gcs: MakeGCS, proxy: TrafficCounter) -> None:
+def test_large_write_goes_up_in_chunks(make_gcs: MakeGCS, proxy: CountingProxy) -> None:
     storage = make_gcs(endpoint_url=proxy.endpoint, chunk_size=4 * UPLOAD_UNIT)
     header, payload = b"h" * 100, random.Random(7).randbytes(10 * UPLOAD_UNIT + 5)
     proxy.reset()
     storage.write_parts("large", [header, payload])
-    exchanges = proxy.snapshot()
-    assert "uploadType=resumable" in exchanges[0].target
-    uploads = [e for e in exchanges[1:] if "upload_id=" in e.target]
+    exchanges = proxy.exchanges
+    assert "uploadType=resumable" in exchanges[0].path
+    uploads = [e for e in exchanges[1:] if "upload_id=" in e.path]
     assert len(uploads) == len(exchanges) - 1
     # 256 KiB around the seam after the header, then views of at most 1 MiB.
     assert len(uploads) == 1 + 3 + 1
@@ -143,15 +138,15 @@ def test_large_write_goes_up_in_chunks(make_gcs: MakeGCS, proxy: TrafficCounter)
 
 
 def test_failed_chunked_write_leaves_the_old_object(
-    make_gcs: MakeGCS, proxy: TrafficCounter
+    make_gcs: MakeGCS, proxy: CountingProxy
 ) -> None:
     storage = make_gcs(endpoint_url=proxy.endpoint, chunk_size=UPLOAD_UNIT, retries=0)
     storage.write_path("key", b"old value")
     proxy.reset()
-    proxy.fail_after = 3  # the session, two chunks, then the network fails
+    proxy.drop(after=3)  # the session, two chunks, then the network fails
     with pytest.raises(StorageError, match="cannot reach"):
         storage.write_path("key", os.urandom(6 * UPLOAD_UNIT))
-    proxy.fail_after = None
+    proxy.clear_rules()
     assert storage.read_path("key") == b"old value"
     assert list(storage.list_paths()) == ["key"]
 

@@ -9,6 +9,7 @@ import pytest
 
 from holdfast_redis import RedisLockManager
 
+from servers.cleanup import closing_all
 from servers.redis import RedisServer
 
 MakeManager = Callable[..., RedisLockManager]
@@ -23,17 +24,13 @@ def prefix(redis_server: RedisServer) -> str:
 @pytest.fixture
 def make_manager(redis_server: RedisServer, prefix: str) -> Iterator[MakeManager]:
     """Build managers on the test server with this test's prefix; closed afterwards."""
-    made: list[RedisLockManager] = []
 
-    def make(url: str | None = None, **options: Any) -> RedisLockManager:
+    def build(url: str | None = None, **options: Any) -> RedisLockManager:
         options.setdefault("key_prefix", prefix)
-        manager = RedisLockManager(url or redis_server.url, **options)
-        made.append(manager)
-        return manager
+        return RedisLockManager(url or redis_server.url, **options)
 
-    yield make
-    for manager in made:
-        manager.close()
+    with closing_all(build) as make:
+        yield make
 
 
 @pytest.fixture

@@ -9,20 +9,19 @@ with ``monkeypatch`` from ``moto.env()``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from servers.s3 import CountingProxy, S3Server
+from servers.cleanup import clear_environment
+from servers.proxy import CountingProxy
+from servers.s3 import S3Server
 
 
 @pytest.fixture(autouse=True)
 def _clean_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
+    clear_environment(monkeypatch, "AWS_")
     aws = tmp_path / "aws-home"
     monkeypatch.setenv("AWS_CONFIG_FILE", str(aws / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws / "credentials"))
@@ -39,6 +38,5 @@ def moto(s3_server: S3Server) -> Iterator[S3Server]:
 @pytest.fixture
 def proxy(moto: S3Server) -> Iterator[CountingProxy]:
     """A counting proxy in front of moto, for this test only."""
-    counting = moto.counting_proxy()
-    yield counting
-    counting.stop()
+    with CountingProxy(moto.port) as counting:
+        yield counting

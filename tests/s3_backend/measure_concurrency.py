@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from holdfast_s3 import S3Storage
 
+from servers.proxy import CountingProxy
 from servers.s3 import S3Server, start_moto
 
 WRITES = 200
@@ -38,7 +39,7 @@ def main() -> None:
         server = S3Server(process)
         direct = server.make_storage("measure")
         direct.write_path("warm-up", PAYLOAD)  # moto loads its S3 backend on first use
-        proxy = server.counting_proxy()
+        proxy = CountingProxy(server.port)
         counted = S3Storage(direct.url, **server.options(proxy.endpoint))
         counted.write_path("warm-up", PAYLOAD)
         for name, scenario, storage in [

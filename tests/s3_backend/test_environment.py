@@ -19,8 +19,9 @@ from holdfast import StorageError
 from holdfast.results import ResultStore
 from holdfast_s3 import S3Storage
 
-from servers import free_port
-from servers.s3 import ACCESS_KEY, REGION, SECRET_KEY, CountingProxy, S3Server
+from servers.endpoints import unused_endpoint
+from servers.proxy import CountingProxy
+from servers.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 
 def client(storage: S3Storage) -> Any:
@@ -62,10 +63,10 @@ def test_global_endpoint_variable(moto: S3Server, monkeypatch: pytest.MonkeyPatc
 def test_service_endpoint_beats_global_and_option_beats_both(
     moto: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", unused_endpoint())
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.endpoint)
     assert client(S3Storage("s3://b")).meta.endpoint_url == moto.endpoint
-    other = f"http://127.0.0.1:{free_port()}"
+    other = unused_endpoint()
     assert client(S3Storage("s3://b", endpoint_url=other)).meta.endpoint_url == other
 
 
@@ -86,7 +87,7 @@ def test_options_beat_environment_credentials(
     storage = S3Storage("s3://b", endpoint_url=proxy.endpoint, region=REGION)
     storage.exists("x")  # env keys
     S3Storage("s3://b", **moto.options(proxy.endpoint)).exists("x")  # option keys
-    signed = [e.headers["authorization"] for e in proxy.requests()]
+    signed = [e.headers["authorization"] for e in proxy.exchanges]
     assert "Credential=ENV-KEY-ID/" in signed[0]
     assert f"Credential={ACCESS_KEY}/" in signed[1]
 
@@ -99,7 +100,7 @@ def test_session_token_from_environment_and_option(
     monkeypatch.setenv("AWS_SESSION_TOKEN", "env-session-token")
     S3Storage("s3://b", endpoint_url=proxy.endpoint).exists("k")
     S3Storage("s3://b", **moto.options(proxy.endpoint), token="option-token").exists("k")
-    tokens = [e.headers.get("x-amz-security-token") for e in proxy.requests()]
+    tokens = [e.headers.get("x-amz-security-token") for e in proxy.exchanges]
     assert tokens == ["env-session-token", "option-token"]
 
 

@@ -15,8 +15,9 @@ from holdfast import RecordNotFound, StorageError
 from holdfast.results import ResultStore
 from holdfast_s3 import S3Storage
 
-from servers import free_port
-from servers.s3 import REGION, CountingProxy, S3Server, error_response, start_moto
+from servers.endpoints import unused_endpoint
+from servers.proxy import CountingProxy
+from servers.s3 import REGION, S3Server, error_reply, start_moto
 
 SECRET = "do-not-show-this-secret"
 TOKEN = "do-not-show-this-token"
@@ -64,7 +65,7 @@ def test_missing_key_is_record_not_found(moto: S3Server) -> None:
 
 
 def test_unreachable_endpoint() -> None:
-    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    endpoint = unused_endpoint()
     storage = S3Storage(
         "s3://bucket/p", endpoint_url=endpoint, key="k", secret=SECRET, region=REGION, retries=1
     )
@@ -77,21 +78,21 @@ def test_unreachable_endpoint() -> None:
 
 
 def test_retries_are_bounded_by_the_option(moto: S3Server, proxy: CountingProxy) -> None:
-    proxy.respond = lambda e: error_response(503, "SlowDown", "please reduce your request rate")
+    proxy.reply(error_reply(503, "SlowDown", "please reduce your request rate"))
     storage = S3Storage("s3://b/p", **moto.options(proxy.endpoint), retries=3)
     with pytest.raises(StorageError, match=r"busy or failing \(SlowDown\).*retries=3"):
         storage.write_path("k", b"v")
-    assert len(proxy.requests()) == 3
+    assert len(proxy.exchanges) == 3
 
 
 def test_retries_follow_aws_max_attempts(
     moto: S3Server, proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    proxy.respond = lambda e: error_response(500, "InternalError")
+    proxy.reply(error_reply(500, "InternalError"))
     with pytest.raises(StorageError, match="InternalError"):
         S3Storage("s3://b/p", **moto.options(proxy.endpoint)).read_path("k")
-    assert len(proxy.requests()) == 2
+    assert len(proxy.exchanges) == 2
 
 
 def test_no_credentials_anywhere(moto: S3Server) -> None:

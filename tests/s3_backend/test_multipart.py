@@ -18,7 +18,8 @@ from holdfast_s3.multipart import MAX_PARTS, BufferSlicer, part_ranges
 from holdfast_s3.options import MIB
 
 from servers import wait_until
-from servers.s3 import CountingProxy, Exchange, S3Server, error_response
+from servers.proxy import CountingProxy, Exchange
+from servers.s3 import S3Server, error_reply
 
 SMALL_PARTS = {"multipart_threshold": "5MiB", "part_size": "5MiB"}
 HEADER, METADATA = b"HF\x00\x01" * 4, b'{"serializer": "pickle"}' * 10
@@ -42,7 +43,7 @@ def counted(moto: S3Server, proxy: CountingProxy, **options: Any) -> tuple[S3Sto
 
 
 def kind(exchange: Exchange) -> str:
-    target = exchange.target
+    target = exchange.path
     if "uploads" in target.split("?")[-1].split("&"):
         return "create"
     if "partNumber=" in target:
@@ -58,7 +59,7 @@ def test_a_large_record_goes_up_in_parts(moto: S3Server, proxy: CountingProxy) -
     location = storage.write_parts("big/record", parts)
 
     assert location == storage.resolve_path("big/record")
-    exchanges = proxy.requests()
+    exchanges = proxy.exchanges
     assert [kind(e) for e in exchanges] == ["create", "part", "part", "part", "complete"], (
         proxy.summary()
     )
@@ -80,8 +81,8 @@ def test_multipart_without_checksums(
     direct, storage = counted(moto, proxy, **SMALL_PARTS)
     parts, joined = record(6 * MIB)
     storage.write_parts("plain", parts)
-    assert [kind(e) for e in proxy.requests()] == ["create", "part", "part", "complete"]
-    assert all(not h.startswith("x-amz-checksum") for e in proxy.requests() for h in e.headers)
+    assert [kind(e) for e in proxy.exchanges] == ["create", "part", "part", "complete"]
+    assert all(not h.startswith("x-amz-checksum") for e in proxy.exchanges for h in e.headers)
     assert direct.read_path("plain") == joined
 
 
@@ -89,7 +90,7 @@ def test_below_the_threshold_a_record_is_one_put(moto: S3Server, proxy: Counting
     _, storage = counted(moto, proxy, multipart_threshold="6MiB", part_size="5MiB")
     parts, joined = record(6 * MIB - len(HEADER) - len(METADATA) - 1)
     storage.write_parts("just-below", parts)
-    assert [e.method for e in proxy.requests()] == ["PUT"]
+    assert [e.method for e in proxy.exchanges] == ["PUT"]
     assert storage.read_path("just-below") == joined
 
 
@@ -113,14 +114,12 @@ def test_a_failed_part_aborts_the_upload_and_keeps_the_old_object(
 ) -> None:
     direct, storage = counted(moto, proxy, **SMALL_PARTS, retries=1)
     direct.write_path("kept", b"old value")
-    proxy.respond = lambda e: (
-        error_response(500, "InternalError") if "partNumber=2" in e.target else None
-    )
+    proxy.reply(error_reply(500, "InternalError"), "partNumber=2")
     parts, _ = record(11 * MIB)
     with pytest.raises(StorageError, match=r"cannot write 'kept' in s3://.*InternalError"):
         storage.write_parts("kept", parts)
 
-    assert "abort" in [kind(e) for e in proxy.requests()], proxy.summary()
+    assert "abort" in [kind(e) for e in proxy.exchanges], proxy.summary()
     assert pending_uploads(direct) == [], "the failed upload left parts behind"
     assert direct.read_path("kept") == b"old value"
 
@@ -135,7 +134,7 @@ def test_the_object_appears_only_when_the_upload_completes(
     def look(exchange: Exchange) -> None:  # before each request of the upload goes out
         seen[kind(exchange)] = direct.read_path("swap")
 
-    proxy.on_request = look
+    proxy.before("", look, once=False)
     parts, joined = record(11 * MIB)
     storage.write_parts("swap", parts)
     assert seen == {"create": b"old value", "part": b"old value", "complete": b"old value"}
@@ -145,7 +144,7 @@ def test_the_object_appears_only_when_the_upload_completes(
 def test_cancelling_an_async_write_aborts_the_upload(moto: S3Server, proxy: CountingProxy) -> None:
     direct, storage = counted(moto, proxy, **SMALL_PARTS, max_concurrency=1)
     first_part = threading.Event()
-    proxy.on_request = lambda e: first_part.set() if kind(e) == "part" else None
+    proxy.before(lambda e: kind(e) == "part", lambda e: first_part.set())
     parts, _ = record(16 * MIB)
 
     async def write_then_cancel() -> None:
@@ -156,7 +155,7 @@ def test_cancelling_an_async_write_aborts_the_upload(moto: S3Server, proxy: Coun
             await task
 
     asyncio.run(write_then_cancel())
-    wait_until(lambda: "abort" in [kind(e) for e in proxy.requests()], what="the abort")
+    wait_until(lambda: "abort" in [kind(e) for e in proxy.exchanges], what="the abort")
     wait_until(lambda: not pending_uploads(direct), what="no pending uploads")
     assert direct.exists("cancelled") is False
 

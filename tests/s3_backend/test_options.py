@@ -14,7 +14,8 @@ from holdfast.results import ResultStore
 from holdfast_s3 import S3Options, S3Storage
 from holdfast_s3.options import MIB, parse_size
 
-from servers.s3 import CountingProxy, S3Server
+from servers.proxy import CountingProxy
+from servers.s3 import S3Server
 
 SECRETS = {"key": "AKIA-SECRET-KEY-ID", "secret": "very-secret/value+1", "token": "tok-SECRET-99"}
 
@@ -198,6 +199,6 @@ def test_storages_never_share_a_client(moto: S3Server, proxy: CountingProxy) -> 
 
     direct.write_path("a", b"1")
     same_options.write_path("b", b"2")
-    assert proxy.requests() == [], "a storage without the proxy sent requests through it"
+    assert proxy.exchanges == [], "a storage without the proxy sent requests through it"
     assert via_proxy.read_path("a") == b"1"
-    assert [e.method for e in proxy.requests()] == ["GET"]
+    assert [e.method for e in proxy.exchanges] == ["GET"]

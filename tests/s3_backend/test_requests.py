@@ -12,7 +12,8 @@ import random
 from holdfast.results import ResultStore
 from holdfast_s3 import S3Storage
 
-from servers.s3 import CountingProxy, S3Server
+from servers.proxy import CountingProxy
+from servers.s3 import S3Server
 
 PAYLOAD = 1024 * 1024
 
@@ -46,20 +47,20 @@ def test_exists_read_head_and_listing_transfer_no_payload(
 
     asyncio.run(twins())
 
-    exchanges = proxy.requests()
+    exchanges = proxy.exchanges
     summary = "\n".join(proxy.summary())
     assert len(exchanges) == 9, summary
     heads = [e for e in exchanges if e.method == "HEAD"]
     ranged = [e for e in exchanges if e.method == "GET" and "range" in e.headers]
-    listings = [e for e in exchanges if e.method == "GET" and "list-type=2" in e.target]
+    listings = [e for e in exchanges if e.method == "GET" and "list-type=2" in e.path]
     assert (len(heads), len(ranged), len(listings)) == (4, 2, 3), summary
     assert [e.headers["range"] for e in ranged] == ["bytes=0-15", "bytes=0-99"]
-    assert [e.body for e in ranged] == [16, 100]
-    assert all(e.body == 0 for e in heads), summary
-    assert all(e.body < 4096 for e in listings), summary
-    assert sum(e.body for e in exchanges) < 16 * 1024, "more than names and heads came back"
+    assert [e.received for e in ranged] == [16, 100]
+    assert all(e.received == 0 for e in heads), summary
+    assert all(e.received < 4096 for e in listings), summary
+    assert sum(e.received for e in exchanges) < 16 * 1024, "more than names and heads came back"
     # listings ask S3 for the keys under the prefix only
-    assert "prefix=records%2Fbig%2F" in listings[1].target
+    assert "prefix=records%2Fbig%2F" in listings[1].path
 
 
 def test_store_exists_reads_only_the_record_head(moto: S3Server, proxy: CountingProxy) -> None:
@@ -71,12 +72,11 @@ def test_store_exists_reads_only_the_record_head(moto: S3Server, proxy: Counting
     assert store.exists("record") is True
     assert store.exists("absent") is False
     assert asyncio.run(store.aexists("record")) is True
-    received = sum(e.body for e in proxy.requests())
-    assert received < 64 * 1024, "\n".join(proxy.summary())
+    assert proxy.received() < 64 * 1024, "\n".join(proxy.summary())
 
     proxy.reset()
     assert store.read("record").result == value
-    assert sum(e.body for e in proxy.requests()) > PAYLOAD, "the proxy missed the payload"
+    assert proxy.received() > PAYLOAD, "the proxy missed the payload"
 
 
 def test_a_read_is_one_get_and_a_write_one_put(moto: S3Server, proxy: CountingProxy) -> None:
@@ -85,8 +85,8 @@ def test_a_read_is_one_get_and_a_write_one_put(moto: S3Server, proxy: CountingPr
     counted.write_parts("parts", [b"head", bytearray(b"meta"), memoryview(b"payload")])
     assert counted.read_path("k") == b"x" * 1000
     assert counted.read_path("parts") == b"headmetapayload"
-    assert [e.method for e in proxy.requests()] == ["PUT", "PUT", "GET", "GET"]
-    assert all("range" not in e.headers for e in proxy.requests())
+    assert [e.method for e in proxy.exchanges] == ["PUT", "PUT", "GET", "GET"]
+    assert all("range" not in e.headers for e in proxy.exchanges)
 
 
 def test_concurrent_awrites_are_in_flight_together(moto: S3Server, proxy: CountingProxy) -> None:
@@ -106,7 +106,7 @@ def test_concurrent_awrites_are_in_flight_together(moto: S3Server, proxy: Counti
 
     proxy.reset()
     assert asyncio.run(together()) == list(payloads.values())
-    assert len(proxy.requests()) == 2 * len(payloads)
+    assert len(proxy.exchanges) == 2 * len(payloads)
     assert proxy.max_in_flight > 1, "concurrent awrites ran one after another"
 
 

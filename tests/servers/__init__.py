@@ -3,6 +3,12 @@ the end. One module per server (``s3``, ``gcs``, ``azure``, ``redis``) built on 
 helpers here; session-scoped fixtures in ``tests/conftest.py`` start each one the first
 time a test asks for it, so a run that selects no cloud test starts no emulator.
 
+Helper modules beside them define no server: ``proxy`` (a counting HTTP proxy that can
+also hold, delay, drop or answer requests), ``loopback_http`` (its HTTP plumbing),
+``endpoints`` (stand-ins: a port nobody listens on, a server that never answers),
+``cleanup`` (environment and client clean-up) and ``gcs_emulator`` (the emulator's
+launcher).
+
 Nothing here mocks a client library: the backends talk HTTP or RESP to a real process.
 """
 
