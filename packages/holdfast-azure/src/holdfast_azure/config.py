@@ -19,7 +19,7 @@ from azure.core.utils import parse_connection_string
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
 from holdfast.errors import ConfigurationError
-from holdfast.objectstore import parse_bool, parse_number
+from holdfast.options import parse_bool, parse_count, parse_seconds
 
 __all__ = ["AzureConfig", "build_filesystem", "scrub"]
 
@@ -84,21 +84,6 @@ class _Retry(ExponentialRetry):
         return float(self.backoff * 2 ** (count - 1) * random.uniform(0.75, 1.25))
 
 
-def _integer(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    number = parse_number(name, value)
-    if not number.is_integer() or number < minimum or (maximum is not None and number > maximum):
-        bound = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
-        raise ConfigurationError(f"option {name!r} must be a whole number {bound}, not {value!r}")
-    return int(number)
-
-
-def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
-    number = parse_number(name, value)
-    if number < 0 or (number == 0 and not allow_zero):
-        raise ConfigurationError(f"option {name!r} must be a positive number of seconds")
-    return number
-
-
 @dataclass(frozen=True, repr=False)
 class AzureConfig:
     """Parsed options. ``credentials`` go to adlfs; the rest shape the client and calls."""
@@ -129,18 +114,18 @@ class AzureConfig:
             credentials["anon"] = parse_bool("anon", credentials["anon"])
         tuning: dict[str, Any] = {}
         if "timeout" in given:
-            tuning["timeout"] = _integer("timeout", given["timeout"], 1)
+            tuning["timeout"] = parse_count("timeout", given["timeout"], 1)
         for name in ("connection_timeout", "read_timeout"):
             if name in given:
-                tuning[name] = _seconds(name, given[name])
+                tuning[name] = parse_seconds(name, given[name])
         if "max_concurrency" in given:
-            tuning["max_concurrency"] = _integer("max_concurrency", given["max_concurrency"], 1)
+            tuning["max_concurrency"] = parse_count("max_concurrency", given["max_concurrency"], 1)
         if "block_size" in given:
-            tuning["block_size"] = _integer("block_size", given["block_size"], 1, _MAX_BLOCK)
+            tuning["block_size"] = parse_count("block_size", given["block_size"], 1, _MAX_BLOCK)
         if "retries" in given:
-            tuning["retries"] = _integer("retries", given["retries"], 0, 100)
+            tuning["retries"] = parse_count("retries", given["retries"], 0, 100)
         if "retry_backoff" in given:
-            tuning["retry_backoff"] = _seconds(
+            tuning["retry_backoff"] = parse_seconds(
                 "retry_backoff", given["retry_backoff"], allow_zero=True
             )
         return cls(credentials=credentials, **tuning)

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from holdfast.errors import ConfigurationError
-from holdfast.objectstore import parse_bool, parse_number
+from holdfast.options import (
+    parse_bool,
+    parse_choice,
+    parse_count,
+    parse_number,
+    parse_required_text,
+    parse_seconds,
+)
 
 __all__ = ["EMULATOR_VARIABLE", "TOKEN_METHODS", "UPLOAD_UNIT", "GCSOptions"]
 
@@ -52,18 +59,18 @@ class GCSOptions:
             )
         values = dict(options)
         if "project" in values:
-            values["project"] = _text("project", values["project"])
+            values["project"] = parse_required_text("project", values["project"])
         if "access" in values:
-            values["access"] = _choice("access", values["access"], _ACCESS)
+            values["access"] = parse_choice("access", values["access"], _ACCESS)
         if "endpoint_url" in values:
             values["endpoint_url"] = _endpoint(values["endpoint_url"])
         if "requester_pays" in values:
             values["requester_pays"] = _requester_pays(values["requester_pays"])
         for name in ("timeout", "connect_timeout"):
             if name in values:
-                values[name] = _positive(name, values[name])
+                values[name] = parse_seconds(name, values[name])
         if "retries" in values:
-            values["retries"] = _count("retries", values["retries"])
+            values["retries"] = parse_count("retries", values["retries"])
         if "chunk_size" in values:
             values["chunk_size"] = _chunk_size(values["chunk_size"])
         if "session_kwargs" in values and not isinstance(values["session_kwargs"], Mapping):
@@ -90,20 +97,8 @@ class GCSOptions:
         return None
 
 
-def _text(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"option {name!r} must be a non-empty string")
-    return value.strip()
-
-
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigurationError(f"option {name!r} must be one of {', '.join(allowed)}")
-    return str(value)
-
-
 def _endpoint(value: object) -> str:
-    text = _text("endpoint_url", value).rstrip("/")
+    text = parse_required_text("endpoint_url", value).strip().rstrip("/")
     scheme, sep, rest = text.partition("://")
     if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
         raise ConfigurationError(
@@ -123,20 +118,6 @@ def _requester_pays(value: object) -> bool | str:
         if text:
             return text  # the project to bill
         raise
-
-
-def _positive(name: str, value: object) -> float:
-    number = parse_number(name, value)
-    if not number > 0:
-        raise ConfigurationError(f"option {name!r} must be a number of seconds above 0")
-    return number
-
-
-def _count(name: str, value: object) -> int:
-    number = parse_number(name, value)
-    if number < 0 or number != int(number):
-        raise ConfigurationError(f"option {name!r} must be a whole number, 0 or more")
-    return int(number)
 
 
 def _chunk_size(value: object) -> int:

@@ -8,7 +8,6 @@ shows it as ``***`` and its repr leaves it out.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from holdfast.errors import ConfigurationError
 from holdfast.locking import DEFAULT_HOLD_TIMEOUT
+from holdfast.options import (
+    parse_bool,
+    parse_count,
+    parse_optional_seconds,
+    parse_positive,
+    parse_text,
+)
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",
@@ -53,9 +59,6 @@ KNOWN_OPTIONS = frozenset(
         *_SSL_OPTIONS,
     }
 )
-_NEVER = ("none", "null", "never", "")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def parse_options(
     username = unquote(parts.username) if parts.username else None
     ssl = {name: given[name] for name in _SSL_OPTIONS if name in given}
     if "ssl_check_hostname" in given:
-        ssl["ssl_check_hostname"] = _flag("ssl_check_hostname", given["ssl_check_hostname"])
+        ssl["ssl_check_hostname"] = parse_bool("ssl_check_hostname", given["ssl_check_hostname"])
     if ssl and scheme != "rediss":
         raise ConfigurationError(
             f"options {', '.join(sorted(ssl))} need TLS; write the URL as rediss:// "
@@ -162,21 +165,21 @@ def parse_options(
         host=unquote(parts.hostname or "localhost"),
         port=port,
         db=_db(parts.path, given.get("db"), shown),
-        username=_text("username", given.get("username", username)),
-        password=_text("password", given.get("password", password)),
-        hold_timeout=_seconds("hold_timeout", hold_timeout),
-        socket_timeout=_seconds(
+        username=parse_text("username", given.get("username", username)),
+        password=parse_text("password", given.get("password", password)),
+        hold_timeout=parse_optional_seconds("hold_timeout", hold_timeout),
+        socket_timeout=parse_optional_seconds(
             "socket_timeout", given.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
         ),
-        socket_connect_timeout=_seconds(
+        socket_connect_timeout=parse_optional_seconds(
             "socket_connect_timeout", given.get("socket_connect_timeout", DEFAULT_SOCKET_TIMEOUT)
         ),
-        retries=_count("retries", given.get("retries", DEFAULT_RETRIES)),
-        key_prefix=_text("key_prefix", given.get("key_prefix", DEFAULT_KEY_PREFIX)) or "",
-        recheck_interval=_positive(
+        retries=parse_count("retries", given.get("retries", DEFAULT_RETRIES)),
+        key_prefix=parse_text("key_prefix", given.get("key_prefix", DEFAULT_KEY_PREFIX)) or "",
+        recheck_interval=parse_positive(
             "recheck_interval", given.get("recheck_interval", DEFAULT_RECHECK_INTERVAL)
         ),
-        client_name=_text("client_name", given.get("client_name")),
+        client_name=parse_text("client_name", given.get("client_name")),
         ssl=ssl,
     )
 
@@ -201,54 +204,3 @@ def _db(path: str, option: object, shown: str) -> int:
             f"the database in {shown!r} must be a number such as /0, not {raw!r}"
         )
     return int(raw)
-
-
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigurationError(f"option {name!r} must be a number, not {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigurationError(f"option {name!r} must be a number, not {value!r}") from None
-    if math.isnan(number):
-        raise ConfigurationError(f"option {name!r} must be a number, not {value!r}")
-    return number
-
-
-def _positive(name: str, value: object) -> float:
-    number = _number(name, value)
-    if not number > 0 or math.isinf(number):
-        raise ConfigurationError(f"option {name!r} must be a positive number, not {value!r}")
-    return number
-
-
-def _seconds(name: str, value: object) -> float | None:
-    """Positive seconds; None (or "none", "never") for no limit."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in _NEVER):
-        return None
-    number = _number(name, value)
-    if not number > 0:
-        raise ConfigurationError(f"option {name!r} must be positive seconds or none, not {value!r}")
-    return number
-
-
-def _count(name: str, value: object) -> int:
-    number = _number(name, value)
-    if number < 0 or number != int(number):
-        raise ConfigurationError(f"option {name!r} must be a whole number >= 0, not {value!r}")
-    return int(number)
-
-
-def _flag(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ConfigurationError(f"option {name!r} must be true or false, not {value!r}")
-
-
-def _text(name: str, value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise ConfigurationError(f"option {name!r} must be a string, not {type(value).__name__}")

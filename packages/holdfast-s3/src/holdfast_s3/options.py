@@ -10,14 +10,19 @@ every repr and message.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from holdfast.errors import ConfigurationError
-from holdfast.objectstore import parse_bool, parse_number
+from holdfast.options import (
+    parse_bool,
+    parse_choice,
+    parse_count,
+    parse_positive,
+    parse_size,
+    parse_text,
+)
 
 __all__ = ["MIB", "MIN_PART_SIZE", "S3Options"]
 
@@ -29,58 +34,6 @@ MAX_PART_SIZE = 5 * 1024 * MIB
 _RETRY_MODES = ("legacy", "standard", "adaptive")
 _ADDRESSING_STYLES = ("auto", "path", "virtual")
 _ALIASES = {"region_name": "region"}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": MIB, "g": 1024 * MIB}
-
-
-def _text(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(f"option {name!r} must be a string, not {type(value).__name__}")
-    return value or None
-
-
-def _positive(name: str, value: object) -> float:
-    number = parse_number(name, value)
-    if not (number > 0 and math.isfinite(number)):
-        raise ConfigurationError(f"option {name!r} must be a positive number, not {value!r}")
-    return number
-
-
-def _count(name: str, value: object) -> int:
-    number = parse_number(name, value)
-    if number != int(number) or number < 1:
-        raise ConfigurationError(f"option {name!r} must be a whole number >= 1, not {value!r}")
-    return int(number)
-
-
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> str | None:
-    text = _text(name, value)
-    if text is not None and text.lower() not in choices:
-        raise ConfigurationError(
-            f"option {name!r} must be one of {', '.join(choices)}, not {value!r}"
-        )
-    return text.lower() if text else None
-
-
-def parse_size(name: str, value: object) -> int:
-    """A byte count: a number, or text such as ``8MiB``, ``16 MB``, ``5242880``.
-
-    Units are binary (``k``/``KiB`` = 1024, ``M``/``MiB`` = 1024², ``G``/``GiB`` = 1024³).
-    """
-    if isinstance(value, str):
-        match = _SIZE.match(value)
-        if not match:
-            raise ConfigurationError(
-                f"option {name!r} must be a size such as 8388608, '8MiB' or '64 MiB', not {value!r}"
-            )
-        number = float(match.group(1)) * _UNITS[(match.group(2) or "")[:1].lower()]
-    else:
-        number = parse_number(name, value)
-    if number != int(number) or number < 1:
-        raise ConfigurationError(f"option {name!r} must be a whole number of bytes >= 1")
-    return int(number)
 
 
 @dataclass(frozen=True)
@@ -121,24 +74,26 @@ class S3Options:
             given[canonical] = value
         get = given.get
         parsed = cls(
-            endpoint_url=_text("endpoint_url", get("endpoint_url")),
-            region=_text("region", get("region")),
-            key=_text("key", get("key")),
-            secret=_text("secret", get("secret")),
-            token=_text("token", get("token")),
-            profile=_text("profile", get("profile")),
+            endpoint_url=parse_text("endpoint_url", get("endpoint_url")),
+            region=parse_text("region", get("region")),
+            key=parse_text("key", get("key")),
+            secret=parse_text("secret", get("secret")),
+            token=parse_text("token", get("token")),
+            profile=parse_text("profile", get("profile")),
             anon=parse_bool("anon", get("anon", False)),
-            connect_timeout=_positive("connect_timeout", get("connect_timeout", 10.0)),
-            read_timeout=_positive("read_timeout", get("read_timeout", 60.0)),
-            retries=None if get("retries") is None else _count("retries", get("retries")),
-            retry_mode=_choice("retry_mode", get("retry_mode"), _RETRY_MODES),
-            max_pool_connections=_count("max_pool_connections", get("max_pool_connections", 50)),
-            max_concurrency=_count("max_concurrency", get("max_concurrency", 4)),
+            connect_timeout=parse_positive("connect_timeout", get("connect_timeout", 10.0)),
+            read_timeout=parse_positive("read_timeout", get("read_timeout", 60.0)),
+            retries=None if get("retries") is None else parse_count("retries", get("retries"), 1),
+            retry_mode=parse_choice("retry_mode", get("retry_mode"), _RETRY_MODES),
+            max_pool_connections=parse_count(
+                "max_pool_connections", get("max_pool_connections", 50), 1
+            ),
+            max_concurrency=parse_count("max_concurrency", get("max_concurrency", 4), 1),
             multipart_threshold=parse_size(
                 "multipart_threshold", get("multipart_threshold", 8 * MIB)
             ),
             part_size=parse_size("part_size", get("part_size", 8 * MIB)),
-            addressing_style=_choice(
+            addressing_style=parse_choice(
                 "addressing_style", get("addressing_style"), _ADDRESSING_STYLES
             ),
         )

@@ -34,34 +34,9 @@ from fsspec.asyn import AsyncFileSystem, sync
 from holdfast.errors import ConfigurationError, HoldfastError, RecordNotFound, StorageError
 from holdfast.storage import BytesLike, Storage
 
-__all__ = ["ObjectStorage", "parse_bool", "parse_number"]
+__all__ = ["ObjectStorage"]
 
 _T = TypeVar("_T")
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def parse_bool(name: str, value: object) -> bool:
-    """A boolean option that may come from a URL query string as text."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigurationError(f"option {name!r} must be true or false, not {value!r}")
-
-
-def parse_number(name: str, value: object) -> float:
-    """A numeric option (timeouts, retries, sizes) that may come from a URL query string."""
-    if isinstance(value, bool):
-        raise ConfigurationError(f"option {name!r} must be a number, not {value!r}")
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"option {name!r} must be a number, not {value!r}") from None
 
 
 class ObjectStorage(Storage):
