@@ -26,13 +26,13 @@ class PlainS3(ObjectStorage):
             key=self.options["key"],
             secret=self.options["secret"],
             client_kwargs={"region_name": self.options["region"]},
-            config_kwargs={"retries": {"max_attempts": 1}},
+            config_kwargs={"retries": {"max_attempts": self.options.get("attempts", 5)}},
             skip_instance_cache=True,
             use_listings_cache=False,
             asynchronous=asynchronous,
             loop=loop,
         )
-        fs.retries = 1  # s3fs's own retry loop: no second attempt
+        fs.retries = 1  # s3fs's own retry loop stays out: botocore retries (moto may 500)
         return fs
 
 
@@ -59,7 +59,7 @@ def test_missing_bucket_is_reported_by_every_operation(s3_server: Any) -> None:
 
 
 def test_option_values_never_reach_messages(s3_server: Any) -> None:
-    options = {**s3_server.options(), "endpoint_url": "http://127.0.0.1:9"}  # nobody there
+    options = {**s3_server.options(), "endpoint_url": "http://127.0.0.1:9", "attempts": 1}
     storage = PlainS3("s3://bucket/p", **options)
     with pytest.raises(StorageError) as caught:
         storage.read_path("k")
