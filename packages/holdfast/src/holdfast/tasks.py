@@ -35,7 +35,7 @@ from holdfast.cache_policies import DEFAULT, NO_CACHE, CacheContext, CacheKeyFn,
 from holdfast.context import RunContext, current_context, run_context
 from holdfast.hashing import UnhashableValue
 from holdfast.locking import IsolationLevel
-from holdfast.settings import get_settings
+from holdfast.settings import HoldfastSettings, get_settings
 
 __all__ = ["Flow", "Task", "flow", "task"]
 
@@ -61,13 +61,15 @@ def _bind(signature: inspect.Signature, args: Any, kwargs: Any) -> dict[str, Any
     return dict(bound.arguments)
 
 
-def _persist_decision(task: Task[Any, Any], context: RunContext | None) -> bool:
+def _persist_decision(
+    task: Task[Any, Any], context: RunContext | None, settings: HoldfastSettings
+) -> bool:
     """The task's own setting, else its flow's, else settings, else: persist when cached."""
     if task.persist_result is not None:
         return task.persist_result
     if context is not None and context.persist_result is not None:
         return context.persist_result
-    configured = get_settings().tasks_default_persist_result
+    configured = settings.tasks_default_persist_result
     if configured is not None:
         return configured
     return task.cache_policy is not NO_CACHE
@@ -134,12 +136,12 @@ class Task(Generic[P, R]):
 
     # -- the plan, shared by both call paths ------------------------------------------
 
-    def _store(self, context: RunContext | None) -> Any:
+    def _store(self, context: RunContext | None, settings: HoldfastSettings) -> Any:
         """This task's store, derived from the flow's (or the default) store once."""
         from holdfast.store import ResultStore
 
         base: Any = context.result_store if context is not None else None
-        origin = base if base is not None else get_settings()
+        origin = base if base is not None else settings
         memo = self._memo
         if memo is not None and memo[0] is origin:
             return memo[1]
@@ -150,8 +152,9 @@ class Task(Generic[P, R]):
     def _plan(self, args: Any, kwargs: Any) -> _Plan:
         parameters = _bind(self._signature, args, kwargs)
         outer = current_context()
-        persist = _persist_decision(self, outer)
-        store = self._store(outer)
+        settings = get_settings()  # read once per call: it checks the environment
+        persist = _persist_decision(self, outer, settings)
+        store = self._store(outer, settings)
         context = RunContext(
             result_store=store, persist_result=persist, parameters=parameters, is_task=True
         )
