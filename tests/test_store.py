@@ -450,3 +450,23 @@ def test_record_bytes_roundtrip_without_store() -> None:
         record.serialize_result(), record.serialize()
     )
     assert split.result == {"x": 1}
+
+
+def test_one_store_from_several_event_loops_and_threads(make_storage: MakeStorage) -> None:
+    """Clients of async backends belong to an event loop; a store must not care which
+    loop (or thread) calls it, nor whether the last one has closed."""
+    store = make_store(make_storage, cache_result_in_memory=False)
+    for i in range(3):  # each asyncio.run is a new loop; the previous one is closed
+        asyncio.run(store.awrite(i, key=f"loop/{i}"))
+        assert asyncio.run(store.aread(f"loop/{i}")).result == i
+    assert store.read("loop/2").result == 2
+    seen: dict[str, Any] = {}
+
+    def in_thread() -> None:
+        seen["value"] = asyncio.run(store.aread("loop/1")).result
+        seen["exists"] = store.exists("loop/0")
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join()
+    assert seen == {"value": 1, "exists": True}
