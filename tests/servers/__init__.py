@@ -118,6 +118,12 @@ class ServerProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             try:

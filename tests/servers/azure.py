@@ -117,7 +117,5 @@ def start_azurite(workdir: Path, *, silent: bool = False) -> ServerProcess:
 @pytest.fixture(scope="session")
 def azure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureServer]:
     process = start_azurite(tmp_path_factory.mktemp("azurite"))
-    try:
+    with process:
         yield AzureServer(process)
-    finally:
-        process.stop()

@@ -89,7 +89,5 @@ def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GCSServer]:
         port,
         tmp_path_factory.mktemp("gcs-emulator"),
     )
-    try:
+    with process:
         yield GCSServer(process)
-    finally:
-        process.stop()

@@ -112,7 +112,5 @@ def start_moto(
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     process = start_moto(tmp_path_factory.mktemp("s3-server"))
-    try:
+    with process:
         yield S3Server(process)
-    finally:
-        process.stop()
