@@ -19,8 +19,10 @@ storage options a task's store takes from it (`key_storage`, `lock_manager`,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -127,10 +129,22 @@ class TaskSource(CachePolicy):
     def compute_key(self, context: CacheContext) -> str | None:
         fn = inspect.unwrap(context.fn)
         try:
-            return stable_hash(inspect.getsource(fn))
+            return _SOURCE_KEYS[fn]
+        except (KeyError, TypeError):  # TypeError: not weak-referenceable, not cached
+            pass
+        try:
+            key = stable_hash(inspect.getsource(fn))
         except (OSError, TypeError):  # no source file (a REPL, a C function): the bytecode
             code = getattr(fn, "__code__", None)
-            return stable_hash(code.co_code if code is not None else fn.__qualname__)
+            key = stable_hash(code.co_code if code is not None else fn.__qualname__)
+        with contextlib.suppress(TypeError):
+            _SOURCE_KEYS[fn] = key
+        return key
+
+
+#: Each function's source hash, found once per process (the source of a loaded function
+#: does not change under it; reading it costs a file read and a tokenizer pass).
+_SOURCE_KEYS: weakref.WeakKeyDictionary[Callable[..., Any], str] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
