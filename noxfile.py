@@ -129,6 +129,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The quick start: results persisted by one process, found by the next."""
-    install_workspace(session)
+    """The quick start: results persisted by one process, found by the next. Only what
+    ``pip install holdfast`` gives (the core and holdfast-local), no extras."""
+    session.install("-e", "packages/holdfast", "-e", "packages/holdfast-local")
     session.run("python", "examples/quickstart.py", *session.posargs)
