@@ -155,8 +155,7 @@ class RedisLockManager(LockManager):
     # -- shared by both ----------------------------------------------------------------------
 
     def _extend_args(self, holder: str, hold_timeout: float | None) -> list[Any]:
-        hold = self.hold_timeout if hold_timeout is None else hold_timeout
-        return [encode(holder), hold_ms(hold)]
+        return [encode(holder), hold_ms(self.effective_hold_timeout(hold_timeout))]
 
     def _check_holder(self, reply: object, key: str, holder: str, action: str = "release") -> None:
         done, current = holder_reply(reply)
@@ -173,8 +172,7 @@ class RedisLockManager(LockManager):
         raise LockError(f"cannot extend lock on key {key!r} in {self.url}: {why}; {fix}")
 
     def _acquire_call(self, key: str, holder: str, hold_timeout: float | None) -> Call:
-        hold = self.hold_timeout if hold_timeout is None else hold_timeout
-        return (self, "attempt", (key, holder, hold_ms(hold)))
+        return (self, "attempt", (key, holder, hold_ms(self.effective_hold_timeout(hold_timeout))))
 
     # -- waiting: the shared operation, run by the sync or the async driver -------------------
 

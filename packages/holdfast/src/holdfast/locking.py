@@ -122,6 +122,10 @@ class LockManager(ABC):
     def lock_holder(self, key: str) -> str | None:
         """The current holder of an unexpired lock on ``key``, else None."""
 
+    def effective_hold_timeout(self, hold_timeout: float | None) -> float | None:
+        """What a call's ``hold_timeout`` means: None is this manager's default."""
+        return self.hold_timeout if hold_timeout is None else hold_timeout
+
     # -- the contract, built on the primitives ------------------------------------------
 
     def _poll_op(self, attempt: Call, until: bool, key: str, timeout: float | None) -> Op[bool]:
@@ -139,8 +143,11 @@ class LockManager(ABC):
     def _acquire_op(
         self, key: str, holder: str, acquire_timeout: float | None, hold_timeout: float | None
     ) -> Op[bool]:
-        hold = self.hold_timeout if hold_timeout is None else hold_timeout
-        attempt: Call = (self, "try_acquire", (key, holder, hold))
+        attempt: Call = (
+            self,
+            "try_acquire",
+            (key, holder, self.effective_hold_timeout(hold_timeout)),
+        )
         return self._poll_op(attempt, True, key, acquire_timeout)
 
     def acquire_lock(
