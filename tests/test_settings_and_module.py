@@ -11,13 +11,14 @@ from types import SimpleNamespace
 import pytest
 
 import holdfast.results as results
+import holdfast.settings as settings_module
 from holdfast import ConfigurationError, PluginError
 from holdfast.cache import ResultCache
 from holdfast.context import RunContext, run_context
 from holdfast.locking import IsolationLevel, MemoryLockManager
 from holdfast.plugins import reset_registry
 from holdfast.serializers import JSONSerializer, PickleSerializer
-from holdfast.settings import get_settings
+from holdfast.settings import get_settings, reset_settings
 from holdfast.storage import MemoryStorage
 
 
@@ -39,11 +40,40 @@ def test_env_beats_files(monkeypatch: pytest.MonkeyPatch) -> None:
     assert get_settings().serializer == "json"
     assert get_settings().cache_max_entries == 7
     Path("holdfast.toml").write_text('serializer = "compressed/json"\n')
+    reset_settings()  # files are checked at most once a second; see the next test
     assert get_settings().serializer == "compressed/json"
     assert get_settings().cache_max_entries == 7
     monkeypatch.setenv("HOLDFAST_SERIALIZER", "pickle")
     assert get_settings().serializer == "pickle"
     assert isinstance(results.get_default_result_serializer(), PickleSerializer)
+
+
+def test_settings_files_are_checked_at_most_once_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(settings_module, "_clock", lambda: now[0])
+    Path("holdfast.toml").write_text('serializer = "json"\n')
+    assert get_settings().serializer == "json"
+    Path("holdfast.toml").write_text('serializer = "compressed/json"\n')
+    now[0] += settings_module.FILE_CHECK_INTERVAL / 2
+    assert get_settings().serializer == "json"  # not checked again yet
+    monkeypatch.setenv("HOLDFAST_CACHE_MAX_ENTRIES", "9")  # the environment: at once
+    assert get_settings().cache_max_entries == 9
+    now[0] += settings_module.FILE_CHECK_INTERVAL
+    assert get_settings().serializer == "compressed/json"
+
+
+def test_a_new_working_directory_is_read_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings_module, "_clock", lambda: 1000.0)  # time stands still
+    assert get_settings().serializer == "pickle"
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "holdfast.toml").write_text('serializer = "json"\n')
+    monkeypatch.chdir(other)
+    assert get_settings().serializer == "json"
 
 
 def test_named_storage_with_options(tmp_path: Path) -> None:

@@ -22,17 +22,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    PyprojectTomlConfigSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
 from holdfast.errors import ConfigurationError
 
@@ -69,16 +63,11 @@ class NamedStorage(BaseModel):
         }
 
 
-class HoldfastSettings(BaseSettings):
-    """Every setting of holdfast, with its default."""
+class HoldfastSettings(BaseModel):
+    """Every setting of holdfast, with its default. `get_settings` reads them from the
+    environment and the settings files (with pydantic-settings, see `load_settings`)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="HOLDFAST_",
-        extra="forbid",
-        pyproject_toml_table_header=("tool", "holdfast"),
-        toml_file="holdfast.toml",
-        validate_default=True,
-    )
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     storage: str | None = Field(
         default=None,
@@ -144,22 +133,6 @@ class HoldfastSettings(BaseSettings):
             return None
         return value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            TomlConfigSettingsSource(settings_cls),
-            PyprojectTomlConfigSettingsSource(settings_cls),
-        )
-
     def signing_key_bytes(self) -> bytes | None:
         if self.signing_key is None:
             return None
@@ -195,37 +168,137 @@ def mask_url(url: str | None) -> str | None:
 
 _cached: tuple[tuple[Any, ...], HoldfastSettings] | None = None
 _lock = threading.Lock()
+#: The whole environment as last seen. Comparing the live mapping with this copy is a
+#: C-level dict comparison of mostly identical objects, far cheaper than filtering every
+#: variable, so the common "nothing changed" case costs well under a microsecond.
+_environ_seen: dict[Any, Any] = {}
+_holdfast_environ: tuple[tuple[str, str], ...] = ()
+
+
+def _raw_environ() -> Any:
+    # os.environ keeps the raw mapping in ``_data`` (CPython, POSIX and Windows alike);
+    # iterating os.environ itself decodes every key on each pass.
+    return getattr(os.environ, "_data", os.environ)
+
+
+def _holdfast_variables() -> tuple[tuple[str, str], ...]:
+    global _environ_seen, _holdfast_environ
+    raw = _raw_environ()
+    if raw != _environ_seen:
+        _holdfast_environ = tuple(
+            sorted((k, v) for k, v in os.environ.items() if k.startswith("HOLDFAST_"))
+        )
+        _environ_seen = dict(raw)
+    return _holdfast_environ
+
+
+#: How often, at most, the settings files' modification times are checked (seconds).
+FILE_CHECK_INTERVAL = 1.0
+_clock = time.monotonic
+_files_checked: tuple[float, str, tuple[int | None, ...]] = (float("-inf"), "", ())
+
+
+def _file_stamps(cwd: str) -> tuple[int | None, ...]:
+    """The settings files' modification times in ``cwd``, checked at most once per
+    `FILE_CHECK_INTERVAL` for one directory: two failed ``stat`` calls cost more than
+    everything else `get_settings` does, and tasks call it on every call."""
+    global _files_checked
+    now = _clock()
+    checked_at, checked_cwd, stamps = _files_checked
+    if checked_cwd == cwd and now - checked_at < FILE_CHECK_INTERVAL:
+        return stamps
+    found: list[int | None] = []
+    for name in ("holdfast.toml", "pyproject.toml"):
+        try:
+            found.append(os.stat(os.path.join(cwd, name)).st_mtime_ns)
+        except OSError:
+            found.append(None)
+    _files_checked = (now, cwd, tuple(found))
+    return _files_checked[2]
 
 
 def _fingerprint() -> tuple[Any, ...]:
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("HOLDFAST_")))
     cwd = os.getcwd()
-    stamps: list[int | None] = []
-    for name in ("holdfast.toml", "pyproject.toml"):
-        try:
-            stamps.append(os.stat(os.path.join(cwd, name)).st_mtime_ns)
-        except OSError:
-            stamps.append(None)
-    return (env, cwd, *stamps)
+    return (_holdfast_variables(), cwd, _file_stamps(cwd))
 
 
 def get_settings() -> HoldfastSettings:
-    """The current settings; re-read when HOLDFAST_* variables or config files change."""
+    """The current settings, read again when a ``HOLDFAST_*`` variable or the working
+    directory changes, or a settings file's modification time (checked at most once a
+    second; `reset_settings` forces a re-read)."""
     global _cached
-    key = _fingerprint()
     cached = _cached
+    # Tasks ask on every call: answer "nothing changed" without building a fingerprint.
+    if (
+        cached is not None
+        and _raw_environ() == _environ_seen
+        and _clock() - _files_checked[0] < FILE_CHECK_INTERVAL
+        and os.getcwd() == _files_checked[1]
+    ):
+        return cached[1]
+    key = _fingerprint()
     if cached is not None and cached[0] == key:
         return cached[1]
     with _lock:
+        _cached = None  # if reading fails, the next call must not answer from the past
         settings = load_settings()
         _cached = (key, settings)
     return settings
 
 
+_reader: type[HoldfastSettings] | None = None
+
+
+def _settings_reader() -> type[HoldfastSettings]:
+    """`HoldfastSettings` with pydantic-settings' sources: keyword arguments, HOLDFAST_*
+    variables, holdfast.toml, then [tool.holdfast] in pyproject.toml. Built on first use,
+    so importing holdfast does not import pydantic-settings."""
+    global _reader
+    if _reader is not None:
+        return _reader
+    from pydantic_settings import (
+        BaseSettings,
+        PydanticBaseSettingsSource,
+        PyprojectTomlConfigSettingsSource,
+        SettingsConfigDict,
+        TomlConfigSettingsSource,
+    )
+
+    class HoldfastSettingsReader(BaseSettings, HoldfastSettings):
+        model_config = SettingsConfigDict(
+            env_prefix="HOLDFAST_",
+            extra="forbid",
+            pyproject_toml_table_header=("tool", "holdfast"),
+            toml_file="holdfast.toml",
+            validate_default=True,
+        )
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                env_settings,
+                TomlConfigSettingsSource(settings_cls),
+                PyprojectTomlConfigSettingsSource(settings_cls),
+            )
+
+    _reader = HoldfastSettingsReader
+    return _reader
+
+
 def load_settings(**overrides: Any) -> HoldfastSettings:
-    """Read the settings now; invalid values raise `ConfigurationError` naming them."""
+    """Read the settings now: ``overrides`` first, then ``HOLDFAST_*`` variables,
+    ``holdfast.toml`` and ``[tool.holdfast]`` in ``pyproject.toml``. Invalid values raise
+    `ConfigurationError` naming them."""
     try:
-        return HoldfastSettings(**overrides)
+        return _settings_reader()(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in exc.errors()
@@ -238,6 +311,9 @@ def load_settings(**overrides: Any) -> HoldfastSettings:
 
 
 def reset_settings() -> None:
-    global _cached
+    """Forget the settings read so far: the next `get_settings` reads every source
+    again (after editing a settings file, say, rather than waiting for the next check)."""
+    global _cached, _files_checked
     with _lock:
         _cached = None
+        _files_checked = (float("-inf"), "", ())
