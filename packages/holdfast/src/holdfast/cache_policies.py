@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from holdfast.hashing import stable_hash
+from holdfast.hashing import combine_keys, stable_hash
 from holdfast.locking import IsolationLevel
 
 __all__ = [
@@ -45,9 +45,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CacheContext:
-    """What a policy may look at: the function and the call's bound parameters."""
+    """What a policy may look at: the function and the call's bound parameters.
+
+    One is made for every call of a task, so it is a plain slotted class (a frozen
+    dataclass costs several times more to build); policies must not change it.
+    """
 
     fn: Callable[..., Any]
     parameters: Mapping[str, Any]
@@ -115,8 +119,10 @@ class Inputs(CachePolicy):
     exclude: tuple[str, ...] = ()
 
     def compute_key(self, context: CacheContext) -> str | None:
-        kept = {k: v for k, v in context.parameters.items() if k not in self.exclude}
-        return stable_hash(kept)
+        parameters = context.parameters
+        if self.exclude:
+            parameters = {k: v for k, v in parameters.items() if k not in self.exclude}
+        return stable_hash(parameters)
 
     def __sub__(self, name: str) -> Inputs:
         return dataclasses.replace(self, exclude=(*self.exclude, name))
@@ -127,18 +133,18 @@ class TaskSource(CachePolicy):
     """The key is a hash of the function's source code, so editing it invalidates."""
 
     def compute_key(self, context: CacheContext) -> str | None:
-        fn = inspect.unwrap(context.fn)
         try:
-            return _SOURCE_KEYS[fn]
+            return _SOURCE_KEYS[context.fn]
         except (KeyError, TypeError):  # TypeError: not weak-referenceable, not cached
             pass
+        fn = inspect.unwrap(context.fn)
         try:
             key = stable_hash(inspect.getsource(fn))
         except (OSError, TypeError):  # no source file (a REPL, a C function): the bytecode
             code = getattr(fn, "__code__", None)
             key = stable_hash(code.co_code if code is not None else fn.__qualname__)
         with contextlib.suppress(TypeError):
-            _SOURCE_KEYS[fn] = key
+            _SOURCE_KEYS[context.fn] = key
         return key
 
 
@@ -169,7 +175,7 @@ class CompoundCachePolicy(CachePolicy):
     def compute_key(self, context: CacheContext) -> str | None:
         keys = [policy.compute_key(context) for policy in self.policies]
         present = [key for key in keys if key is not None]
-        return stable_hash(present) if present else None
+        return combine_keys(present) if present else None
 
     def __sub__(self, name: str) -> CompoundCachePolicy:
         parts = tuple(p - name if isinstance(p, Inputs) else p for p in self.policies)
