@@ -8,11 +8,11 @@ implementation shared by both APIs, and a sync call never starts an event loop.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import os
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -65,8 +65,9 @@ _HOSTNAME = socket.gethostname()
 def generate_default_holder() -> str:
     """``host:pid:thread``, plus ``:task-<id>`` inside an asyncio task."""
     holder = f"{_HOSTNAME}:{os.getpid()}:{threading.get_ident()}"
+    asyncio = sys.modules.get("asyncio")  # not imported yet: no task can be running
     try:
-        task = asyncio.current_task()
+        task = asyncio.current_task() if asyncio is not None else None
     except RuntimeError:
         task = None
     if task is not None:
@@ -289,7 +290,8 @@ class ResultStore(BaseModel):
         """Read a record; ``use_cache=False`` goes to storage even when the memory cache
         has the key (a SERIALIZABLE transaction must see other processes' writes)."""
         validate_key(key)
-        yield from self._wait_op(key, holder)
+        if self.lock_manager is not None:
+            yield from self._wait_op(key, holder)
         cached = self._cached(key) if use_cache else None
         if cached is not None:
             return cached

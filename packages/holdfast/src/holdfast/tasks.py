@@ -29,13 +29,18 @@ import inspect
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from holdfast.cache_policies import DEFAULT, NO_CACHE, CacheContext, CacheKeyFn, CachePolicy
 from holdfast.context import RunContext, current_context, run_context
+from holdfast.errors import RecordCorrupted, RecordExpired, RecordNotFound
 from holdfast.hashing import UnhashableValue
 from holdfast.locking import IsolationLevel
+from holdfast.ops import Op, run_async, run_sync
 from holdfast.settings import HoldfastSettings, get_settings
+
+if TYPE_CHECKING:
+    from holdfast.store import ResultStore
 
 __all__ = ["Flow", "Task", "flow", "task"]
 
@@ -45,20 +50,65 @@ R = TypeVar("R")
 _UNSET: Any = object()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Plan:
-    """How one call runs: its context, and where its result goes (key None: uncached)."""
+    """How one call runs: where its result goes (key None: uncached) and how."""
 
-    context: RunContext
+    store: ResultStore
+    parameters: dict[str, Any]
+    persist: bool
     key: str | None
     isolation_level: IsolationLevel
     overwrite: bool
 
+    def context(self) -> RunContext:
+        """The run context the function body (and a key template) sees."""
+        return RunContext(
+            result_store=self.store,
+            persist_result=self.persist,
+            parameters=self.parameters,
+            is_task=True,
+        )
 
-def _bind(signature: inspect.Signature, args: Any, kwargs: Any) -> dict[str, Any]:
+    @property
+    def reads_first(self) -> bool:
+        """Whether a committed record can answer the call before any transaction: it
+        can unless the call recomputes anyway or must hold the key's lock first."""
+        return not self.overwrite and self.isolation_level is IsolationLevel.READ_COMMITTED
+
+
+def _bind(
+    signature: inspect.Signature, names: tuple[str, ...] | None, args: Any, kwargs: Any
+) -> dict[str, Any]:
+    if names is not None and len(args) + len(kwargs) == len(names):
+        # Every parameter given and none is variadic: there are no defaults to fill in.
+        parameters = dict(zip(names, args, strict=False))
+        if kwargs:
+            rest = names[len(args) :]
+            if set(kwargs) != set(rest):
+                return _bind(signature, None, args, kwargs)  # inspect names the error
+            parameters.update((name, kwargs[name]) for name in rest)
+        return parameters
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
     return dict(bound.arguments)
+
+
+def _plain_names(signature: inspect.Signature) -> tuple[str, ...] | None:
+    """The parameter names, when every parameter is a plain positional-or-keyword one."""
+    kinds = {p.kind for p in signature.parameters.values()}
+    if kinds <= {inspect.Parameter.POSITIONAL_OR_KEYWORD}:
+        return tuple(signature.parameters)
+    return None
+
+
+def _stored_op(store: ResultStore, key: str) -> Op[Any]:
+    """The committed record under ``key``, or None when there is none to use (missing,
+    expired or unreadable: the transaction then decides, as it would have)."""
+    try:
+        return (yield from store._read_op(key, None))
+    except (RecordNotFound, RecordExpired, RecordCorrupted):
+        return None
 
 
 def _persist_decision(
@@ -112,6 +162,9 @@ class Task(Generic[P, R]):
         self.cache_result_in_memory = cache_result_in_memory
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
+        self._names = _plain_names(self._signature)
+        level = getattr(cache_policy, "isolation_level", None)
+        self._isolation_level = IsolationLevel(level or IsolationLevel.READ_COMMITTED)
         self._memo: tuple[Any, Any] | None = None  # (base store or settings, derived store)
 
     def __repr__(self) -> str:
@@ -136,7 +189,7 @@ class Task(Generic[P, R]):
 
     # -- the plan, shared by both call paths ------------------------------------------
 
-    def _store(self, context: RunContext | None, settings: HoldfastSettings) -> Any:
+    def _store(self, context: RunContext | None, settings: HoldfastSettings) -> ResultStore:
         """This task's store, derived from the flow's (or the default) store once."""
         from holdfast.store import ResultStore
 
@@ -144,37 +197,35 @@ class Task(Generic[P, R]):
         origin = base if base is not None else settings
         memo = self._memo
         if memo is not None and memo[0] is origin:
-            return memo[1]
+            derived: ResultStore = memo[1]
+            return derived
         store = (base if base is not None else ResultStore()).update_for_task(self)
         self._memo = (origin, store)
         return store
 
     def _plan(self, args: Any, kwargs: Any) -> _Plan:
-        parameters = _bind(self._signature, args, kwargs)
         outer = current_context()
         settings = get_settings()  # read once per call: it checks the environment
         persist = _persist_decision(self, outer, settings)
-        store = self._store(outer, settings)
-        context = RunContext(
-            result_store=store, persist_result=persist, parameters=parameters, is_task=True
-        )
-        key = self._key(context) if persist else None
-        level = getattr(self.cache_policy, "isolation_level", None)
-        return _Plan(
-            context=context,
-            key=key,
-            isolation_level=IsolationLevel(level or IsolationLevel.READ_COMMITTED),
+        plan = _Plan(
+            store=self._store(outer, settings),
+            parameters=_bind(self._signature, self._names, args, kwargs),
+            persist=persist,
+            key=None,
+            isolation_level=self._isolation_level,
             overwrite=bool(self.refresh_cache),
         )
+        if persist:
+            plan.key = self._key(plan)
+        return plan
 
-    def _key(self, context: RunContext) -> str | None:
+    def _key(self, plan: _Plan) -> str | None:
         if self.result_storage_key is not None:
-            assert context.result_store is not None
-            with run_context(context):  # the template reads the parameters from here
-                return context.result_store.storage_key_fn()
+            with run_context(plan.context()):  # the template reads the parameters from here
+                return plan.store.storage_key_fn()
         try:
             return self.cache_policy.compute_key(
-                CacheContext(fn=self.fn, parameters=context.parameters, task=self)
+                CacheContext(fn=self.fn, parameters=plan.parameters, task=self)
             )
         except UnhashableValue as exc:
             warnings.warn(
@@ -186,22 +237,27 @@ class Task(Generic[P, R]):
             return None
 
     # -- the two call paths ----------------------------------------------------------
+    # A committed record answers first, with one read (a memory-cache hit costs no I/O);
+    # only a miss opens the transaction, which checks again and runs the function.
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self.is_async:
             return cast(R, self._acall(args, kwargs))
         plan = self._plan(args, kwargs)
         if plan.key is None:
-            with run_context(plan.context):
+            with run_context(plan.context()):
                 return self.fn(*args, **kwargs)
-        store = plan.context.result_store
-        assert store is not None
-        with store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite) as txn:
+        if plan.reads_first:
+            record = run_sync(_stored_op(plan.store, plan.key))
+            if record is not None:
+                return cast(R, record.result)
+        txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
+        with txn:
             if txn.is_committed():
                 record = txn.read()
                 if record is not None:
                     return cast(R, record.result)
-            with run_context(plan.context):
+            with run_context(plan.context()):
                 result = self.fn(*args, **kwargs)
             txn.stage(result, expiration=self.cache_expiration)
         return result
@@ -210,17 +266,19 @@ class Task(Generic[P, R]):
         fn = cast(Callable[..., Awaitable[Any]], self.fn)
         plan = self._plan(args, kwargs)
         if plan.key is None:
-            with run_context(plan.context):
+            with run_context(plan.context()):
                 return await fn(*args, **kwargs)
-        store = plan.context.result_store
-        assert store is not None
-        txn = store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
+        if plan.reads_first:
+            record = await run_async(_stored_op(plan.store, plan.key))
+            if record is not None:
+                return record.result
+        txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
         async with txn:
             if txn.is_committed():
                 record = await txn.aread()
                 if record is not None:
                     return record.result
-            with run_context(plan.context):
+            with run_context(plan.context()):
                 result = await fn(*args, **kwargs)
             txn.stage(result, expiration=self.cache_expiration)
         return result
@@ -248,6 +306,7 @@ class Flow(Generic[P, R]):
         self.cache_result_in_memory = cache_result_in_memory
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
+        self._names = _plain_names(self._signature)
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r})"
@@ -258,7 +317,7 @@ class Flow(Generic[P, R]):
         return RunContext(
             result_store=get_result_store().update_for_flow(self),
             persist_result=self.persist_result,
-            parameters=_bind(self._signature, args, kwargs),
+            parameters=_bind(self._signature, self._names, args, kwargs),
             is_task=False,
         )
 
