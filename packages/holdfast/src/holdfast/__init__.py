@@ -19,7 +19,6 @@ from holdfast.errors import (
     SerializationError,
     StorageError,
 )
-from holdfast.plugins import hookimpl
 
 __version__ = "0.1.0"
 
@@ -48,6 +47,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from holdfast.plugins import hookimpl
     from holdfast.records import ResultRecord, ResultRecordMetadata
     from holdfast.serializers import Serializer
     from holdfast.store import ResultStore
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from holdfast.transactions import Transaction
 
 _LAZY = {
+    "hookimpl": "holdfast.plugins",
     "ResultStore": "holdfast.store",
     "ResultRecord": "holdfast.records",
     "ResultRecordMetadata": "holdfast.records",

@@ -15,7 +15,6 @@ condition variable) override `wait_until_free` / `await_until_free`.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -26,7 +25,7 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from holdfast.errors import ConfigurationError, LockError
-from holdfast.ops import Call, Op, run_async, run_sync
+from holdfast.ops import Call, Op, in_thread, run_async, run_sync
 
 __all__ = [
     "DEFAULT_HOLD_TIMEOUT",
@@ -196,16 +195,18 @@ class LockManager(ABC):
 
     async def await_until_free(self, key: str, delay: float) -> None:
         """Async twin of `wait_until_free`."""
+        import asyncio
+
         await asyncio.sleep(delay)
 
     async def atry_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
-        return await asyncio.to_thread(self.try_acquire, key, holder, hold_timeout)
+        return await in_thread(self.try_acquire, key, holder, hold_timeout)
 
     async def arelease_lock(self, key: str, holder: str) -> None:
-        await asyncio.to_thread(self.release_lock, key, holder)
+        await in_thread(self.release_lock, key, holder)
 
     async def alock_holder(self, key: str) -> str | None:
-        return await asyncio.to_thread(self.lock_holder, key)
+        return await in_thread(self.lock_holder, key)
 
     async def ais_locked(self, key: str) -> bool:
         return await self.alock_holder(key) is not None

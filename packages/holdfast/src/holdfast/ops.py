@@ -10,10 +10,10 @@ sync and async shells one line each, and means a sync call never starts an event
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-__all__ = ["Call", "Op", "run_async", "run_sync"]
+__all__ = ["Call", "Op", "in_thread", "run_async", "run_sync"]
 
 T = TypeVar("T")
 
@@ -52,3 +52,11 @@ async def run_async(op: Op[T]) -> T:
     except StopIteration as stop:
         result: T = stop.value
         return result
+
+
+async def in_thread(fn: Callable[..., T], /, *args: Any) -> T:
+    """``await asyncio.to_thread(fn, *args)``. asyncio is imported here, by code that is
+    already running async, so that importing holdfast does not cost its import."""
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)

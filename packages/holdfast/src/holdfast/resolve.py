@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from holdfast.errors import ConfigurationError, PluginError
 from holdfast.locking import LockManager
-from holdfast.plugins import Kind, get_registry
 from holdfast.settings import HoldfastSettings, get_settings, mask_url
 from holdfast.storage import Storage
+
+if TYPE_CHECKING:
+    from holdfast.plugins import Kind
 
 __all__ = ["lock_manager_from", "split_url", "storage_from"]
 
@@ -38,6 +40,8 @@ def _is_url(value: str) -> bool:
 
 
 def _build(kind: Kind, url: str, options: dict[str, Any], settings: HoldfastSettings) -> Any:
+    from holdfast.plugins import get_registry  # the plugin system loads on first use
+
     scheme, bare, query = split_url(url)
     factory = get_registry().lookup(kind, scheme, settings.plugin_preferences)
     merged = {**query, **options}

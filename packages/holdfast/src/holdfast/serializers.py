@@ -21,6 +21,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
 from holdfast import jsoncodec
@@ -119,12 +120,44 @@ def coerce_serializer(value: Any) -> Serializer:
     if isinstance(value, str):
         return Serializer(type=value)
     if isinstance(value, dict) and isinstance(value.get("type"), str):
-        cls = lookup_serializer_class(value["type"]) or UnknownSerializer
-        return cls.model_validate(value)
+        return _from_description(value)
     raise TypeError(
         "a serializer must be a Serializer, a type name such as 'pickle' or 'json', or a "
         f"dict with a 'type' key; got {type(value).__name__}"
     )
+
+
+#: Serializers built from stored descriptions, by their JSON: every record read carries
+#: one, nearly always the same few, and building one is most of what parsing a record's
+#: metadata costs. Serializers are frozen, so sharing them is safe. Kept for one
+#: registry (plugins decide which class a type names) and bounded.
+_DESCRIBED: dict[bytes, Serializer] = {}
+_DESCRIBED_FOR: list[object] = [None]
+_DESCRIBED_MAX = 256
+
+
+def _from_description(value: dict[str, Any]) -> Serializer:
+    from holdfast.plugins import get_registry
+
+    registry = get_registry()
+    if _DESCRIBED_FOR[0] is not registry:
+        _DESCRIBED.clear()
+        _DESCRIBED_FOR[0] = registry
+    try:
+        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not JSON (a live object inside): build it every time
+        key = None
+    if key is not None:
+        found = _DESCRIBED.get(key)
+        if found is not None:
+            return found
+    cls = lookup_serializer_class(value["type"]) or UnknownSerializer
+    serializer = cls.model_validate(value)
+    if key is not None:
+        if len(_DESCRIBED) >= _DESCRIBED_MAX:
+            _DESCRIBED.clear()
+        _DESCRIBED[key] = serializer
+    return serializer
 
 
 SerializerField = Annotated[

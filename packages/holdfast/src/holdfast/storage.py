@@ -14,8 +14,8 @@ happens for a key that could escape the root.
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import inspect
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 from holdfast.errors import InvalidKey, RecordNotFound
+from holdfast.ops import in_thread
 
 __all__ = [
     "BytesLike",
@@ -93,7 +94,7 @@ _KEY_METHODS["alist_paths"] = validate_prefix
 def _checked(method: _F, check: Callable[[object], str]) -> _F:
     if getattr(method, "__holdfast_checked__", False):
         return method
-    if asyncio.iscoroutinefunction(method):
+    if inspect.iscoroutinefunction(method):
 
         @functools.wraps(method)
         async def async_wrapper(self: Any, key: Any = "", *args: Any, **kwargs: Any) -> Any:
@@ -176,25 +177,25 @@ class Storage(ABC):
     # -- async twins: a worker thread by default -------------------------------------
 
     async def aread_path(self, key: str) -> bytes:
-        return await asyncio.to_thread(self.read_path, key)
+        return await in_thread(self.read_path, key)
 
     async def aread_head(self, key: str, n: int) -> bytes:
-        return await asyncio.to_thread(self.read_head, key, n)
+        return await in_thread(self.read_head, key, n)
 
     async def awrite_path(self, key: str, content: bytes) -> str:
-        return await asyncio.to_thread(self.write_path, key, content)
+        return await in_thread(self.write_path, key, content)
 
     async def awrite_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
-        return await asyncio.to_thread(self.write_parts, key, parts)
+        return await in_thread(self.write_parts, key, parts)
 
     async def aexists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.exists, key)
+        return await in_thread(self.exists, key)
 
     async def adelete_path(self, key: str) -> None:
-        await asyncio.to_thread(self.delete_path, key)
+        await in_thread(self.delete_path, key)
 
     async def alist_paths(self, prefix: str = "") -> list[str]:
-        return await asyncio.to_thread(lambda: list(self.list_paths(prefix)))
+        return await in_thread(lambda: list(self.list_paths(prefix)))
 
     # -- helpers for the core --------------------------------------------------------
 
