@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +296,55 @@ def test_stable_hash_is_the_same_in_other_processes() -> None:
     assert outs == {stable_hash(value)}
     assert stable_hash(1) != stable_hash(1.0) != stable_hash(True) != stable_hash("1")
     assert stable_hash([1, 2]) != stable_hash((1, 2))
+
+
+class CountingStorage(holdfast.storage.MemoryStorage):
+    """Memory storage that counts the reads a task makes (a holdfast class, no client)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"memory://counted-{uuid.uuid4().hex}")  # memory:// URLs share data
+        self.calls: list[str] = []
+
+    def read_path(self, key: str) -> bytes:
+        self.calls.append("read_path")
+        return super().read_path(key)
+
+    def read_head(self, key: str, n: int) -> bytes:
+        self.calls.append("read_head")
+        return super().read_head(key, n)
+
+    def exists(self, key: str) -> bool:
+        self.calls.append("exists")
+        return super().exists(key)
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_a_hit_costs_one_read_or_none(in_memory: bool) -> None:
+    storage = CountingStorage()
+    runs: list[int] = []
+
+    @holdfast.task(result_storage=storage, cache_result_in_memory=in_memory)
+    def double(x: int) -> int:
+        runs.append(x)
+        return 2 * x
+
+    assert double(4) == 8
+    storage.calls.clear()
+    assert double(4) == 8
+    assert double(x=4) == 8  # the same key however the argument is passed
+    assert runs == [4]
+    # From storage: one read per call, no separate existence check; from memory: none.
+    assert storage.calls == ([] if in_memory else ["read_path", "read_path"])
+
+
+async def test_an_async_hit_costs_one_read() -> None:
+    storage = CountingStorage()
+
+    @holdfast.task(result_storage=storage, cache_result_in_memory=False)
+    async def double(x: int) -> int:
+        return 2 * x
+
+    assert await double(5) == 10
+    storage.calls.clear()
+    assert await double(5) == 10
+    assert storage.calls == ["read_path"]

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from holdfast.hashing import combine_keys, stable_hash
+from holdfast.hashing import stable_hash
 from holdfast.locking import IsolationLevel
 
 __all__ = [
@@ -69,6 +69,11 @@ class CachePolicy:
     def compute_key(self, context: CacheContext) -> str | None:
         """The cache key for this call, or None to run it uncached."""
         raise NotImplementedError
+
+    def key_material(self, context: CacheContext) -> Any:
+        """What this policy adds to a compound policy's key (None: nothing): its key,
+        unless it has something cheaper that identifies the call as well."""
+        return self.compute_key(context)
 
     def configure(
         self,
@@ -119,10 +124,14 @@ class Inputs(CachePolicy):
     exclude: tuple[str, ...] = ()
 
     def compute_key(self, context: CacheContext) -> str | None:
+        return stable_hash(self.key_material(context))
+
+    def key_material(self, context: CacheContext) -> Any:
+        # The parameters themselves: a compound key then hashes them once, not twice.
         parameters = context.parameters
         if self.exclude:
             parameters = {k: v for k, v in parameters.items() if k not in self.exclude}
-        return stable_hash(parameters)
+        return parameters
 
     def __sub__(self, name: str) -> Inputs:
         return dataclasses.replace(self, exclude=(*self.exclude, name))
@@ -173,9 +182,9 @@ class CompoundCachePolicy(CachePolicy):
     policies: tuple[CachePolicy, ...] = ()
 
     def compute_key(self, context: CacheContext) -> str | None:
-        keys = [policy.compute_key(context) for policy in self.policies]
-        present = [key for key in keys if key is not None]
-        return combine_keys(present) if present else None
+        parts = [policy.key_material(context) for policy in self.policies]
+        present = [part for part in parts if part is not None]
+        return stable_hash(*present) if present else None
 
     def __sub__(self, name: str) -> CompoundCachePolicy:
         parts = tuple(p - name if isinstance(p, Inputs) else p for p in self.policies)

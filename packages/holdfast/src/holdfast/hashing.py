@@ -24,7 +24,7 @@ from typing import Any
 
 import cloudpickle
 
-__all__ = ["UnhashableValue", "combine_keys", "stable_hash"]
+__all__ = ["UnhashableValue", "stable_hash"]
 
 _MAX_DEPTH = 200
 
@@ -39,12 +39,6 @@ def stable_hash(*values: Any) -> str:
     for value in values:
         _encode(value, out, 0)
     return hashlib.blake2b(b"".join(out), digest_size=16).hexdigest()
-
-
-def combine_keys(keys: list[str]) -> str:
-    """One key standing for several (a compound cache policy's parts), in order."""
-    data = "".join([f"{len(key)}:{key}" for key in keys]).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 # The encoding is a sequence of chunks: a one-letter type tag, the data's length in

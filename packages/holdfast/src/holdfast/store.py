@@ -230,6 +230,16 @@ class ResultStore(BaseModel):
             raise _expiration_error(key, self._storage().url, record.metadata)
         return record
 
+    def _memory_hit(self, key: str) -> ResultRecord[Any] | None:
+        """The record the memory cache holds for ``key`` when a read may return it at once
+        (no lock manager whose locks a read must wait for); None otherwise, or expired."""
+        if self.lock_manager is not None:
+            return None
+        try:
+            return self._cached(key)
+        except RecordExpired:
+            return None
+
     def _remember(self, key: str, record: ResultRecord[Any], size: int) -> None:
         if self.cache_result_in_memory:
             self.cache.put(self._cache_key(key), record, size)

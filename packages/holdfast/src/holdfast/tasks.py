@@ -248,7 +248,7 @@ class Task(Generic[P, R]):
             with run_context(plan.context()):
                 return self.fn(*args, **kwargs)
         if plan.reads_first:
-            record = run_sync(_stored_op(plan.store, plan.key))
+            record = plan.store._memory_hit(plan.key) or run_sync(_stored_op(plan.store, plan.key))
             if record is not None:
                 return cast(R, record.result)
         txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
@@ -269,7 +269,9 @@ class Task(Generic[P, R]):
             with run_context(plan.context()):
                 return await fn(*args, **kwargs)
         if plan.reads_first:
-            record = await run_async(_stored_op(plan.store, plan.key))
+            record = plan.store._memory_hit(plan.key) or await run_async(
+                _stored_op(plan.store, plan.key)
+            )
             if record is not None:
                 return record.result
         txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
