@@ -18,12 +18,15 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from holdfast.errors import ConfigurationError, InvalidKey, RecordNotFound, StorageError
 from holdfast.storage import BytesLike, Storage
+
+_T = TypeVar("_T")
 
 __all__ = [
     "READ_FLAGS",
@@ -238,11 +241,40 @@ class LocalStorage(Storage):
         return self._read(key, max(n, 0))
 
     def _read(self, key: str, limit: int | None) -> bytes:
+        fd = self._open(key)
+        try:
+            size = self._size(key, fd)
+            return _read_fd(fd, size if limit is None else min(size, limit))
+        except OSError as exc:
+            raise self._error("read", key, exc) from exc
+        finally:
+            os.close(fd)
+
+    #: `read_stream` hands the store an open file for large records, which are then
+    #: decoded without a copy of the whole file in memory.
+    streams_reads = True
+
+    def read_stream(self, key: str, consume: Callable[[BinaryIO | bytes, int], _T]) -> _T:
+        """``consume(file, size)`` on ``key``'s file, open unbuffered for reading; a file
+        smaller than `stream_threshold` is read whole and passed as bytes."""
+        fd = self._open(key)
+        try:
+            size = self._size(key, fd)
+            if size < self.stream_threshold:
+                return consume(_read_fd(fd, size), size)
+            with open(fd, "rb", buffering=0, closefd=False) as stream:
+                return consume(stream, size)
+        except OSError as exc:
+            raise self._error("read", key, exc) from exc
+        finally:
+            os.close(fd)
+
+    def _open(self, key: str) -> int:
         path = self._path(key)
         try:
             if "/" in key:
                 self._check_folders(key)
-            fd = os.open(path, READ_FLAGS)
+            return os.open(path, READ_FLAGS)
         except OSError as exc:
             if exc.errno in _ABSENT:
                 raise self._not_found(key) from None
@@ -252,24 +284,12 @@ class LocalStorage(Storage):
                     "does not follow links below its root. Replace it with the file itself"
                 ) from exc
             raise self._error("read", key, exc) from exc
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise self._not_found(key, " (it is a folder or a special file, not a record)")
-            size = info.st_size if limit is None else min(info.st_size, limit)
-            data = os.read(fd, size)
-            if len(data) < size:  # > 2 GiB (one read's cap) or truncated meanwhile
-                chunks = [data]
-                size -= len(data)
-                while size > 0 and (chunk := os.read(fd, size)):
-                    chunks.append(chunk)
-                    size -= len(chunk)
-                data = b"".join(chunks)
-            return data
-        except OSError as exc:
-            raise self._error("read", key, exc) from exc
-        finally:
-            os.close(fd)
+
+    def _size(self, key: str, fd: int) -> int:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise self._not_found(key, " (it is a folder or a special file, not a record)")
+        return info.st_size
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is a regular file below the root (one ``stat`` for flat keys)."""
@@ -381,6 +401,19 @@ class LocalStorage(Storage):
                 yield from self._walk(path, key_prefix + name)
             else:
                 yield key_prefix + name
+
+
+def _read_fd(fd: int, size: int) -> bytes:
+    """``size`` bytes from ``fd`` (fewer if the file ends first)."""
+    data = os.read(fd, size)
+    if len(data) < size:  # > 2 GiB (one read's cap) or truncated meanwhile
+        chunks = [data]
+        size -= len(data)
+        while size > 0 and (chunk := os.read(fd, size)):
+            chunks.append(chunk)
+            size -= len(chunk)
+        data = b"".join(chunks)
+    return data
 
 
 def write_all(fd: int, parts: Sequence[BytesLike]) -> None:

@@ -6,13 +6,19 @@ checksums, signatures and payload lookup lives here once.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
 from holdfast import prefect_format
-from holdfast.errors import ConfigurationError, RecordCorrupted, SerializationError
+from holdfast.errors import (
+    ConfigurationError,
+    RecordCorrupted,
+    RecordExpired,
+    SerializationError,
+)
 from holdfast.records import (
     HEAD_SIZE,
     HEADER_SIZE,
@@ -24,6 +30,7 @@ from holdfast.records import (
     encode_native,
     is_native,
     parse_native_head,
+    parts_length,
     verify_payload,
 )
 from holdfast.serializers import Serializer
@@ -228,6 +235,151 @@ def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata 
     return None, view
 
 
+def expiration_error(key: str, where: str, meta: ResultRecordMetadata) -> RecordExpired:
+    return RecordExpired(
+        f"record {key!r} in {where} expired at {meta.expiration:%Y-%m-%dT%H:%M:%SZ}; "
+        "compute the value again and write it"
+    )
+
+
+def check_fresh(key: str, where: str, meta: ResultRecordMetadata) -> None:
+    """Raise `RecordExpired` for a record past its expiration."""
+    if meta.is_expired():
+        raise expiration_error(key, where, meta)
+
+
+def decode_stored(
+    data: BytesLike,
+    key: str,
+    where: str,
+    backup_serializer: Serializer | None,
+    signing_key: bytes | None,
+) -> tuple[ResultRecord[Any], int]:
+    """Decode a whole object read from result storage, refusing an expired record before
+    its payload is decoded: the record and its payload's size."""
+    parsed, payload = split_record(data, key, where)
+    if parsed is None:
+        return decode_raw(payload, key, where, backup_serializer, signing_key), len(payload)
+    check_fresh(key, where, parsed.metadata)
+    return decode_payload(parsed, payload, key, where, signing_key), len(payload)
+
+
+def decode_stream(
+    source: BinaryIO | bytes,
+    size: int,
+    *,
+    key: str,
+    where: str,
+    backup_serializer: Serializer | None,
+    signing_key: bytes | None,
+) -> tuple[ResultRecord[Any], int]:
+    """`decode_stored` for an object given as bytes or open as a stream (``size`` bytes;
+    see `holdfast.storage.Storage.read_stream`).
+
+    A large unsigned native record is decoded as it is read: its serializer's
+    `~holdfast.serializers.Serializer.load_stream` builds the value from the file, while
+    the length and checksum are checked on the bytes going by; a value read from a
+    damaged payload is dropped and `RecordCorrupted` raised. Signed records (their
+    signature must be checked before decoding), Prefect records and raw payloads are read
+    whole.
+    """
+    if isinstance(source, bytes):
+        return decode_stored(source, key, where, backup_serializer, signing_key)
+    stream = source
+    if signing_key is not None:
+        return decode_stored(_read_all(stream, size), key, where, backup_serializer, signing_key)
+    head = _read_all(stream, min(size, HEAD_SIZE))
+    parsed = metadata_from_head(head, key, where, complete=False)
+    if isinstance(parsed, int) and parsed <= size:
+        head += _read_all(stream, parsed - len(head))
+        parsed = metadata_from_head(head, key, where, complete=False)
+    if not isinstance(parsed, ParsedMetadata) or parsed.head is None or parsed.head.mac:
+        rest = _read_all(stream, size - len(head))
+        return decode_stored(head + rest, key, where, backup_serializer, signing_key)
+    _check_whole_length(parsed, size, key, where)
+    meta = parsed.metadata
+    check_fresh(key, where, meta)
+    offset = parsed.head.payload_offset
+    stream.seek(offset)
+    reader = _PayloadReader(stream, size - offset)
+    try:
+        value = meta.serializer.load_stream(reader)  # type: ignore[arg-type]
+    except SerializationError as exc:
+        reader.drain()
+        reader.check(meta.checksum, key, where)  # damage explains the failure best
+        raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
+    reader.drain()
+    reader.check(meta.checksum, key, where)
+    return ResultRecord(metadata=meta, result=value), size - offset
+
+
+def _read_all(stream: BinaryIO, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) < n:  # short reads: a pipe-like stream, or a file truncated meanwhile
+        chunks = [data]
+        missing = n - len(data)
+        while missing > 0 and (chunk := stream.read(missing)):
+            chunks.append(chunk)
+            missing -= len(chunk)
+        data = b"".join(chunks)
+    return data
+
+
+class _PayloadReader:
+    """A read-only view of the payload's bytes in a stream, for a deserializer: it reads
+    no further than the payload and keeps the CRC-32 and count of what went by."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        self._stream = stream
+        self._left = length
+        self._length = length
+        self._crc = 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data = _read_all(self._stream, n)
+        self._seen(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[: self._left]
+        filled = 0
+        while filled < view.nbytes:
+            got = self._stream.readinto(view[filled:])  # type: ignore[attr-defined]
+            if not got:
+                break
+            filled += got
+        self._seen(view[:filled])
+        return filled
+
+    def readline(self, limit: int = -1) -> bytes:
+        limit = self._left if limit is None or limit < 0 else min(limit, self._left)
+        data = self._stream.readline(limit)
+        self._seen(data)
+        return data
+
+    def _seen(self, data: BytesLike) -> None:
+        self._crc = zlib.crc32(data, self._crc)
+        self._left -= len(data) if not isinstance(data, memoryview) else data.nbytes
+
+    def drain(self) -> None:
+        """Read what the deserializer left, so the checks cover the whole payload."""
+        chunk = bytearray(1 << 20)
+        while self._left > 0 and self.readinto(chunk):
+            pass
+
+    def check(self, checksum: str | None, key: str, where: str) -> None:
+        if self._left > 0:
+            raise _corrupt(key, where, f"its payload ends {self._left} bytes early")
+        if checksum is not None and f"crc32:{self._crc:08x}" != checksum:
+            raise _corrupt(
+                key,
+                where,
+                f"it failed its checksum ({checksum} expected); the stored bytes were "
+                "altered or damaged",
+            )
+
+
 def decode_record(
     data: BytesLike,
     key: str,
@@ -321,10 +473,11 @@ def encode_record(
         meta_blob = orjson.dumps(prefect_format.metadata_dict(meta))
         return Encoded(key, [text], [meta_blob], len(text))
     meta.storage_key = key
-    payload = record.serialize_result()
+    payload = record.serialize_result_parts()
+    size = parts_length(payload)
     if not split:
-        return Encoded(key, record.to_parts(payload, signing_key), None, len(payload))
-    meta.payload_length = len(payload)
+        return Encoded(key, record.to_parts(payload, signing_key), None, size)
+    meta.payload_length = size
     meta.checksum = checksum_of(payload)
     meta_parts = encode_native(meta.dump_bytes(), payload, signing_key, detached=True)
-    return Encoded(key, [payload], meta_parts, len(payload))
+    return Encoded(key, payload, meta_parts, size)

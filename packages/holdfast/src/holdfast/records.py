@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -80,8 +81,25 @@ def format_expiration(value: dt.datetime | None) -> str | None:
     return _utc(value).isoformat().replace("+00:00", "Z")
 
 
-def checksum_of(payload: BytesLike) -> str:
-    return f"crc32:{zlib.crc32(payload):08x}"
+def checksum_of(payload: BytesLike | Sequence[BytesLike]) -> str:
+    """The checksum stored in metadata, of a payload or of its parts in order."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return f"crc32:{zlib.crc32(payload):08x}"
+    crc = 0
+    for part in payload:
+        crc = zlib.crc32(part, crc)
+    return f"crc32:{crc:08x}"
+
+
+def payload_parts(payload: BytesLike | Sequence[BytesLike]) -> list[BytesLike]:
+    """A payload as a list of parts (a single buffer is one part)."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return [payload]
+    return list(payload)
+
+
+def parts_length(parts: Sequence[BytesLike]) -> int:
+    return sum(memoryview(part).nbytes for part in parts)
 
 
 class ResultRecordMetadata(BaseModel):
@@ -183,16 +201,22 @@ def parse_native_head(data: BytesLike, key: str, where: str) -> NativeHead:
     return NativeHead(flags, offset, meta_len, mac)
 
 
-def _mac(signing_key: bytes, header: BytesLike, metadata: BytesLike, payload: BytesLike) -> bytes:
+def _mac(
+    signing_key: bytes,
+    header: BytesLike,
+    metadata: BytesLike,
+    payload: BytesLike | Sequence[BytesLike],
+) -> bytes:
     mac = hmac.new(signing_key, header, hashlib.sha256)
     mac.update(metadata)
-    mac.update(payload)
+    for part in payload_parts(payload):
+        mac.update(part)
     return mac.digest()
 
 
 def encode_native(
     metadata: bytes,
-    payload: BytesLike,
+    payload: BytesLike | Sequence[BytesLike],
     signing_key: bytes | None = None,
     detached: bool = False,
 ) -> list[BytesLike]:
@@ -208,7 +232,7 @@ def encode_native(
         parts.append(_mac(signing_key, header, metadata, payload))
     parts.append(metadata)
     if not detached:
-        parts.append(payload)
+        parts.extend(payload_parts(payload))
     return parts
 
 
@@ -266,8 +290,13 @@ class ResultRecord(BaseModel, Generic[R]):
 
     def serialize_result(self) -> bytes:
         """The payload: the serializer's output for `result`."""
+        return b"".join(self.serialize_result_parts())
+
+    def serialize_result_parts(self) -> list[BytesLike]:
+        """The payload as buffers to write in order (see `Serializer.dump_parts`): large
+        buffers of the result are referenced, not copied."""
         try:
-            return self.serializer.dumps(self.result)
+            return self.serializer.dump_parts(self.result)
         except SerializationError:
             raise
         except Exception as exc:
@@ -281,10 +310,14 @@ class ResultRecord(BaseModel, Generic[R]):
         return self.metadata.dump_bytes()
 
     def to_parts(
-        self, payload: BytesLike, signing_key: bytes | None = None, detached: bool = False
+        self,
+        payload: BytesLike | Sequence[BytesLike],
+        signing_key: bytes | None = None,
+        detached: bool = False,
     ) -> list[BytesLike]:
-        """Native record buffers for this record with ``payload``; fills length and checksum."""
-        self.metadata.payload_length = len(payload)
+        """Native record buffers for this record with ``payload`` (one buffer or its parts);
+        fills in the length and checksum."""
+        self.metadata.payload_length = parts_length(payload_parts(payload))
         self.metadata.checksum = checksum_of(payload)
         return encode_native(self.metadata.dump_bytes(), payload, signing_key, detached)
 

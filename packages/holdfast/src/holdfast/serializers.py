@@ -19,7 +19,7 @@ import pickle
 import zlib
 from collections.abc import Callable
 from types import ModuleType
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
@@ -107,6 +107,16 @@ class Serializer(BaseModel):
     def loads(self, data: BytesLike) -> Any:
         """Rebuild a value from bytes made by `dumps`."""
         raise NotImplementedError
+
+    def dump_parts(self, obj: Any) -> list[BytesLike]:
+        """`dumps` as buffers to write one after the other (joined, they are the payload).
+        Override to hand large buffers of ``obj`` over without copying them."""
+        return [self.dumps(obj)]
+
+    def load_stream(self, stream: BinaryIO) -> Any:
+        """`loads` from a stream holding exactly the payload. Override to build large
+        values straight from the stream, without a copy of the payload in memory."""
+        return self.loads(stream.read())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready description stored in record metadata."""
@@ -236,6 +246,41 @@ class PickleSerializer(Serializer):
             return loader(data)
         except Exception as exc:
             raise SerializationError(f"could not unpickle the payload: {exc!r}") from exc
+
+    def dump_parts(self, obj: Any) -> list[BytesLike]:
+        # The pickler hands large bytes and (protocol 5) array buffers to the file's
+        # write() as they are, so the parts reference them instead of copying them.
+        sink = _PartsSink()
+        try:
+            self._lib().dump(obj, sink, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise SerializationError(
+                f"could not pickle a {type(obj).__qualname__} with {self.picklelib}: {exc}"
+            ) from exc
+        return sink.parts
+
+    def load_stream(self, stream: BinaryIO) -> Any:
+        # The unpickler reads large bytes and bytearrays straight into the new objects.
+        loader = pickle.load if self.picklelib != "dill" else self._lib().load
+        try:
+            return loader(stream)
+        except Exception as exc:
+            raise SerializationError(f"could not unpickle the payload: {exc!r}") from exc
+
+
+class _PartsSink:
+    """A write-only file collecting what a pickler writes, without copying it."""
+
+    def __init__(self) -> None:
+        self.parts: list[BytesLike] = []
+
+    def write(self, data: Any) -> int:
+        # An array's buffer arrives as a PickleBuffer, possibly Fortran-ordered: raw()
+        # is its bytes in memory order either way, which is what the pickle holds.
+        view = data.raw() if isinstance(data, pickle.PickleBuffer) else memoryview(data)
+        view = view.cast("B") if view.ndim != 1 or view.format != "B" else view
+        self.parts.append(data if type(data) is bytes else view)
+        return view.nbytes
 
 
 class JSONSerializer(Serializer):

@@ -19,7 +19,7 @@ import inspect
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar, TypeAlias, TypeVar
+from typing import Any, BinaryIO, ClassVar, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 from holdfast.errors import InvalidKey, RecordNotFound
@@ -69,6 +69,7 @@ def validate_prefix(prefix: object) -> str:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 # Methods whose first argument after self is a key, and the validator that applies.
 _KEY_TAKING = (
@@ -85,6 +86,8 @@ _KEY_TAKING = (
     "awrite_parts",
     "aexists",
     "adelete_path",
+    "read_stream",
+    "aread_stream",
 )
 _KEY_METHODS: dict[str, Callable[[object], str]] = dict.fromkeys(_KEY_TAKING, validate_key)
 _KEY_METHODS["list_paths"] = validate_prefix
@@ -196,6 +199,26 @@ class Storage(ABC):
 
     async def alist_paths(self, prefix: str = "") -> list[str]:
         return await in_thread(lambda: list(self.list_paths(prefix)))
+
+    # -- streamed reads: optional --------------------------------------------------------
+
+    #: Whether `read_stream` is implemented: the store then decodes large records from
+    #: an open file instead of a copy of the whole object in memory.
+    streams_reads: ClassVar[bool] = False
+    #: Objects smaller than this are better read whole: `read_stream` may hand them over
+    #: as bytes.
+    stream_threshold: ClassVar[int] = 1 << 20
+
+    def read_stream(self, key: str, consume: Callable[[BinaryIO | bytes, int], _T]) -> _T:
+        """Return ``consume(source, size)`` for the object under ``key``: ``source`` is
+        a binary stream open on it (closed afterwards) or, for objects smaller than
+        `stream_threshold`, its bytes. Only called when `streams_reads` is true.
+        `RecordNotFound` if there is no object; errors raised by ``consume`` pass through
+        unchanged."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream reads")
+
+    async def aread_stream(self, key: str, consume: Callable[[BinaryIO | bytes, int], _T]) -> _T:
+        return await in_thread(self.read_stream, key, consume)
 
     # -- helpers for the core --------------------------------------------------------
 

@@ -24,12 +24,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from holdfast.cache import ResultCache
 from holdfast.codec import (
     ParsedMetadata,
+    check_fresh,
     decode_payload,
-    decode_raw,
+    decode_stored,
+    decode_stream,
     encode_record,
+    expiration_error,
     metadata_from_head,
     parse_metadata_blob,
-    split_record,
 )
 from holdfast.errors import (
     ConfigurationError,
@@ -73,18 +75,6 @@ def generate_default_holder() -> str:
     if task is not None:
         holder += f":task-{id(task):x}"
     return holder
-
-
-def _expiration_error(key: str, where: str, meta: ResultRecordMetadata) -> RecordExpired:
-    return RecordExpired(
-        f"record {key!r} in {where} expired at {meta.expiration:%Y-%m-%dT%H:%M:%SZ}; "
-        "compute the value again and write it"
-    )
-
-
-def _check_fresh(key: str, where: str, meta: ResultRecordMetadata) -> None:
-    if meta.is_expired():
-        raise _expiration_error(key, where, meta)
 
 
 def _check_writer(key: str, holder: str, current: str | None, where: str) -> None:
@@ -227,7 +217,7 @@ class ResultStore(BaseModel):
         record: ResultRecord[Any] | None = self.cache.get(self._cache_key(key))
         if record is not None and record.metadata.is_expired():
             self.cache.pop(self._cache_key(key))
-            raise _expiration_error(key, self._storage().url, record.metadata)
+            raise expiration_error(key, self._storage().url, record.metadata)
         return record
 
     def _memory_hit(self, key: str) -> ResultRecord[Any] | None:
@@ -314,21 +304,25 @@ class ResultStore(BaseModel):
         return record
 
     def _read_combined_op(self, key: str, storage: Storage) -> Op[tuple[ResultRecord[Any], int]]:
+        if storage.streams_reads:  # large records are decoded from the open file
+            decode = partial(
+                decode_stream,
+                key=key,
+                where=storage.url,
+                backup_serializer=self.serializer,
+                signing_key=self.signing_key,
+            )
+            decoded: tuple[ResultRecord[Any], int] = yield (storage, "read_stream", (key, decode))
+            return decoded
         data = yield (storage, "read_path", (key,))
-        parsed, payload = split_record(data, key, storage.url)
-        if parsed is None:
-            record = decode_raw(payload, key, storage.url, self.serializer, self.signing_key)
-        else:
-            _check_fresh(key, storage.url, parsed.metadata)
-            record = decode_payload(parsed, payload, key, storage.url, self.signing_key)
-        return record, len(payload)
+        return decode_stored(data, key, storage.url, self.serializer, self.signing_key)
 
     def _read_split_op(
         self, key: str, storage: Storage, metadata_storage: Storage
     ) -> Op[tuple[ResultRecord[Any], int]]:
         meta_blob = yield (metadata_storage, "read_path", (key,))
         parsed = parse_metadata_blob(meta_blob, key, metadata_storage.url)
-        _check_fresh(key, metadata_storage.url, parsed.metadata)
+        check_fresh(key, metadata_storage.url, parsed.metadata)
         payload: BytesLike
         if parsed.prefect_text is not None:
             payload = parsed.prefect_text
