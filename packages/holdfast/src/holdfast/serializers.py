@@ -203,6 +203,7 @@ class UnknownSerializer(Serializer):
 
 
 _PICKLE_LIBS = ("cloudpickle", "pickle", "dill")
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 class PickleSerializer(Serializer):
@@ -231,39 +232,37 @@ class PickleSerializer(Serializer):
             ) from exc
 
     def dumps(self, obj: Any) -> bytes:
-        try:
-            data: bytes = self._lib().dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            raise SerializationError(
-                f"could not pickle a {type(obj).__qualname__} with {self.picklelib}: {exc}"
-            ) from exc
+        data: bytes = self._pickling(obj, lambda lib: lib.dumps(obj, protocol=_PROTOCOL))
         return data
-
-    def loads(self, data: BytesLike) -> Any:
-        # cloudpickle's output is ordinary pickle: the standard loader reads it faster.
-        loader = pickle.loads if self.picklelib != "dill" else self._lib().loads
-        try:
-            return loader(data)
-        except Exception as exc:
-            raise SerializationError(f"could not unpickle the payload: {exc!r}") from exc
 
     def dump_parts(self, obj: Any) -> list[BytesLike]:
         # The pickler hands large bytes and (protocol 5) array buffers to the file's
         # write() as they are, so the parts reference them instead of copying them.
         sink = _PartsSink()
+        self._pickling(obj, lambda lib: lib.dump(obj, sink, protocol=_PROTOCOL))
+        return sink.parts
+
+    def loads(self, data: BytesLike) -> Any:
+        # cloudpickle's output is ordinary pickle: the standard loader reads it faster.
+        return self._unpickling(lambda lib: lib.loads(data))
+
+    def load_stream(self, stream: BinaryIO) -> Any:
+        # The unpickler reads large bytes and bytearrays straight into the new objects.
+        return self._unpickling(lambda lib: lib.load(stream))
+
+    def _pickling(self, obj: Any, run: Callable[[Any], Any]) -> Any:
+        lib = self._lib()
         try:
-            self._lib().dump(obj, sink, protocol=pickle.HIGHEST_PROTOCOL)
+            return run(lib)
         except Exception as exc:
             raise SerializationError(
                 f"could not pickle a {type(obj).__qualname__} with {self.picklelib}: {exc}"
             ) from exc
-        return sink.parts
 
-    def load_stream(self, stream: BinaryIO) -> Any:
-        # The unpickler reads large bytes and bytearrays straight into the new objects.
-        loader = pickle.load if self.picklelib != "dill" else self._lib().load
+    def _unpickling(self, run: Callable[[Any], Any]) -> Any:
+        lib = pickle if self.picklelib != "dill" else self._lib()
         try:
-            return loader(stream)
+            return run(lib)
         except Exception as exc:
             raise SerializationError(f"could not unpickle the payload: {exc!r}") from exc
 
