@@ -177,7 +177,7 @@ class NativeHead:
 
 def is_native(data: BytesLike) -> bool:
     """Whether ``data`` starts like a native record."""
-    return bytes(data[:4]) == MAGIC
+    return data[:4] == MAGIC  # bytes, bytearray and memoryview compare by content
 
 
 def parse_native_head(data: BytesLike, key: str, where: str) -> NativeHead:

@@ -17,7 +17,7 @@ import importlib
 import lzma
 import pickle
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from types import ModuleType
 from typing import Annotated, Any, BinaryIO
 
@@ -141,7 +141,7 @@ def coerce_serializer(value: Any) -> Serializer:
 #: one, nearly always the same few, and building one is most of what parsing a record's
 #: metadata costs. Serializers are frozen, so sharing them is safe. Kept for one
 #: registry (plugins decide which class a type names) and bounded.
-_DESCRIBED: dict[bytes, Serializer] = {}
+_DESCRIBED: dict[Hashable, Serializer] = {}
 _DESCRIBED_FOR: list[object] = [None]
 _DESCRIBED_MAX = 256
 
@@ -153,10 +153,15 @@ def _from_description(value: dict[str, Any]) -> Serializer:
     if _DESCRIBED_FOR[0] is not registry:
         _DESCRIBED.clear()
         _DESCRIBED_FOR[0] = registry
-    try:
-        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # not JSON (a live object inside): build it every time
-        key = None
+    key: Hashable | None
+    try:  # flat descriptions (nearly all): their items, in the order they were stored
+        key = tuple(value.items())
+        hash(key)
+    except TypeError:  # nested (a wrapped serializer): its JSON, if it is JSON at all
+        try:
+            key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            key = None
     if key is not None:
         found = _DESCRIBED.get(key)
         if found is not None:
