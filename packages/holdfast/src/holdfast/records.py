@@ -105,7 +105,7 @@ def parts_length(parts: Sequence[BytesLike]) -> int:
 class ResultRecordMetadata(BaseModel):
     """What is known about a stored result without decoding its payload."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     storage_key: str | None = None
     expiration: dt.datetime | None = None
@@ -275,7 +275,7 @@ def verify_payload(
 class ResultRecord(BaseModel, Generic[R]):
     """A result and its metadata."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
     metadata: ResultRecordMetadata
     result: R

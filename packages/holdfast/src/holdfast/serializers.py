@@ -60,7 +60,7 @@ def lookup_serializer_class(type_name: str) -> type[Serializer] | None:
 class Serializer(BaseModel):
     """Base class of serializers. Subclasses define ``type``, `dumps` and `loads`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     type: str
 
@@ -185,7 +185,7 @@ SerializerField = Annotated[
 class UnknownSerializer(Serializer):
     """Stands in for a serializer type that no installed plugin provides."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     type: str
 
@@ -294,7 +294,7 @@ class JSONSerializer(Serializer):
     records read from Prefect can be written back unchanged.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     type: str = "json"
 

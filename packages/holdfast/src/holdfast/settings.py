@@ -48,7 +48,7 @@ def is_secret_option(name: str) -> bool:
 class NamedStorage(BaseModel):
     """A storage defined in settings: a URL plus backend options."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     url: str
 
@@ -67,7 +67,7 @@ class HoldfastSettings(BaseModel):
     """Every setting of holdfast, with its default. `get_settings` reads them from the
     environment and the settings files (with pydantic-settings, see `load_settings`)."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
     storage: str | None = Field(
         default=None,
