@@ -39,6 +39,16 @@ SERVER_DEPS = ["moto[server]>=5.1", "gcp-storage-emulator>=2026.7.19", "redislit
 # Azurite (the Azure Blob emulator) from npm, installed into a project-local folder.
 AZURITE = "azurite@3.37.0"
 AZURITE_DIR = ROOT / ".tools" / "azurite"
+# The benchmarks' baselines (see docs/performance.md). prefect 3.9.1 asks for a certifi
+# newer than the registry has; BENCH_OVERRIDES pins the one before it.
+BENCH_DEPS = [
+    "prefect==3.9.1",
+    "diskcache==5.6.3",
+    "joblib==1.6.0",
+    "numpy==2.4.6",
+    "matplotlib==3.11.2",
+]
+BENCH_OVERRIDES = ROOT / "benchmarks" / "overrides.txt"
 # Pinned: the strict build depends on how these versions render and warn.
 DOCS_DEPS = [
     "mkdocs==1.6.1",
@@ -62,9 +72,10 @@ def uv_bin() -> str:
     return str(find_uv_bin())
 
 
-def install_servers(session: nox.Session) -> None:
+def install_servers(session: nox.Session, *, azurite: bool = True) -> None:
+    """The emulators' Python packages, and Azurite from npm unless ``azurite`` is False."""
     session.install(*SERVER_DEPS)
-    if not (AZURITE_DIR / "node_modules" / ".bin" / "azurite-blob").exists():
+    if azurite and not (AZURITE_DIR / "node_modules" / ".bin" / "azurite-blob").exists():
         AZURITE_DIR.mkdir(parents=True, exist_ok=True)
         session.run(
             "npm", "install", "--prefix", str(AZURITE_DIR), "--no-audit", "--no-fund",
@@ -133,3 +144,29 @@ def demo(session: nox.Session) -> None:
     ``pip install holdfast`` gives (the core and holdfast-local), no extras."""
     session.install("-e", "packages/holdfast", "-e", "packages/holdfast-local")
     session.run("python", "examples/quickstart.py", *session.posargs)
+
+
+def install_bench(session: nox.Session) -> None:
+    """The workspace, the baselines, moto and redis-server, and pytest."""
+    install_workspace(session)
+    install_servers(session, azurite=False)  # the benchmarks start moto and redis only
+    session.install("--override", str(BENCH_OVERRIDES), *BENCH_DEPS, *TEST_DEPS)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmark suite: holdfast against its baselines, in one run (see
+    docs/performance.md). Writes benchmarks/results/latest.md and the docs' chart; pass
+    options after --, e.g. ``-- --only local s3`` or ``-- --check``."""
+    install_bench(session)
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_smoke(session: nox.Session) -> None:
+    """The harness's unit tests, then every workload at tiny sizes into a temp folder;
+    fails if a workload raised or produced no figure (never on a missed target)."""
+    install_bench(session)
+    session.run("pytest", "benchmarks/tests")
+    out = Path(session.create_tmp()) / "bench-smoke"
+    session.run("python", "-m", "benchmarks", "--quick", "--out", str(out), *session.posargs)
