@@ -7,6 +7,8 @@
   A bare aiobotocore client sending as many concurrent ``PutObject`` calls of the
   pickled record runs in the same rounds: what moto itself can take on this machine,
   the ceiling for any client (an information row).
+- the same with a 20 ms round trip added to every request by the test proxy, and a fifth
+  of the records (an information row: moto answers in a few ms, real S3 does not).
 - exists: a record of ``exists_bytes`` (1 MB) is written by each library; then a store
   that reaches moto through `servers.proxy.CountingProxy` checks that it exists, once,
   after a warm-up check of a missing key. The proxy counts the response body bytes moto
@@ -177,8 +179,64 @@ def _exists_traffic(ctx: Context) -> list[Comparison]:
     return rows
 
 
+#: The round trip `_writes_with_latency` adds to every request: a typical S3 PutObject
+#: from a machine in the same region takes 20 ms or more.
+LATENCY = 0.02
+
+
+def _writes_with_latency(ctx: Context) -> list[Comparison]:
+    """The concurrent-writes workload again, with every request delayed by `LATENCY` in
+    `servers.proxy.CountingProxy` (fewer records: Prefect waits out each round trip).
+    Moto answers locally in a few ms, which hides what concurrency is for; this row
+    shows the same two clients when the network costs what it does on real S3."""
+    s3 = ctx.servers.s3()  # puts tests/ on sys.path, for servers.proxy
+
+    from holdfast_s3 import S3Storage
+
+    from servers.proxy import CountingProxy
+
+    n = max(ctx.sizes.s3_records // 5, 1)
+    direct = s3.make_storage("hf-latency")
+    pf_bucket = _new_bucket(s3, "pf-latency")
+    with CountingProxy(s3.port) as proxy:
+        hf = holdfast_store(S3Storage(direct.url, **s3.options(proxy.endpoint)), cache=True)
+        pf = _prefect_store(s3, pf_bucket, proxy.endpoint)
+        hf.write(SMALL_RECORD, key="warm-up")
+        pf.write(SMALL_RECORD, key="warm-up")
+        proxy.delay = LATENCY
+
+        async def burst(prefix: str) -> None:
+            await asyncio.gather(*(hf.awrite(SMALL_RECORD, key=f"{prefix}{i}") for i in range(n)))
+
+        def holdfast_round(round_index: int) -> float:
+            gc.collect()
+            start = time.perf_counter()
+            asyncio.run(burst(f"c{round_index}-"))
+            return (time.perf_counter() - start) / n
+
+        def prefect_round(round_index: int) -> float:
+            return per_op_seconds(lambda i: pf.write(SMALL_RECORD, key=f"s{round_index}-{i}"), n)
+
+        samples = alternate(
+            [(HOLDFAST, holdfast_round), (PREFECT_SEQUENTIAL, prefect_round)], ctx.sizes.s3_rounds
+        )
+        proxy.delay = 0.0
+        if hf.read(f"c0-{n - 1}").result != SMALL_RECORD:
+            raise AssertionError("holdfast's last record through the proxy is not what it wrote")
+    return [
+        Comparison(
+            "s3",
+            f"{n} small records written to S3 (moto), {LATENCY * 1000:.0f} ms round trip added",
+            rate(HOLDFAST, samples[HOLDFAST]),
+            rate(PREFECT_SEQUENTIAL, samples[PREFECT_SEQUENTIAL]),
+            note="information: the target row above has no added latency",
+        )
+    ]
+
+
 #: The parts of this family, by the name ``--only`` takes.
 WORKLOADS: dict[str, Callable[[Context], list[Comparison]]] = {
     "s3-writes": _concurrent_writes,
+    "s3-latency": _writes_with_latency,
     "s3-exists": _exists_traffic,
 }
