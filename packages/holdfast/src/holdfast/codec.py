@@ -221,7 +221,9 @@ def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata 
     """
     view = memoryview(data)
     if is_native(view):
-        parsed = parse_metadata_blob(view, key, where)
+        parsed = _native_metadata(view, key, where)
+        if isinstance(parsed, int):
+            raise _corrupt(key, where, f"{len(view)} bytes, the head says {parsed}")
         assert parsed.head is not None
         if parsed.head.detached:
             raise _corrupt(key, where, "it holds only metadata; its payload is stored apart")

@@ -28,11 +28,11 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from holdfast import __version__
 from holdfast.errors import RecordCorrupted, SerializationError
@@ -108,17 +108,12 @@ class ResultRecordMetadata(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
     storage_key: str | None = None
-    expiration: dt.datetime | None = None
+    expiration: Annotated[dt.datetime, AfterValidator(_utc)] | None = None
     serializer: SerializerField = Field(default_factory=lambda: PickleSerializer())
     holdfast_version: str | None = __version__
     storage_block_id: UUID | None = None
     payload_length: int | None = None
     checksum: str | None = None
-
-    @field_validator("expiration")
-    @classmethod
-    def _aware_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
-        return None if value is None else _utc(value)
 
     def is_expired(self, now: dt.datetime | None = None) -> bool:
         if self.expiration is None:

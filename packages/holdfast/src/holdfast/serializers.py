@@ -16,6 +16,7 @@ import bz2
 import importlib
 import lzma
 import pickle
+import sys
 import zlib
 from collections.abc import Callable, Hashable
 from types import ModuleType
@@ -44,6 +45,11 @@ BytesLike = bytes | bytearray | memoryview
 
 #: Serializer classes declared by subclassing, by their ``type`` default.
 _DECLARED: dict[str, type[Serializer]] = {}
+
+
+def _plugins() -> ModuleType:
+    """holdfast.plugins, imported on first use (it imports this module)."""
+    return sys.modules.get("holdfast.plugins") or importlib.import_module("holdfast.plugins")
 
 
 def lookup_serializer_class(type_name: str) -> type[Serializer] | None:
@@ -147,9 +153,7 @@ _DESCRIBED_MAX = 256
 
 
 def _from_description(value: dict[str, Any]) -> Serializer:
-    from holdfast.plugins import get_registry
-
-    registry = get_registry()
+    registry = _plugins().get_registry()
     if _DESCRIBED_FOR[0] is not registry:
         _DESCRIBED.clear()
         _DESCRIBED_FOR[0] = registry
@@ -248,7 +252,11 @@ class PickleSerializer(Serializer):
         return sink.parts
 
     def loads(self, data: BytesLike) -> Any:
-        # cloudpickle's output is ordinary pickle: the standard loader reads it faster.
+        if self.picklelib != "dill":  # cloudpickle's output is ordinary pickle
+            try:
+                return pickle.loads(data)
+            except Exception as exc:
+                raise _unpickling_error(exc) from exc
         return self._unpickling(lambda lib: lib.loads(data))
 
     def load_stream(self, stream: BinaryIO) -> Any:
@@ -269,7 +277,11 @@ class PickleSerializer(Serializer):
         try:
             return run(lib)
         except Exception as exc:
-            raise SerializationError(f"could not unpickle the payload: {exc!r}") from exc
+            raise _unpickling_error(exc) from exc
+
+
+def _unpickling_error(exc: Exception) -> SerializationError:
+    return SerializationError(f"could not unpickle the payload: {exc!r}")
 
 
 class _PartsSink:

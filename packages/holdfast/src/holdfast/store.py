@@ -162,7 +162,9 @@ class ResultStore(BaseModel):
     Defaults come from settings (`holdfast.settings`).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, validate_assignment=True, defer_build=True)
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True, validate_assignment=True, defer_build=True
+    )
 
     result_storage: Annotated[Storage | None, BeforeValidator(_resolve_storage_field)] = Field(
         default_factory=_default_storage
