@@ -267,13 +267,12 @@ def decode_stored(
 
 
 def decode_stream(
-    source: BinaryIO | bytes,
-    size: int,
-    *,
     key: str,
     where: str,
     backup_serializer: Serializer | None,
     signing_key: bytes | None,
+    source: BinaryIO | bytes,
+    size: int,
 ) -> tuple[ResultRecord[Any], int]:
     """`decode_stored` for an object given as bytes or open as a stream (``size`` bytes;
     see `holdfast.storage.Storage.read_stream`).

@@ -32,7 +32,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from holdfast import __version__
 from holdfast.errors import RecordCorrupted, SerializationError
@@ -143,13 +143,16 @@ class ResultRecordMetadata(BaseModel):
     @classmethod
     def load_bytes(cls, data: BytesLike) -> ResultRecordMetadata:
         """Parse metadata JSON written by `dump_bytes` (or by Prefect 3)."""
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise RecordCorrupted(f"record metadata is not valid JSON: {exc}") from exc
-        if not isinstance(parsed, dict):
-            raise RecordCorrupted("record metadata is not a JSON object")
-        return cls.model_validate(parsed)
+        text = bytes(data) if isinstance(data, memoryview) else data  # a few hundred bytes
+        try:  # pydantic-core parses and validates in one pass
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            if first["type"] == "json_invalid":
+                raise RecordCorrupted(f"record metadata is not valid JSON: {first['msg']}") from exc
+            if first["type"] == "model_type" and not first["loc"]:
+                raise RecordCorrupted("record metadata is not a JSON object") from exc
+            raise
 
 
 @dataclass(frozen=True, slots=True)

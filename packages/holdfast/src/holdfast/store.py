@@ -307,13 +307,7 @@ class ResultStore(BaseModel):
 
     def _read_combined_op(self, key: str, storage: Storage) -> Op[tuple[ResultRecord[Any], int]]:
         if storage.streams_reads:  # large records are decoded from the open file
-            decode = partial(
-                decode_stream,
-                key=key,
-                where=storage.url,
-                backup_serializer=self.serializer,
-                signing_key=self.signing_key,
-            )
+            decode = partial(decode_stream, key, storage.url, self.serializer, self.signing_key)
             decoded: tuple[ResultRecord[Any], int] = yield (storage, "read_stream", (key, decode))
             return decoded
         data = yield (storage, "read_path", (key,))
