@@ -15,6 +15,7 @@ one ``lstat`` per folder level for this; flat keys pay nothing extra.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import secrets
 import stat
@@ -418,7 +419,8 @@ def _read_fd(fd: int, size: int) -> bytes:
 
 def write_all(fd: int, parts: Sequence[BytesLike]) -> None:
     """Write every byte of ``parts`` to ``fd``, with as few system calls as possible."""
-    pending = [view for view in (memoryview(p).cast("B") for p in parts) if view.nbytes]
+    pending = [_flat(p) for p in parts]
+    pending = [view for view in pending if view.nbytes]
     writev = getattr(os, "writev", None)
     while pending:
         if writev is None or len(pending) == 1:
@@ -436,10 +438,23 @@ def write_all(fd: int, parts: Sequence[BytesLike]) -> None:
             pending[0] = pending[0][written:]
 
 
+def _flat(part: BytesLike) -> memoryview:
+    view = memoryview(part)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
 def open_temp(folder: str) -> tuple[int, str]:
-    """Create a new, uniquely named temporary file in ``folder``: its fd and path."""
-    temp = os.path.join(folder, TEMP_PREFIX + secrets.token_hex(8))
+    """Create a new, uniquely named temporary file in ``folder``: its fd and path.
+
+    Names are a random token drawn once per process, the process id and a counter: unique
+    without a system call for randomness on every write (O_EXCL still refuses a clash).
+    """
+    temp = os.path.join(folder, f"{TEMP_PREFIX}{_TOKEN}-{os.getpid()}-{next(_COUNTER)}")
     return os.open(temp, _TEMP_FLAGS, 0o666), temp
+
+
+_TOKEN = secrets.token_hex(4)
+_COUNTER = itertools.count()
 
 
 def replace_with(
