@@ -22,7 +22,7 @@ def test_every_family_has_workloads_named_after_it() -> None:
 
 def test_select_takes_families_and_single_workloads_in_run_order() -> None:
     chosen = list(select(["imports", "local-read", "s3"]))
-    assert chosen == ["local-read", "s3-writes", "s3-exists", "imports"]
+    assert chosen == ["local-read", "s3-writes", "s3-latency", "s3-exists", "imports"]
     assert list(select([])) == list(all_workloads())
 
 
