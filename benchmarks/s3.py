@@ -31,6 +31,8 @@ from benchmarks.harness import Comparison, Reading, Target, alternate, per_op_se
 from benchmarks.report import format_bytes
 
 if TYPE_CHECKING:
+    from holdfast.results import ResultStore
+
     from servers.s3 import S3Server
 
 __all__ = ["WORKLOADS"]
@@ -86,13 +88,9 @@ async def _bare_puts(s3: S3Server, bucket: str, prefix: str, n: int) -> float:
         return (time.perf_counter() - start) / n
 
 
-def _concurrent_writes(ctx: Context) -> list[Comparison]:
-    s3 = ctx.servers.s3()
-    n = ctx.sizes.s3_records
-    storage = s3.make_storage("hf-writes")
-    hf = holdfast_store(storage, cache=True)
-    pf = _prefect_store(s3, _new_bucket(s3, "pf-writes"))
-    bare_bucket = _new_bucket(s3, "bare-writes")
+def _write_rounds(hf: ResultStore, pf: Any, n: int) -> dict[str, Callable[[int], float]]:
+    """Per-round timers, in seconds per record: holdfast writes ``n`` records at once,
+    Prefect as many one after another (keys ``c<round>-<i>`` and ``s<round>-<i>``)."""
 
     async def burst(prefix: str) -> None:
         await asyncio.gather(*(hf.awrite(SMALL_RECORD, key=f"{prefix}{i}") for i in range(n)))
@@ -106,6 +104,17 @@ def _concurrent_writes(ctx: Context) -> list[Comparison]:
     def prefect_round(round_index: int) -> float:
         return per_op_seconds(lambda i: pf.write(SMALL_RECORD, key=f"s{round_index}-{i}"), n)
 
+    return {HOLDFAST: holdfast_round, PREFECT_SEQUENTIAL: prefect_round}
+
+
+def _concurrent_writes(ctx: Context) -> list[Comparison]:
+    s3 = ctx.servers.s3()
+    n = ctx.sizes.s3_records
+    storage = s3.make_storage("hf-writes")
+    hf = holdfast_store(storage, cache=True)
+    pf = _prefect_store(s3, _new_bucket(s3, "pf-writes"))
+    bare_bucket = _new_bucket(s3, "bare-writes")
+
     hf.write(SMALL_RECORD, key="warm-up")
     asyncio.run(hf.awrite(SMALL_RECORD, key="warm-up"))
     pf.write(SMALL_RECORD, key="warm-up")
@@ -113,10 +122,8 @@ def _concurrent_writes(ctx: Context) -> list[Comparison]:
     def bare_round(round_index: int) -> float:
         return asyncio.run(_bare_puts(s3, bare_bucket, f"b{round_index}-", n))
 
-    samples = alternate(
-        [(HOLDFAST, holdfast_round), (PREFECT_SEQUENTIAL, prefect_round), (CEILING, bare_round)],
-        ctx.sizes.s3_rounds,
-    )
+    rounds = {**_write_rounds(hf, pf, n), CEILING: bare_round}
+    samples = alternate(list(rounds.items()), ctx.sizes.s3_rounds)
     last = f"{n - 1}"
     if holdfast_store(storage, cache=False).read(f"c0-{last}").result != SMALL_RECORD:
         raise AssertionError("holdfast's last record on S3 is not what it wrote")
@@ -204,22 +211,7 @@ def _writes_with_latency(ctx: Context) -> list[Comparison]:
         hf.write(SMALL_RECORD, key="warm-up")
         pf.write(SMALL_RECORD, key="warm-up")
         proxy.delay = LATENCY
-
-        async def burst(prefix: str) -> None:
-            await asyncio.gather(*(hf.awrite(SMALL_RECORD, key=f"{prefix}{i}") for i in range(n)))
-
-        def holdfast_round(round_index: int) -> float:
-            gc.collect()
-            start = time.perf_counter()
-            asyncio.run(burst(f"c{round_index}-"))
-            return (time.perf_counter() - start) / n
-
-        def prefect_round(round_index: int) -> float:
-            return per_op_seconds(lambda i: pf.write(SMALL_RECORD, key=f"s{round_index}-{i}"), n)
-
-        samples = alternate(
-            [(HOLDFAST, holdfast_round), (PREFECT_SEQUENTIAL, prefect_round)], ctx.sizes.s3_rounds
-        )
+        samples = alternate(list(_write_rounds(hf, pf, n).items()), ctx.sizes.s3_rounds)
         proxy.delay = 0.0
         if hf.read(f"c0-{n - 1}").result != SMALL_RECORD:
             raise AssertionError("holdfast's last record through the proxy is not what it wrote")
