@@ -136,3 +136,16 @@ def test_streamed_payload_is_plain_pickle(store: ResultStore, tmp_path: Path) ->
     data = (tmp_path / "big").read_bytes()
     payload = data[-(len(b"".join(bytes(p) for p in RecordingPickle.parts[0]))) :]
     assert pickle.loads(payload) == value
+
+
+def test_a_large_metadata_only_record_is_refused_as_such(tmp_path: Path) -> None:
+    """A detached record (metadata whose payload lives elsewhere) put where a whole
+    record belongs is refused, streamed or not, rather than decoded as empty."""
+    from holdfast.records import ResultRecordMetadata, encode_native
+
+    meta = ResultRecordMetadata(storage_key="x", padding="p" * BIG)  # a huge extra field
+    blob = b"".join(bytes(p) for p in encode_native(meta.dump_bytes(), b"", detached=True))
+    (tmp_path / "x").write_bytes(blob)
+    store = ResultStore(result_storage=tmp_path, cache_result_in_memory=False)
+    with pytest.raises(RecordCorrupted, match="payload is stored apart"):
+        store.read("x")

@@ -294,7 +294,12 @@ def decode_stream(
     if isinstance(parsed, int) and parsed <= size:
         head += _read_all(stream, parsed - len(head))
         parsed = metadata_from_head(head, key, where, complete=False)
-    if not isinstance(parsed, ParsedMetadata) or parsed.head is None or parsed.head.mac:
+    if (
+        not isinstance(parsed, ParsedMetadata)
+        or parsed.head is None
+        or parsed.head.mac  # signed: checked whole, before decoding
+        or parsed.head.detached  # metadata only: refused as such by decode_stored
+    ):
         rest = _read_all(stream, size - len(head))
         return decode_stored(head + rest, key, where, backup_serializer, signing_key)
     _check_whole_length(parsed, size, key, where)
