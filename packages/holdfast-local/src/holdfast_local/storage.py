@@ -419,8 +419,7 @@ def _read_fd(fd: int, size: int) -> bytes:
 
 def write_all(fd: int, parts: Sequence[BytesLike]) -> None:
     """Write every byte of ``parts`` to ``fd``, with as few system calls as possible."""
-    pending = [_flat(p) for p in parts]
-    pending = [view for view in pending if view.nbytes]
+    pending = [view for view in map(_flat, parts) if view.nbytes]
     writev = getattr(os, "writev", None)
     while pending:
         if writev is None or len(pending) == 1:

@@ -311,11 +311,9 @@ def decode_stream(
     try:
         value = meta.serializer.load_stream(reader)  # type: ignore[arg-type]
     except SerializationError as exc:
-        reader.drain()
-        reader.check(meta.checksum, key, where)  # damage explains the failure best
+        reader.verify(meta.checksum, key, where)  # damage explains the failure best
         raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
-    reader.drain()
-    reader.check(meta.checksum, key, where)
+    reader.verify(meta.checksum, key, where)
     return ResultRecord(metadata=meta, result=value), size - offset
 
 
@@ -338,7 +336,6 @@ class _PayloadReader:
     def __init__(self, stream: BinaryIO, length: int) -> None:
         self._stream = stream
         self._left = length
-        self._length = length
         self._crc = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -368,13 +365,12 @@ class _PayloadReader:
         self._crc = zlib.crc32(data, self._crc)
         self._left -= len(data) if not isinstance(data, memoryview) else data.nbytes
 
-    def drain(self) -> None:
-        """Read what the deserializer left, so the checks cover the whole payload."""
+    def verify(self, checksum: str | None, key: str, where: str) -> None:
+        """Read what the deserializer left, then check the whole payload's length and
+        checksum; `RecordCorrupted` naming the key if either is wrong."""
         chunk = bytearray(1 << 20)
         while self._left > 0 and self.readinto(chunk):
             pass
-
-    def check(self, checksum: str | None, key: str, where: str) -> None:
         if self._left > 0:
             raise _corrupt(key, where, f"its payload ends {self._left} bytes early")
         if checksum is not None and f"crc32:{self._crc:08x}" != checksum:

@@ -83,10 +83,8 @@ def format_expiration(value: dt.datetime | None) -> str | None:
 
 def checksum_of(payload: BytesLike | Sequence[BytesLike]) -> str:
     """The checksum stored in metadata, of a payload or of its parts in order."""
-    if isinstance(payload, (bytes, bytearray, memoryview)):
-        return f"crc32:{zlib.crc32(payload):08x}"
     crc = 0
-    for part in payload:
+    for part in payload_parts(payload):
         crc = zlib.crc32(part, crc)
     return f"crc32:{crc:08x}"
 
@@ -315,9 +313,10 @@ class ResultRecord(BaseModel, Generic[R]):
     ) -> list[BytesLike]:
         """Native record buffers for this record with ``payload`` (one buffer or its parts);
         fills in the length and checksum."""
-        self.metadata.payload_length = parts_length(payload_parts(payload))
-        self.metadata.checksum = checksum_of(payload)
-        return encode_native(self.metadata.dump_bytes(), payload, signing_key, detached)
+        parts = payload_parts(payload)
+        self.metadata.payload_length = parts_length(parts)
+        self.metadata.checksum = checksum_of(parts)
+        return encode_native(self.metadata.dump_bytes(), parts, signing_key, detached)
 
     def serialize(self, signing_key: bytes | None = None) -> bytes:
         """The whole record in the native format."""

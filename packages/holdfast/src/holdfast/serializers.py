@@ -54,9 +54,7 @@ def _plugins() -> ModuleType:
 
 def lookup_serializer_class(type_name: str) -> type[Serializer] | None:
     """The class for ``type_name``: a plugin's registration first, then declared subclasses."""
-    from holdfast.plugins import get_registry
-
-    registry = get_registry()
+    registry = _plugins().get_registry()
     if registry.provides("serializer", type_name):
         cls: type[Serializer] = registry.lookup("serializer", type_name)
         return cls
@@ -82,9 +80,8 @@ class Serializer(BaseModel):
         if isinstance(requested, str) and requested != cls._default_type():
             target = lookup_serializer_class(requested)
             if target is None:
-                from holdfast.plugins import get_registry
-
-                raise SerializationError(get_registry().missing_message("serializer", requested))
+                registry = _plugins().get_registry()
+                raise SerializationError(registry.missing_message("serializer", requested))
             if target is not cls:
                 return super().__new__(target)
         elif cls is Serializer:
@@ -143,20 +140,22 @@ def coerce_serializer(value: Any) -> Serializer:
     )
 
 
-#: Serializers built from stored descriptions, by their JSON: every record read carries
-#: one, nearly always the same few, and building one is most of what parsing a record's
-#: metadata costs. Serializers are frozen, so sharing them is safe. Kept for one
-#: registry (plugins decide which class a type names) and bounded.
+#: Serializers built from stored descriptions, by the description (its items, or its JSON
+#: when nested): every record read carries one, nearly always the same few, and building
+#: one is most of what parsing a record's metadata costs. Serializers are frozen, so
+#: sharing them is safe. Kept for one registry (plugins decide which class a type names)
+#: and bounded.
 _DESCRIBED: dict[Hashable, Serializer] = {}
-_DESCRIBED_FOR: list[object] = [None]
+_described_for: object = None
 _DESCRIBED_MAX = 256
 
 
 def _from_description(value: dict[str, Any]) -> Serializer:
+    global _described_for
     registry = _plugins().get_registry()
-    if _DESCRIBED_FOR[0] is not registry:
+    if _described_for is not registry:
         _DESCRIBED.clear()
-        _DESCRIBED_FOR[0] = registry
+        _described_for = registry
     key: Hashable | None
     try:  # flat descriptions (nearly all): their items, in the order they were stored
         key = tuple(value.items())
@@ -197,11 +196,9 @@ class UnknownSerializer(Serializer):
         return object.__new__(cls)
 
     def _fail(self) -> SerializationError:
-        from holdfast.plugins import get_registry
-
         return SerializationError(
             f"the record was written with serializer {self.type!r}, which is not available: "
-            + get_registry().missing_message("serializer", self.type)
+            + _plugins().get_registry().missing_message("serializer", self.type)
         )
 
     def dumps(self, obj: Any) -> bytes:
@@ -252,16 +249,21 @@ class PickleSerializer(Serializer):
         return sink.parts
 
     def loads(self, data: BytesLike) -> Any:
-        if self.picklelib != "dill":  # cloudpickle's output is ordinary pickle
-            try:
-                return pickle.loads(data)
-            except Exception as exc:
-                raise _unpickling_error(exc) from exc
-        return self._unpickling(lambda lib: lib.loads(data))
+        try:
+            return self._unpickler().loads(data)
+        except Exception as exc:
+            raise _unpickling_error(exc) from exc
 
     def load_stream(self, stream: BinaryIO) -> Any:
         # The unpickler reads large bytes and bytearrays straight into the new objects.
-        return self._unpickling(lambda lib: lib.load(stream))
+        try:
+            return self._unpickler().load(stream)
+        except Exception as exc:
+            raise _unpickling_error(exc) from exc
+
+    def _unpickler(self) -> Any:
+        # cloudpickle's output is ordinary pickle: the standard loader reads it faster.
+        return pickle if self.picklelib != "dill" else self._lib()
 
     def _pickling(self, obj: Any, run: Callable[[Any], Any]) -> Any:
         lib = self._lib()
@@ -271,13 +273,6 @@ class PickleSerializer(Serializer):
             raise SerializationError(
                 f"could not pickle a {type(obj).__qualname__} with {self.picklelib}: {exc}"
             ) from exc
-
-    def _unpickling(self, run: Callable[[Any], Any]) -> Any:
-        lib = pickle if self.picklelib != "dill" else self._lib()
-        try:
-            return run(lib)
-        except Exception as exc:
-            raise _unpickling_error(exc) from exc
 
 
 def _unpickling_error(exc: Exception) -> SerializationError:

@@ -20,6 +20,7 @@ system.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -246,16 +247,11 @@ def get_settings() -> HoldfastSettings:
     return settings
 
 
-_reader: type[HoldfastSettings] | None = None
-
-
+@functools.cache
 def _settings_reader() -> type[HoldfastSettings]:
     """`HoldfastSettings` with pydantic-settings' sources: keyword arguments, HOLDFAST_*
     variables, holdfast.toml, then [tool.holdfast] in pyproject.toml. Built on first use,
     so importing holdfast does not import pydantic-settings."""
-    global _reader
-    if _reader is not None:
-        return _reader
     from pydantic_settings import (
         BaseSettings,
         PydanticBaseSettingsSource,
@@ -289,8 +285,7 @@ def _settings_reader() -> type[HoldfastSettings]:
                 PyprojectTomlConfigSettingsSource(settings_cls),
             )
 
-    _reader = HoldfastSettingsReader
-    return _reader
+    return HoldfastSettingsReader
 
 
 def load_settings(**overrides: Any) -> HoldfastSettings:
