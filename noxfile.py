@@ -94,7 +94,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def smoke(session: nox.Session) -> None:
-    """Build every wheel, install holdfast[s3,gcs,azure,redis,msgpack] from them into this
+    """Build every wheel, install moorage[s3,gcs,azure,redis,msgpack] from them into this
     fresh virtualenv (no editable installs), and run the smoke tests against the
     emulators: what a user gets from pip works."""
     dist = Path(session.create_tmp()) / "dist"
@@ -103,12 +103,12 @@ def smoke(session: nox.Session) -> None:
     for package in PACKAGES:
         session.run(uv_bin(), "build", "--wheel", "--out-dir", str(dist), package, external=True)
     wheels = sorted(str(w) for w in dist.glob("*.whl"))
-    core = next(w for w in wheels if Path(w).name.startswith("holdfast-0"))
+    core = next(w for w in wheels if Path(w).name.startswith("moorage-0"))
     # The sibling wheels are given as files, so they (not an index) satisfy the extras.
     session.install(f"{core}[s3,gcs,azure,redis,msgpack]", *wheels)
     session.install(*TEST_DEPS)
     install_servers(session)
-    session.run("pytest", "tests/smoke", *session.posargs, env={"HOLDFAST_SMOKE": "1"})
+    session.run("pytest", "tests/smoke", *session.posargs, env={"MOORAGE_SMOKE": "1"})
 
 
 @nox.session(python=PYTHON)
@@ -141,8 +141,8 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The quick start: results persisted by one process, found by the next. Only what
-    ``pip install holdfast`` gives (the core and holdfast-local), no extras."""
-    session.install("-e", "packages/holdfast", "-e", "packages/holdfast-local")
+    ``pip install moorage`` gives (the core and moorage-local), no extras."""
+    session.install("-e", "packages/moorage", "-e", "packages/moorage-local")
     session.run("python", "examples/quickstart.py", *session.posargs)
 
 
@@ -155,7 +155,7 @@ def install_bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The benchmark suite: holdfast against its baselines, in one run (see
+    """The benchmark suite: moorage against its baselines, in one run (see
     docs/performance.md). Writes benchmarks/results/latest.md and the docs' chart; pass
     options after --, e.g. ``-- --only local s3`` or ``-- --check``."""
     install_bench(session)

@@ -41,7 +41,7 @@ log = logging.getLogger("benchmarks")
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="holdfast against its baselines, each figure a ratio measured in one run.",
+        description="moorage against its baselines, each figure a ratio measured in one run.",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one or two rounds")
     parser.add_argument("--out", type=Path, help="write latest.md and ratios.png here")
@@ -96,12 +96,12 @@ def publish(args: argparse.Namespace, outcomes: list[Outcome], wall: float) -> N
     about = [f"{when}, {kind} run of {count} in {wall:.0f} s", *describe()]
     method = "ratio = measured / baseline, each a median of alternated rounds (docs/performance.md)"
     document = render_document(
-        rows, title="holdfast benchmarks: latest run", about=[*about, method], failures=failures
+        rows, title="moorage benchmarks: latest run", about=[*about, method], failures=failures
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "latest.md").write_text(document)
-        draw_chart(rows, args.out / "ratios.png", f"holdfast vs baselines ({when}, {kind})")
+        draw_chart(rows, args.out / "ratios.png", f"moorage vs baselines ({when}, {kind})")
         log.info("wrote %s", args.out)
     elif args.only or args.quick:
         log.info("partial run: nothing written (pass --out DIR to keep the report)")
@@ -112,7 +112,7 @@ def publish(args: argparse.Namespace, outcomes: list[Outcome], wall: float) -> N
         if failures:
             log.info("workloads failed: the chart and %s keep the last good run", DOCS_PAGE)
             return
-        draw_chart(rows, CHART, f"holdfast vs baselines ({when})")
+        draw_chart(rows, CHART, f"moorage vs baselines ({when})")
         summary = "\n".join([*(f"- {line}" for line in about), "", render_table(rows)])
         DOCS_PAGE.write_text(splice(DOCS_PAGE.read_text(), summary))
         log.info("wrote %s and the table in %s", CHART, DOCS_PAGE)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     started = time.perf_counter()
-    scratch = Path(tempfile.mkdtemp(prefix="holdfast-bench-"))
+    scratch = Path(tempfile.mkdtemp(prefix="moorage-bench-"))
     try:
         outcomes = run(args, workloads, scratch)
         wall = time.perf_counter() - started

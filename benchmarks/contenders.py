@@ -1,4 +1,4 @@
-"""The stores the workloads compare, built the same way everywhere: holdfast's
+"""The stores the workloads compare, built the same way everywhere: moorage's
 `ResultStore`, Prefect's `prefect.results.ResultStore`, and raw files (pickle, a temp file
 in the same folder and ``os.replace``).
 
@@ -13,14 +13,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from holdfast.results import ResultStore
-from holdfast.storage import Storage
+from moorage.results import ResultStore
+from moorage.storage import Storage
 
 __all__ = [
     "PREFECT",
     "SMALL_RECORD",
     "RawFiles",
-    "holdfast_store",
+    "moorage_store",
     "prefect_local_store",
     "prefect_s3_store",
 ]
@@ -38,8 +38,8 @@ SMALL_RECORD: dict[str, Any] = {
 }
 
 
-def holdfast_store(storage: str | Path | Storage, *, cache: bool) -> ResultStore:
-    """A holdfast store on ``storage`` (a folder, URL or storage), memory cache on or off;
+def moorage_store(storage: str | Path | Storage, *, cache: bool) -> ResultStore:
+    """A moorage store on ``storage`` (a folder, URL or storage), memory cache on or off;
     every other field at its default."""
     target = str(storage) if isinstance(storage, Path) else storage
     return ResultStore(result_storage=target, cache_result_in_memory=cache)

@@ -1,8 +1,8 @@
-"""Import time: ``import holdfast.results`` against ``import prefect.results``.
+"""Import time: ``import moorage.results`` against ``import prefect.results``.
 
 Each run is a fresh interpreter that times only the import statement::
 
-    python -c "import time; t = time.perf_counter(); import holdfast.results; print(...)"
+    python -c "import time; t = time.perf_counter(); import moorage.results; print(...)"
 
 The two alternate, ``import_runs`` times each, after one untimed run each (which writes
 any missing bytecode caches, so no run pays for compiling, and which runs under the
@@ -22,7 +22,7 @@ from benchmarks.workers import worker_env
 
 __all__ = ["WORKLOADS", "import_seconds"]
 
-MODULES = {"holdfast": "holdfast.results", "Prefect 3.9.1": "prefect.results"}
+MODULES = {"moorage": "moorage.results", "Prefect 3.9.1": "prefect.results"}
 
 
 def import_seconds(module: str, *, warm_up: bool = False) -> float:
@@ -56,12 +56,12 @@ def _imports(ctx: Context) -> list[Comparison]:
     samples = alternate(
         [(name, _importer(module)) for name, module in MODULES.items()], ctx.sizes.import_runs
     )
-    holdfast, prefect = (Reading(name, median(samples[name]), "s") for name in MODULES)
+    moorage, prefect = (Reading(name, median(samples[name]), "s") for name in MODULES)
     return [
         Comparison(
             "imports",
             "import of the results module (fresh interpreter)",
-            holdfast,
+            moorage,
             prefect,
             Target("<=", 0.15),
         )

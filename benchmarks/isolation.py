@@ -33,7 +33,7 @@ __all__ = [
 GUARD_VARIABLE = "BENCHMARKS_NETWORK_GUARD_LOG"
 
 #: Variables that would point a client somewhere else than where a workload says.
-_DROPPED_PREFIXES = ("HOLDFAST_", "PREFECT_", "AWS_", "BOTO_", "REDIS_")
+_DROPPED_PREFIXES = ("MOORAGE_", "PREFECT_", "AWS_", "BOTO_", "REDIS_")
 _DROPPED = {
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
     "JOBLIB_CACHE_DIR", "DISKCACHE_DIRECTORY",
@@ -55,7 +55,7 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost", "localhost.localdo
 def isolate(scratch: Path) -> None:
     """Set the environment so that every library writes below ``scratch`` and talks to
     nothing but 127.0.0.1, and make ``scratch/cwd`` the working directory (so no
-    ``pyproject.toml``, ``holdfast.toml`` or ``prefect.toml`` of the checkout applies)."""
+    ``pyproject.toml``, ``moorage.toml`` or ``prefect.toml`` of the checkout applies)."""
     for name in list(os.environ):
         if name.startswith(_DROPPED_PREFIXES) or name in _DROPPED:
             del os.environ[name]
@@ -70,8 +70,8 @@ def isolate(scratch: Path) -> None:
             "XDG_CONFIG_HOME": str(home / ".config"),
             "XDG_DATA_HOME": str(home / ".local" / "share"),
             "MPLCONFIGDIR": str(home / ".matplotlib"),
-            # holdfast: default storage in the scratch folder; no user configuration.
-            "HOLDFAST_LOCAL_STORAGE_PATH": str(scratch / "holdfast-default"),
+            # moorage: default storage in the scratch folder; no user configuration.
+            "MOORAGE_LOCAL_STORAGE_PATH": str(scratch / "moorage-default"),
             # Prefect: its own home, no API (and no ephemeral server), no telemetry.
             "PREFECT_HOME": str(scratch / "prefect-home"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

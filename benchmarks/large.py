@@ -1,7 +1,7 @@
 """Large payloads on local disk: a ``bytes`` value and a float64 NumPy array of
 ``large_bytes`` each (256 MB in the full run).
 
-- throughput: holdfast (memory cache off, so a read goes to the file) and raw files
+- throughput: moorage (memory cache off, so a read goes to the file) and raw files
   write the payload under one key, alternating, ``large_rounds`` times; before each
   write the contender's previous file is deleted and dirty pages are flushed, untimed.
   Then each reads its file back the same number of times (from the page cache). MB/s
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.config import Context
-from benchmarks.contenders import RawFiles, holdfast_store
+from benchmarks.contenders import RawFiles, moorage_store
 from benchmarks.harness import (
     Comparison,
     Reading,
@@ -31,11 +31,11 @@ from benchmarks.harness import (
 from benchmarks.memory_probe import make_payload
 from benchmarks.report import format_bytes
 from benchmarks.workers import run_worker
-from holdfast.results import ResultStore
+from moorage.results import ResultStore
 
 __all__ = ["WORKLOADS"]
 
-HOLDFAST = "holdfast"
+MOORAGE = "moorage"
 RAW = "raw file"
 KINDS = {"bytes": "bytes value", "numpy": "NumPy float64 array"}
 KEY = "large"
@@ -75,7 +75,7 @@ def _timed_writes(
     when this returns, before the reads."""
     return alternate(
         [
-            (HOLDFAST, _settled(folders[HOLDFAST], lambda: hf.write(value, key=KEY))),
+            (MOORAGE, _settled(folders[MOORAGE], lambda: hf.write(value, key=KEY))),
             (RAW, _settled(folders[RAW], lambda: raw.write(value, KEY))),
         ],
         rounds,
@@ -85,8 +85,8 @@ def _timed_writes(
 def _throughput(ctx: Context, kind: str) -> list[Comparison]:
     nbytes = ctx.sizes.large_bytes
     rounds = ctx.sizes.large_rounds
-    folders = {HOLDFAST: ctx.folder(kind, "holdfast"), RAW: ctx.folder(kind, "raw")}
-    hf = holdfast_store(folders[HOLDFAST], cache=False)
+    folders = {MOORAGE: ctx.folder(kind, "moorage"), RAW: ctx.folder(kind, "raw")}
+    hf = moorage_store(folders[MOORAGE], cache=False)
     raw = RawFiles(folders[RAW])
     warm = make_payload(kind, 1 << 20)
     hf.write(warm, key="warm-up")
@@ -96,11 +96,11 @@ def _throughput(ctx: Context, kind: str) -> list[Comparison]:
     del warm
 
     writes = _timed_writes(hf, raw, folders, make_payload(kind, nbytes), rounds)
-    _check(kind, hf.read(KEY).result, nbytes, HOLDFAST)
+    _check(kind, hf.read(KEY).result, nbytes, MOORAGE)
     _check(kind, raw.read(KEY), nbytes, RAW)
     reads = alternate(
         [
-            (HOLDFAST, _one(lambda: hf.read(KEY).result)),
+            (MOORAGE, _one(lambda: hf.read(KEY).result)),
             (RAW, _one(lambda: raw.read(KEY))),
         ],
         rounds,
@@ -110,14 +110,14 @@ def _throughput(ctx: Context, kind: str) -> list[Comparison]:
         Comparison(
             "large",
             f"{size} {KINDS[kind]}, write",
-            throughput(HOLDFAST, writes[HOLDFAST], nbytes),
+            throughput(MOORAGE, writes[MOORAGE], nbytes),
             throughput(RAW, writes[RAW], nbytes),
             Target(">=", 0.8),
         ),
         Comparison(
             "large",
             f"{size} {KINDS[kind]}, read",
-            throughput(HOLDFAST, reads[HOLDFAST], nbytes),
+            throughput(MOORAGE, reads[MOORAGE], nbytes),
             throughput(RAW, reads[RAW], nbytes),
             Target(">=", 0.8),
         ),
@@ -126,8 +126,8 @@ def _throughput(ctx: Context, kind: str) -> list[Comparison]:
 
 def _memory(ctx: Context, kind: str) -> list[Comparison]:
     nbytes = ctx.sizes.large_bytes
-    folders = {HOLDFAST: ctx.folder(kind, "holdfast"), RAW: ctx.folder(kind, "raw")}
-    probe_names = {HOLDFAST: "holdfast", RAW: "raw"}
+    folders = {MOORAGE: ctx.folder(kind, "moorage"), RAW: ctx.folder(kind, "raw")}
+    probe_names = {MOORAGE: "moorage", RAW: "raw"}
 
     def probe(who: str, op: str, folder: Path) -> Callable[[int], float]:
         def run(_round: int) -> float:
@@ -150,7 +150,7 @@ def _memory(ctx: Context, kind: str) -> list[Comparison]:
         exact = methods == {"VmHWM after clear_refs"}
         note = "" if exact else f"peak from {', '.join(sorted(methods))}"
         label = f"{format_bytes(nbytes)} {KINDS[kind]}, {op}: peak extra memory"
-        for who, target in ((HOLDFAST, Target("<=", 1.2)), (RAW, None)):
+        for who, target in ((MOORAGE, Target("<=", 1.2)), (RAW, None)):
             reading = Reading(who, median(samples[who]), "bytes")
             rows.append(Comparison("large", label, reading, payload, target, note))
     return rows

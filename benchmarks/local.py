@@ -1,7 +1,7 @@
 """Small records on local disk: write, read from a fresh store, memory-cache hit.
 
 - write: each round, each contender writes ``small_records`` new keys (`SMALL_RECORD`)
-  into its own folder; holdfast and Prefect with their default settings, raw files by
+  into its own folder; moorage and Prefect with their default settings, raw files by
   temp file and rename.
 - read: the keys are written first; then fresh stores with the memory cache off
   (``cache_result_in_memory=False``) read every key once per round, and raw files are
@@ -22,14 +22,14 @@ from benchmarks.contenders import (
     PREFECT,
     SMALL_RECORD,
     RawFiles,
-    holdfast_store,
+    moorage_store,
     prefect_local_store,
 )
 from benchmarks.harness import Comparison, Target, alternate, per_op_seconds, rate
 
 __all__ = ["WORKLOADS"]
 
-HOLDFAST = "holdfast"
+MOORAGE = "moorage"
 RAW = "raw temp+rename"
 RAW_READ = "raw open+unpickle"
 
@@ -43,11 +43,11 @@ def _batch(op: Callable[[int], object], count: int) -> Callable[[int], float]:
 
 def _writes(ctx: Context) -> list[Comparison]:
     n = ctx.sizes.small_records
-    hf = holdfast_store(ctx.folder("write", "holdfast"), cache=True)
+    hf = moorage_store(ctx.folder("write", "moorage"), cache=True)
     pf = prefect_local_store(ctx.folder("write", "prefect"), cache=True)
     raw = RawFiles(ctx.folder("write", "raw"))
     writers: dict[str, Callable[[Any, str], object]] = {
-        HOLDFAST: lambda v, k: hf.write(v, key=k),
+        MOORAGE: lambda v, k: hf.write(v, key=k),
         RAW: raw.write,
         PREFECT: lambda v, k: pf.write(v, key=k),
     }
@@ -64,7 +64,7 @@ def _writes(ctx: Context) -> list[Comparison]:
         return run
 
     samples = alternate([(name, contender(name)) for name in writers], ctx.sizes.rounds)
-    subject = rate(HOLDFAST, samples[HOLDFAST])
+    subject = rate(MOORAGE, samples[MOORAGE])
     label = "small record write, local disk"
     return [
         Comparison("local", label, subject, rate(RAW, samples[RAW]), Target(">=", 0.8)),
@@ -75,18 +75,18 @@ def _writes(ctx: Context) -> list[Comparison]:
 def _reads(ctx: Context) -> list[Comparison]:
     n = ctx.sizes.small_records
     keys = [f"r{i}" for i in range(n)]
-    hf_root, pf_root = ctx.folder("read", "holdfast"), ctx.folder("read", "prefect")
+    hf_root, pf_root = ctx.folder("read", "moorage"), ctx.folder("read", "prefect")
     raw = RawFiles(ctx.folder("read", "raw"))
-    hf_writer = holdfast_store(hf_root, cache=False)
+    hf_writer = moorage_store(hf_root, cache=False)
     pf_writer = prefect_local_store(pf_root, cache=False)
     for key in keys:
         hf_writer.write(SMALL_RECORD, key=key)
         pf_writer.write(SMALL_RECORD, key=key)
         raw.write(SMALL_RECORD, key)
-    hf = holdfast_store(hf_root, cache=False)
+    hf = moorage_store(hf_root, cache=False)
     pf = prefect_local_store(pf_root, cache=False)
     readers: dict[str, Callable[[int], Any]] = {
-        HOLDFAST: lambda i: hf.read(keys[i]).result,
+        MOORAGE: lambda i: hf.read(keys[i]).result,
         RAW_READ: lambda i: raw.read(keys[i]),
         PREFECT: lambda i: pf.read(keys[i]).result,
     }
@@ -96,7 +96,7 @@ def _reads(ctx: Context) -> list[Comparison]:
     samples = alternate(
         [(name, _batch(read, n)) for name, read in readers.items()], ctx.sizes.rounds
     )
-    subject = rate(HOLDFAST, samples[HOLDFAST])
+    subject = rate(MOORAGE, samples[MOORAGE])
     label = "small record read, fresh store (no memory cache)"
     return [
         Comparison("local", label, subject, rate(PREFECT, samples[PREFECT]), Target(">=", 10)),
@@ -105,12 +105,12 @@ def _reads(ctx: Context) -> list[Comparison]:
 
 
 def _cache_hits(ctx: Context) -> list[Comparison]:
-    hf = holdfast_store(ctx.folder("cache", "holdfast"), cache=True)
+    hf = moorage_store(ctx.folder("cache", "moorage"), cache=True)
     pf = prefect_local_store(ctx.folder("cache", "prefect"), cache=True)
     hf.write(SMALL_RECORD, key="hot")
     pf.write(SMALL_RECORD, key="hot")
     readers: dict[str, Callable[[int], Any]] = {
-        HOLDFAST: lambda _i: hf.read("hot").result,
+        MOORAGE: lambda _i: hf.read("hot").result,
         PREFECT: lambda _i: pf.read("hot").result,
     }
     samples = alternate(
@@ -121,7 +121,7 @@ def _cache_hits(ctx: Context) -> list[Comparison]:
         Comparison(
             "local",
             "memory-cache hit (read of a key just written)",
-            rate(HOLDFAST, samples[HOLDFAST]),
+            rate(MOORAGE, samples[MOORAGE]),
             rate(PREFECT, samples[PREFECT]),
             Target(">=", 20),
         )

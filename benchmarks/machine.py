@@ -9,7 +9,7 @@ from importlib import metadata
 __all__ = ["describe"]
 
 #: Distributions whose versions the report names.
-LIBRARIES = ("holdfast", "prefect", "diskcache", "joblib", "redis", "s3fs", "moto", "numpy")
+LIBRARIES = ("moorage", "prefect", "diskcache", "joblib", "redis", "s3fs", "moto", "numpy")
 
 
 def _cpu_model() -> str:

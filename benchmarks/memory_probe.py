@@ -1,7 +1,7 @@
 """Worker: the peak extra memory of one large write or read, in a fresh process.
 
 ``python -m benchmarks.memory_probe CONTENDER OP KIND NBYTES FOLDER`` with CONTENDER
-``holdfast`` or ``raw``, OP ``write`` or ``read``, KIND ``bytes`` or ``numpy``.
+``moorage`` or ``raw``, OP ``write`` or ``read``, KIND ``bytes`` or ``numpy``.
 
 The process imports everything and does an untimed warm-up (a tiny write and read with
 the same contender and kind). Then it reads its resident set (``VmRSS`` in
@@ -84,10 +84,10 @@ def main(argv: list[str]) -> None:
     nbytes, folder = int(nbytes_text), Path(folder_text)
     write: Callable[[Any, str], object]
     read: Callable[[str], Any]
-    if contender == "holdfast":
-        from benchmarks.contenders import holdfast_store
+    if contender == "moorage":
+        from benchmarks.contenders import moorage_store
 
-        store = holdfast_store(folder, cache=False)
+        store = moorage_store(folder, cache=False)
         write, read = (lambda v, k: store.write(v, key=k)), (lambda k: store.read(k).result)
     elif contender == "raw":
         from benchmarks.contenders import RawFiles
@@ -95,7 +95,7 @@ def main(argv: list[str]) -> None:
         files = RawFiles(folder)
         write, read = files.write, files.read
     else:
-        raise ValueError(f"contender is 'holdfast' or 'raw', not {contender!r}")
+        raise ValueError(f"contender is 'moorage' or 'raw', not {contender!r}")
 
     write(make_payload(kind, 4096), "warm-up")
     read("warm-up")

@@ -1,10 +1,10 @@
 """Redis locks: acquire and release, one after the other, on a local redis-server.
 
-holdfast's lock manager comes from the URL ``redis://127.0.0.1:PORT/0`` (as a store
+moorage's lock manager comes from the URL ``redis://127.0.0.1:PORT/0`` (as a store
 builds it) and is called as ``acquire_lock(key, holder)`` then
 ``release_lock(key, holder)``, with the default hold timeout (300 s). The baseline is
 redis-py's own lock, ``client.lock(name, timeout=300)`` then ``.acquire()`` and
-``.release()``: a fresh lock object (and token) per pair, like holdfast's calls. Both
+``.release()``: a fresh lock object (and token) per pair, like moorage's calls. Both
 lock one key that nobody else holds; each does ``lock_ops`` pairs per round.
 """
 
@@ -17,7 +17,7 @@ from benchmarks.harness import Comparison, Target, alternate, per_op_seconds, ra
 
 __all__ = ["WORKLOADS"]
 
-HOLDFAST = "holdfast RedisLockManager"
+MOORAGE = "moorage RedisLockManager"
 REDIS_PY = "redis-py Lock"
 HOLD_SECONDS = 300
 
@@ -25,17 +25,17 @@ HOLD_SECONDS = 300
 def _acquire_release(ctx: Context) -> list[Comparison]:
     import redis
 
-    from holdfast.resolve import lock_manager_from
+    from moorage.resolve import lock_manager_from
 
     server = ctx.servers.redis()
     manager = lock_manager_from(server.url)
     client = redis.Redis(host="127.0.0.1", port=server.port, db=0)
     holder = "bench-holder"
 
-    def holdfast_pair(_i: int) -> None:
-        if not manager.acquire_lock("bench/holdfast", holder):
-            raise AssertionError("holdfast did not get a free lock")
-        manager.release_lock("bench/holdfast", holder)
+    def moorage_pair(_i: int) -> None:
+        if not manager.acquire_lock("bench/moorage", holder):
+            raise AssertionError("moorage did not get a free lock")
+        manager.release_lock("bench/moorage", holder)
 
     def redis_py_pair(_i: int) -> None:
         lock = client.lock("bench/redis-py", timeout=HOLD_SECONDS)
@@ -44,12 +44,12 @@ def _acquire_release(ctx: Context) -> list[Comparison]:
         lock.release()
 
     try:
-        holdfast_pair(0)
+        moorage_pair(0)
         redis_py_pair(0)
         n = ctx.sizes.lock_ops
         samples = alternate(
             [
-                (HOLDFAST, lambda _r: per_op_seconds(holdfast_pair, n)),
+                (MOORAGE, lambda _r: per_op_seconds(moorage_pair, n)),
                 (REDIS_PY, lambda _r: per_op_seconds(redis_py_pair, n)),
             ],
             ctx.sizes.rounds,
@@ -61,7 +61,7 @@ def _acquire_release(ctx: Context) -> list[Comparison]:
         Comparison(
             "redis",
             "Redis lock acquire + release",
-            rate(HOLDFAST, samples[HOLDFAST]),
+            rate(MOORAGE, samples[MOORAGE]),
             rate(REDIS_PY, samples[REDIS_PY]),
             Target(">=", 0.8),
         )

@@ -69,7 +69,7 @@ def format_ratio(value: float) -> str:
 
 
 def format_reading(reading: Reading) -> str:
-    """A contender's name and figure, e.g. ``holdfast: 12,345 ops/s (81.0 µs/op)``."""
+    """A contender's name and figure, e.g. ``moorage: 12,345 ops/s (81.0 µs/op)``."""
     if reading.unit == "ops/s":
         figure = f"{reading.value:,.0f} ops/s"
         if reading.seconds is not None:

@@ -1,6 +1,6 @@
 """S3, on moto's server on 127.0.0.1.
 
-- concurrent writes: each round, holdfast writes ``s3_records`` small records at once
+- concurrent writes: each round, moorage writes ``s3_records`` small records at once
   (``asyncio.gather`` of ``store.awrite``, one event loop per round), and Prefect writes
   as many one after another with its store on fsspec's S3 filesystem
   (``RemoteFileSystem``), as a Prefect user does. Each contender has its own bucket.
@@ -26,21 +26,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.config import Context
-from benchmarks.contenders import PREFECT, SMALL_RECORD, holdfast_store, prefect_s3_store
+from benchmarks.contenders import PREFECT, SMALL_RECORD, moorage_store, prefect_s3_store
 from benchmarks.harness import Comparison, Reading, Target, alternate, per_op_seconds, rate
 from benchmarks.report import format_bytes
 
 if TYPE_CHECKING:
-    from holdfast.results import ResultStore
+    from moorage.results import ResultStore
 
     from servers.s3 import S3Server
 
 __all__ = ["WORKLOADS"]
 
-HOLDFAST = "holdfast, concurrent awrite"
+MOORAGE = "moorage, concurrent awrite"
 PREFECT_SEQUENTIAL = f"{PREFECT}, sequential write"
 CEILING = "aiobotocore put_object, concurrent"
-#: holdfast-s3's default ``max_pool_connections``, given to the bare client too.
+#: moorage-s3's default ``max_pool_connections``, given to the bare client too.
 CONNECTIONS = 50
 
 
@@ -56,7 +56,7 @@ def _prefect_store(s3: S3Server, bucket: str, endpoint: str | None = None) -> An
 
 
 def _new_bucket(s3: S3Server, name: str) -> str:
-    from holdfast_s3 import S3Storage
+    from moorage_s3 import S3Storage
 
     bucket = s3.bucket_name(name)
     S3Storage(f"s3://{bucket}", **s3.options()).create_bucket()
@@ -89,13 +89,13 @@ async def _bare_puts(s3: S3Server, bucket: str, prefix: str, n: int) -> float:
 
 
 def _write_rounds(hf: ResultStore, pf: Any, n: int) -> dict[str, Callable[[int], float]]:
-    """Per-round timers, in seconds per record: holdfast writes ``n`` records at once,
+    """Per-round timers, in seconds per record: moorage writes ``n`` records at once,
     Prefect as many one after another (keys ``c<round>-<i>`` and ``s<round>-<i>``)."""
 
     async def burst(prefix: str) -> None:
         await asyncio.gather(*(hf.awrite(SMALL_RECORD, key=f"{prefix}{i}") for i in range(n)))
 
-    def holdfast_round(round_index: int) -> float:
+    def moorage_round(round_index: int) -> float:
         gc.collect()
         start = time.perf_counter()
         asyncio.run(burst(f"c{round_index}-"))
@@ -104,14 +104,14 @@ def _write_rounds(hf: ResultStore, pf: Any, n: int) -> dict[str, Callable[[int],
     def prefect_round(round_index: int) -> float:
         return per_op_seconds(lambda i: pf.write(SMALL_RECORD, key=f"s{round_index}-{i}"), n)
 
-    return {HOLDFAST: holdfast_round, PREFECT_SEQUENTIAL: prefect_round}
+    return {MOORAGE: moorage_round, PREFECT_SEQUENTIAL: prefect_round}
 
 
 def _concurrent_writes(ctx: Context) -> list[Comparison]:
     s3 = ctx.servers.s3()
     n = ctx.sizes.s3_records
     storage = s3.make_storage("hf-writes")
-    hf = holdfast_store(storage, cache=True)
+    hf = moorage_store(storage, cache=True)
     pf = _prefect_store(s3, _new_bucket(s3, "pf-writes"))
     bare_bucket = _new_bucket(s3, "bare-writes")
 
@@ -125,12 +125,12 @@ def _concurrent_writes(ctx: Context) -> list[Comparison]:
     rounds = {**_write_rounds(hf, pf, n), CEILING: bare_round}
     samples = alternate(list(rounds.items()), ctx.sizes.s3_rounds)
     last = f"{n - 1}"
-    if holdfast_store(storage, cache=False).read(f"c0-{last}").result != SMALL_RECORD:
-        raise AssertionError("holdfast's last record on S3 is not what it wrote")
+    if moorage_store(storage, cache=False).read(f"c0-{last}").result != SMALL_RECORD:
+        raise AssertionError("moorage's last record on S3 is not what it wrote")
     if pf.read(f"s0-{last}").result != SMALL_RECORD:
         raise AssertionError("Prefect's last record on S3 is not what it wrote")
     label = f"{n} small records written to S3 (moto)"
-    subject = rate(HOLDFAST, samples[HOLDFAST])
+    subject = rate(MOORAGE, samples[MOORAGE])
     return [
         Comparison(
             "s3",
@@ -150,7 +150,7 @@ def _concurrent_writes(ctx: Context) -> list[Comparison]:
 
 
 def _exists_traffic(ctx: Context) -> list[Comparison]:
-    from holdfast_s3 import S3Storage
+    from moorage_s3 import S3Storage
 
     from servers.proxy import CountingProxy
 
@@ -158,15 +158,15 @@ def _exists_traffic(ctx: Context) -> list[Comparison]:
     nbytes = ctx.sizes.exists_bytes
     payload = os.urandom(nbytes)
     hf_storage = s3.make_storage("hf-exists")
-    holdfast_store(hf_storage, cache=False).write(payload, key="big")
+    moorage_store(hf_storage, cache=False).write(payload, key="big")
     pf_bucket = _new_bucket(s3, "pf-exists")
     _prefect_store(s3, pf_bucket).write(payload, key="big")
 
     with CountingProxy(s3.port) as proxy:
         proxied = S3Storage(hf_storage.url, **s3.options(proxy.endpoint))
-        hf = holdfast_store(proxied, cache=False)
+        hf = moorage_store(proxied, cache=False)
         pf = _prefect_store(s3, pf_bucket, proxy.endpoint)
-        checks: dict[str, Callable[[str], bool]] = {"holdfast": hf.exists, PREFECT: pf.exists}
+        checks: dict[str, Callable[[str], bool]] = {"moorage": hf.exists, PREFECT: pf.exists}
         traffic: dict[str, tuple[int, int]] = {}
         for name, exists in checks.items():
             if exists("absent"):  # warm-up: connections, credentials, no payload
@@ -178,7 +178,7 @@ def _exists_traffic(ctx: Context) -> list[Comparison]:
     payload_reading = Reading("payload", float(nbytes), "bytes")
     label = f"exists() of a {format_bytes(nbytes)} record on S3: response bytes"
     rows = []
-    for name, target in (("holdfast", Target("<=", 0.01)), (PREFECT, None)):
+    for name, target in (("moorage", Target("<=", 0.01)), (PREFECT, None)):
         received, requests = traffic[name]
         note = f"{requests} request{'s' if requests != 1 else ''}"
         reading = Reading(name, float(received), "bytes")
@@ -198,7 +198,7 @@ def _writes_with_latency(ctx: Context) -> list[Comparison]:
     shows the same two clients when the network costs what it does on real S3."""
     s3 = ctx.servers.s3()  # puts tests/ on sys.path, for servers.proxy
 
-    from holdfast_s3 import S3Storage
+    from moorage_s3 import S3Storage
 
     from servers.proxy import CountingProxy
 
@@ -206,7 +206,7 @@ def _writes_with_latency(ctx: Context) -> list[Comparison]:
     direct = s3.make_storage("hf-latency")
     pf_bucket = _new_bucket(s3, "pf-latency")
     with CountingProxy(s3.port) as proxy:
-        hf = holdfast_store(S3Storage(direct.url, **s3.options(proxy.endpoint)), cache=True)
+        hf = moorage_store(S3Storage(direct.url, **s3.options(proxy.endpoint)), cache=True)
         pf = _prefect_store(s3, pf_bucket, proxy.endpoint)
         hf.write(SMALL_RECORD, key="warm-up")
         pf.write(SMALL_RECORD, key="warm-up")
@@ -214,12 +214,12 @@ def _writes_with_latency(ctx: Context) -> list[Comparison]:
         samples = alternate(list(_write_rounds(hf, pf, n).items()), ctx.sizes.s3_rounds)
         proxy.delay = 0.0
         if hf.read(f"c0-{n - 1}").result != SMALL_RECORD:
-            raise AssertionError("holdfast's last record through the proxy is not what it wrote")
+            raise AssertionError("moorage's last record through the proxy is not what it wrote")
     return [
         Comparison(
             "s3",
             f"{n} small records written to S3 (moto), {LATENCY * 1000:.0f} ms round trip added",
-            rate(HOLDFAST, samples[HOLDFAST]),
+            rate(MOORAGE, samples[MOORAGE]),
             rate(PREFECT_SEQUENTIAL, samples[PREFECT_SEQUENTIAL]),
             note="information: the target row above has no added latency",
         )

@@ -1,7 +1,7 @@
 """The function the task workloads decorate: cheap, deterministic, a small result.
 
 It lives in a module of its own so that every process that decorates it sees the same
-module, name and source, which is what holdfast's and joblib's cache keys are made of.
+module, name and source, which is what moorage's and joblib's cache keys are made of.
 `CALLS` counts how often its body ran in this process, so a workload can tell a cache
 hit from a computation.
 """

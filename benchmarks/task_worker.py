@@ -1,6 +1,6 @@
 """Worker: one side of the second-process task benchmark.
 
-``python -m benchmarks.task_worker LIBRARY ROLE FOLDER N`` with LIBRARY ``holdfast`` or
+``python -m benchmarks.task_worker LIBRARY ROLE FOLDER N`` with LIBRARY ``moorage`` or
 ``joblib`` and ROLE:
 
 - ``compute`` (process A): decorate `benchmarks.task_subject.subject` with storage in
@@ -30,10 +30,10 @@ __all__ = ["decorate"]
 
 def decorate(library: str, folder: str) -> Callable[[int], Any]:
     """``subject`` cached on disk in ``folder`` by ``library``."""
-    if library == "holdfast":
-        import holdfast
+    if library == "moorage":
+        import moorage
 
-        task: Callable[[int], Any] = holdfast.task(persist_result=True, result_storage=folder)(
+        task: Callable[[int], Any] = moorage.task(persist_result=True, result_storage=folder)(
             subject
         )
         return task
@@ -42,7 +42,7 @@ def decorate(library: str, folder: str) -> Callable[[int], Any]:
 
         cached: Callable[[int], Any] = Memory(location=folder, verbose=0).cache(subject)
         return cached
-    raise ValueError(f"library is 'holdfast' or 'joblib', not {library!r}")
+    raise ValueError(f"library is 'moorage' or 'joblib', not {library!r}")
 
 
 def main(argv: list[str]) -> None:

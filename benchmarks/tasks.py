@@ -1,10 +1,10 @@
 """A decorated function's cache hits: in the same process, and from a second process.
 
-The function is `benchmarks.task_subject.subject`; holdfast decorates it with
-``@holdfast.task(persist_result=True, result_storage=<folder>)`` (the memory cache at
+The function is `benchmarks.task_subject.subject`; moorage decorates it with
+``@moorage.task(persist_result=True, result_storage=<folder>)`` (the memory cache at
 its default, on).
 
-- same process: holdfast against diskcache's ``Cache(<folder>).memoize()``. Each is
+- same process: moorage against diskcache's ``Cache(<folder>).memoize()``. Each is
   called once for ``task_args`` arguments (computing them), then each round makes
   ``task_calls`` calls cycling through those arguments, all hits. The figure is the
   median over rounds of the mean time per call.
@@ -13,7 +13,7 @@ its default, on).
   decorates the same function and times each of its ``task_args`` calls, each a lookup
   it never made before, served from storage. The figure is the median over rounds of
   B's median call; B's first call, which carries one-off setup, is reported apart.
-  holdfast's and joblib's (``Memory(<folder>).cache``) process pairs alternate.
+  moorage's and joblib's (``Memory(<folder>).cache``) process pairs alternate.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from benchmarks.workers import run_worker
 
 __all__ = ["WORKLOADS"]
 
-HOLDFAST = "holdfast task"
+MOORAGE = "moorage task"
 DISKCACHE = "diskcache memoize"
 JOBLIB = "joblib Memory.cache"
 
@@ -35,10 +35,10 @@ JOBLIB = "joblib Memory.cache"
 def _same_process(ctx: Context) -> list[Comparison]:
     import diskcache  # type: ignore[import-untyped]
 
-    import holdfast
+    import moorage
 
     args = ctx.sizes.task_args
-    hf = holdfast.task(persist_result=True, result_storage=str(ctx.folder("holdfast")))(subject)
+    hf = moorage.task(persist_result=True, result_storage=str(ctx.folder("moorage")))(subject)
     cache = diskcache.Cache(str(ctx.folder("diskcache")))
     dc = cache.memoize()(subject)
     try:
@@ -48,7 +48,7 @@ def _same_process(ctx: Context) -> list[Comparison]:
         computed = CALLS[0]
         samples = alternate(
             [
-                (HOLDFAST, lambda _r: per_op_seconds(lambda i: hf(i % args), ctx.sizes.task_calls)),
+                (MOORAGE, lambda _r: per_op_seconds(lambda i: hf(i % args), ctx.sizes.task_calls)),
                 (
                     DISKCACHE,
                     lambda _r: per_op_seconds(lambda i: dc(i % args), ctx.sizes.task_calls),
@@ -64,7 +64,7 @@ def _same_process(ctx: Context) -> list[Comparison]:
         Comparison(
             "tasks",
             "decorated function, cache hit in the same process (time per call)",
-            Reading(HOLDFAST, median(samples[HOLDFAST]), "s"),
+            Reading(MOORAGE, median(samples[MOORAGE]), "s"),
             Reading(DISKCACHE, median(samples[DISKCACHE]), "s"),
             Target("<=", 0.5),
         )
@@ -73,7 +73,7 @@ def _same_process(ctx: Context) -> list[Comparison]:
 
 def _second_process(ctx: Context) -> list[Comparison]:
     args = str(ctx.sizes.task_args)
-    firsts: dict[str, list[float]] = {"holdfast": [], "joblib": []}
+    firsts: dict[str, list[float]] = {"moorage": [], "joblib": []}
 
     def pair(library: str) -> Callable[[int], float]:
         def run(round_index: int) -> float:
@@ -86,20 +86,20 @@ def _second_process(ctx: Context) -> list[Comparison]:
         return run
 
     samples = alternate(
-        [("holdfast", pair("holdfast")), ("joblib", pair("joblib"))], ctx.sizes.task_rounds
+        [("moorage", pair("moorage")), ("joblib", pair("joblib"))], ctx.sizes.task_rounds
     )
     return [
         Comparison(
             "tasks",
             "decorated function, hit from a second process (median call)",
-            Reading(HOLDFAST, median(samples["holdfast"]), "s"),
+            Reading(MOORAGE, median(samples["moorage"]), "s"),
             Reading(JOBLIB, median(samples["joblib"]), "s"),
             Target("<=", 0.3),
         ),
         Comparison(
             "tasks",
             "decorated function, second process's first call (includes setup)",
-            Reading(HOLDFAST, median(firsts["holdfast"]), "s"),
+            Reading(MOORAGE, median(firsts["moorage"]), "s"),
             Reading(JOBLIB, median(firsts["joblib"]), "s"),
         ),
     ]

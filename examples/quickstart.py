@@ -1,7 +1,7 @@
-"""holdfast quick start: results that outlive the process that computed them.
+"""moorage quick start: results that outlive the process that computed them.
 
 ``slow_square`` is a task: its results are stored in the default local store
-(~/.holdfast/storage, or HOLDFAST_LOCAL_STORAGE_PATH) under a key made from its input
+(~/.moorage/storage, or MOORAGE_LOCAL_STORAGE_PATH) under a key made from its input
 (without ``result_storage_key``, the key is a hash of the inputs and the source code).
 This script calls it for a few inputs, then starts a second Python process that calls
 it again and gets the stored results without running the body.
@@ -16,8 +16,8 @@ import subprocess
 import sys
 import time
 
-import holdfast
-from holdfast.results import ResultStore
+import moorage
+from moorage.results import ResultStore
 
 INPUTS = [3, 4, 5]
 #: Results expire, so running the demo again later computes afresh.
@@ -26,7 +26,7 @@ KEEP_FOR = dt.timedelta(minutes=10)
 computed: list[int] = []
 
 
-@holdfast.task(cache_expiration=KEEP_FOR, result_storage_key="quickstart/square-{parameters[n]}")
+@moorage.task(cache_expiration=KEEP_FOR, result_storage_key="quickstart/square-{parameters[n]}")
 def slow_square(n: int) -> dict[str, object]:
     """Stands in for an expensive computation."""
     computed.append(n)

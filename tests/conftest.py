@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-import holdfast.results
-from holdfast.plugins import reset_registry
-from holdfast.settings import reset_settings
+import moorage.results
+from moorage.plugins import reset_registry
+from moorage.settings import reset_settings
 
 from servers import server_modules
 from servers.cleanup import clear_environment
@@ -24,9 +24,9 @@ from servers.cleanup import clear_environment
 # the server starts the first time a test asks for it.
 STORAGE_BACKENDS = ["memory", "local"]
 
-# tests/smoke checks holdfast as installed from its wheels; `nox -s smoke` installs them
-# and sets HOLDFAST_SMOKE=1. Against the source tree those tests would prove nothing.
-collect_ignore = [] if os.environ.get("HOLDFAST_SMOKE") == "1" else ["smoke"]
+# tests/smoke checks moorage as installed from its wheels; `nox -s smoke` installs them
+# and sets MOORAGE_SMOKE=1. Against the source tree those tests would prove nothing.
+collect_ignore = [] if os.environ.get("MOORAGE_SMOKE") == "1" else ["smoke"]
 for _module in server_modules():
     globals()[f"{_module.BACKEND}_server"] = getattr(_module, f"{_module.BACKEND}_server")
     if getattr(_module, "STORAGE", False):
@@ -37,17 +37,17 @@ for _module in server_modules():
 def _isolated(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    clear_environment(monkeypatch, "HOLDFAST_")
+    clear_environment(monkeypatch, "MOORAGE_")
     home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOLDFAST_LOCAL_STORAGE_PATH", str(home / "storage"))
+    monkeypatch.setenv("MOORAGE_LOCAL_STORAGE_PATH", str(home / "storage"))
     monkeypatch.chdir(home)
     reset_settings()
     reset_registry()
-    holdfast.results._cache = None
+    moorage.results._cache = None
     yield
     reset_settings()
     reset_registry()
-    holdfast.results._cache = None
+    moorage.results._cache = None
 
 
 def _memory_url() -> str:
@@ -64,7 +64,7 @@ def make_storage(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Callable[[str], Any]:
     """Build a fresh storage of the parametrized backend; the name keeps them apart."""
-    from holdfast.resolve import storage_from
+    from moorage.resolve import storage_from
 
     if backend == "memory":
         return lambda name="results": storage_from(_memory_url())

@@ -1,4 +1,4 @@
-"""holdfast.options: the one parser every backend uses for its options."""
+"""moorage.options: the one parser every backend uses for its options."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from holdfast import ConfigurationError
-from holdfast.options import (
+from moorage import ConfigurationError
+from moorage.options import (
     parse_bool,
     parse_choice,
     parse_count,

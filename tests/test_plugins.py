@@ -2,9 +2,9 @@
 
 Both are installed into the test environment (editable), exactly as a user installs a
 third-party plugin, so these tests go through entry-point discovery, the registry, the
-``holdfast plugins`` command and URL resolution without any stand-ins:
+``moorage plugins`` command and URL resolution without any stand-ins:
 
-    uv pip install -e tests/plugins/holdfast-example-plugin -e tests/plugins/holdfast-broken-plugin
+    uv pip install -e tests/plugins/moorage-example-plugin -e tests/plugins/moorage-broken-plugin
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import holdfast
-import holdfast.plugins
-import holdfast.serializers
-from holdfast import builtins as holdfast_builtins
-from holdfast.errors import PluginError, SerializationError
-from holdfast.locking import LockManager
-from holdfast.plugins import PluginInfo, Registry, get_registry, reset_registry
-from holdfast.resolve import lock_manager_from, storage_from
-from holdfast.serializers import Serializer, UnknownSerializer, coerce_serializer
-from holdfast.storage import MemoryStorage, Storage
-from holdfast.store import ResultStore
-from holdfast.testing import (
+import moorage
+import moorage.plugins
+import moorage.serializers
+from moorage import builtins as moorage_builtins
+from moorage.errors import PluginError, SerializationError
+from moorage.locking import LockManager
+from moorage.plugins import PluginInfo, Registry, get_registry, reset_registry
+from moorage.resolve import lock_manager_from, storage_from
+from moorage.serializers import Serializer, UnknownSerializer, coerce_serializer
+from moorage.storage import MemoryStorage, Storage
+from moorage.store import ResultStore
+from moorage.testing import (
     LockManagerContract,
     LockManagerFactory,
     SerializerContract,
@@ -41,17 +41,17 @@ from holdfast.testing import (
 )
 
 try:
-    import holdfast_example
+    import moorage_example
 except ImportError:  # pragma: no cover - the environment is set up wrongly
     pytest.fail(
         "the example plugin is not installed; run: uv pip install "
-        "-e tests/plugins/holdfast-example-plugin -e tests/plugins/holdfast-broken-plugin",
+        "-e tests/plugins/moorage-example-plugin -e tests/plugins/moorage-broken-plugin",
         pytrace=False,
     )
 
 # The broken plugin warns whenever the registry loads; tests about it record the warnings
 # themselves (pytest.warns / catch_warnings override this filter).
-pytestmark = pytest.mark.filterwarnings("ignore:holdfast plugin 'broken:RuntimeWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:moorage plugin 'broken:RuntimeWarning")
 
 EXAMPLE_REGISTERS = {
     "storage": ["example"],
@@ -63,8 +63,8 @@ EXAMPLE_REGISTERS = {
 @pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test discovers plugins afresh and leaves no registry state behind."""
-    monkeypatch.delenv("HOLDFAST_PLUGINS", raising=False)
-    monkeypatch.delenv("HOLDFAST_PLUGIN_PREFERENCES", raising=False)
+    monkeypatch.delenv("MOORAGE_PLUGINS", raising=False)
+    monkeypatch.delenv("MOORAGE_PLUGIN_PREFERENCES", raising=False)
     reset_registry()
     yield
     reset_registry()
@@ -81,11 +81,11 @@ def _plugin(registry: Registry, name: str) -> PluginInfo:
 
 
 def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HOLDFAST_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
     environment.update(env or {})
     environment["COLUMNS"] = "250"
     return subprocess.run(
-        [sys.executable, "-m", "holdfast", *args],
+        [sys.executable, "-m", "moorage", *args],
         capture_output=True,
         text=True,
         env=environment,
@@ -102,17 +102,17 @@ def test_example_plugin_is_discovered() -> None:
     info = _plugin(registry, "example")
     assert info.error is None
     assert info.version == "0.3.0"
-    assert info.distribution == "holdfast-example-plugin"
-    assert info.module == "holdfast_example"
+    assert info.distribution == "moorage-example-plugin"
+    assert info.module == "moorage_example"
     assert info.registers == EXAMPLE_REGISTERS
     assert registry.skipped == []
     assert "example" in registry.names("storage")
     assert "example" in registry.names("lock_manager")
     assert "example-json" in registry.names("serializer")
-    assert registry.lookup("storage", "example") is holdfast_example.ExampleStorage
-    assert registry.lookup("lock_manager", "example") is holdfast_example.ExampleLockManager
-    assert registry.lookup("serializer", "example-json") is holdfast_example.ExampleJSONSerializer
-    assert registry.plugins[0].name == "holdfast", "built-ins load first"
+    assert registry.lookup("storage", "example") is moorage_example.ExampleStorage
+    assert registry.lookup("lock_manager", "example") is moorage_example.ExampleLockManager
+    assert registry.lookup("serializer", "example-json") is moorage_example.ExampleJSONSerializer
+    assert registry.plugins[0].name == "moorage", "built-ins load first"
 
 
 def test_cli_plugins_json_lists_every_plugin() -> None:
@@ -126,19 +126,19 @@ def test_cli_plugins_json_lists_every_plugin() -> None:
 
     example = by_name["example"]
     assert example["version"] == "0.3.0"
-    assert example["distribution"] == "holdfast-example-plugin"
-    assert example["module"] == "holdfast_example"
+    assert example["distribution"] == "moorage-example-plugin"
+    assert example["module"] == "moorage_example"
     assert example["registers"] == EXAMPLE_REGISTERS
     assert example["error"] is None
 
-    core = by_name["holdfast"]
-    assert core["version"] == holdfast.__version__
+    core = by_name["moorage"]
+    assert core["version"] == moorage.__version__
     assert core["registers"]["storage"] == ["memory"]
     assert {"pickle", "json", "compressed"} <= set(core["registers"]["serializer"])
 
     broken = by_name["broken"]
     assert broken["version"] == "0.0.1"
-    assert broken["distribution"] == "holdfast-broken-plugin"
+    assert broken["distribution"] == "moorage-broken-plugin"
     assert broken["registers"] == {}
     assert "this plugin is broken on purpose" in broken["error"]
     assert "broken on purpose" in by_name["broken-hook"]["error"]
@@ -154,11 +154,11 @@ def test_cli_plugins_table() -> None:
     assert "skipped" in proc.stdout
 
 
-def test_cli_plugins_json_respects_holdfast_plugins() -> None:
-    proc = _run_cli("plugins", "--json", env={"HOLDFAST_PLUGINS": "example"})
+def test_cli_plugins_json_respects_moorage_plugins() -> None:
+    proc = _run_cli("plugins", "--json", env={"MOORAGE_PLUGINS": "example"})
     assert proc.returncode == 0, proc.stderr
     names = [entry["name"] for entry in json.loads(proc.stdout)]
-    assert names == ["holdfast", "example"]
+    assert names == ["moorage", "example"]
     assert "RuntimeWarning" not in proc.stderr
 
 
@@ -171,8 +171,8 @@ def test_broken_plugin_is_reported_and_skipped(tmp_path: Path) -> None:
     messages = [str(w.message) for w in recorded if issubclass(w.category, RuntimeWarning)]
     import_failure = [m for m in messages if "'broken'" in m]
     assert len(import_failure) == 1, messages
-    assert "entry point broken = 'holdfast_broken'" in import_failure[0]
-    assert "holdfast-broken-plugin" in import_failure[0]
+    assert "entry point broken = 'moorage_broken'" in import_failure[0]
+    assert "moorage-broken-plugin" in import_failure[0]
     assert "this plugin is broken on purpose" in import_failure[0]
     hook_failure = [m for m in messages if "'broken-hook'" in m]
     assert len(hook_failure) == 1, messages
@@ -192,10 +192,10 @@ def test_broken_plugin_is_reported_and_skipped(tmp_path: Path) -> None:
 
     # Everything else keeps working.
     assert _plugin(registry, "example").error is None
-    assert _plugin(registry, "holdfast").error is None
+    assert _plugin(registry, "moorage").error is None
     assert isinstance(storage_from(f"memory://{uuid.uuid4().hex}"), MemoryStorage)
     example = storage_from(_example_url(tmp_path))
-    assert isinstance(example, holdfast_example.ExampleStorage)
+    assert isinstance(example, moorage_example.ExampleStorage)
     example.write_path("k", b"v")
     assert example.read_path("k") == b"v"
     assert type(Serializer(type="json")).__name__ == "JSONSerializer"
@@ -207,7 +207,7 @@ def test_broken_plugin_is_reported_and_skipped(tmp_path: Path) -> None:
 def test_result_store_round_trips_through_example_storage(tmp_path: Path) -> None:
     url = _example_url(tmp_path / "results")
     store = ResultStore(result_storage=url, serializer="example-json")
-    assert isinstance(store.result_storage, holdfast_example.ExampleStorage)
+    assert isinstance(store.result_storage, moorage_example.ExampleStorage)
     value = {"answer": 42, "items": [1, 2, 3], "name": "ünïcode"}
     store.write(value, key="runs/first")
 
@@ -216,7 +216,7 @@ def test_result_store_round_trips_through_example_storage(tmp_path: Path) -> Non
     fresh = ResultStore(result_storage=url, serializer="example-json", cache_result_in_memory=False)
     record = fresh.read("runs/first")
     assert record.result == value
-    assert isinstance(record.metadata.serializer, holdfast_example.ExampleJSONSerializer)
+    assert isinstance(record.metadata.serializer, moorage_example.ExampleJSONSerializer)
     assert list(fresh.result_storage.list_paths()) == ["runs/first"]  # type: ignore[union-attr]
 
 
@@ -225,16 +225,16 @@ def test_another_process_reads_what_this_one_wrote(tmp_path: Path) -> None:
     ResultStore(result_storage=url, serializer="pickle").write({"from": "parent"}, key="handoff")
     script = (
         "import json, sys\n"
-        "from holdfast.store import ResultStore\n"
+        "from moorage.store import ResultStore\n"
         "store = ResultStore(result_storage=sys.argv[1], cache_result_in_memory=False)\n"
         "print(json.dumps(store.read('handoff').result))\n"
     )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HOLDFAST_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MOORAGE_")}
     proc = subprocess.run(
         [sys.executable, "-c", script, url],
         capture_output=True,
         text=True,
-        env={**environment, "HOLDFAST_PLUGINS": "example"},
+        env={**environment, "MOORAGE_PLUGINS": "example"},
         timeout=120,
         check=False,
     )
@@ -244,16 +244,16 @@ def test_another_process_reads_what_this_one_wrote(tmp_path: Path) -> None:
 
 def test_serializer_type_builds_plugin_class() -> None:
     built = Serializer(type="example-json")
-    assert type(built) is holdfast_example.ExampleJSONSerializer
+    assert type(built) is moorage_example.ExampleJSONSerializer
     assert built.loads(built.dumps({"a": [1, None]})) == {"a": [1, None]}
     configured = Serializer(type="example-json", indent=2)  # type: ignore[call-arg]
-    assert isinstance(configured, holdfast_example.ExampleJSONSerializer)
+    assert isinstance(configured, moorage_example.ExampleJSONSerializer)
     assert configured.indent == 2
     assert b"\n" in configured.dumps({"a": 1})
     assert coerce_serializer({"type": "example-json", "indent": 4}) == (
-        holdfast_example.ExampleJSONSerializer(indent=4)
+        moorage_example.ExampleJSONSerializer(indent=4)
     )
-    assert type(coerce_serializer("example-json")) is holdfast_example.ExampleJSONSerializer
+    assert type(coerce_serializer("example-json")) is moorage_example.ExampleJSONSerializer
 
 
 def test_factory_receives_the_url_as_written(tmp_path: Path) -> None:
@@ -262,7 +262,7 @@ def test_factory_receives_the_url_as_written(tmp_path: Path) -> None:
     received: list[str] = []
 
     class Recorder:
-        @holdfast.hookimpl
+        @moorage.hookimpl
         def register_storages(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
             def factory(url: str, **options: Any) -> Storage:
                 received.append(url)
@@ -276,49 +276,49 @@ def test_factory_receives_the_url_as_written(tmp_path: Path) -> None:
 
 
 def test_lock_manager_url_hold_timeout_option(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOLDFAST_LOCK_HOLD_TIMEOUT", "7")
+    monkeypatch.setenv("MOORAGE_LOCK_HOLD_TIMEOUT", "7")
     assert lock_manager_from("example://?hold_timeout=5").hold_timeout == 5.0
     assert lock_manager_from("example://").hold_timeout == 7.0, "settings give the default"
 
 
 def test_lock_manager_url_builds_plugin_class() -> None:
     manager = lock_manager_from("example://")
-    assert isinstance(manager, holdfast_example.ExampleLockManager)
+    assert isinstance(manager, moorage_example.ExampleLockManager)
     key = f"k-{uuid.uuid4().hex}"
     assert manager.acquire_lock(key, "me", acquire_timeout=0)
     assert not lock_manager_from("memory://").is_locked(key), "example locks leaked into memory://"
     manager.release_lock(key, "me")
 
 
-# -- HOLDFAST_PLUGINS ------------------------------------------------------------------------
+# -- MOORAGE_PLUGINS ------------------------------------------------------------------------
 
 
-def test_holdfast_plugins_selects_entry_points(
+def test_moorage_plugins_selects_entry_points(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("HOLDFAST_PLUGINS", "example")
+    monkeypatch.setenv("MOORAGE_PLUGINS", "example")
     with warnings.catch_warnings(record=True) as recorded:
         warnings.simplefilter("always")
         registry = get_registry()
     runtime = [str(w.message) for w in recorded if issubclass(w.category, RuntimeWarning)]
-    assert runtime == [], f"a plugin outside HOLDFAST_PLUGINS was loaded: {runtime}"
-    assert [p.name for p in registry.plugins] == ["holdfast", "example"]
+    assert runtime == [], f"a plugin outside MOORAGE_PLUGINS was loaded: {runtime}"
+    assert [p.name for p in registry.plugins] == ["moorage", "example"]
     assert {"broken", "broken-hook", "local"} <= set(registry.skipped)
     assert "example" not in registry.skipped
-    assert isinstance(storage_from(_example_url(tmp_path)), holdfast_example.ExampleStorage)
+    assert isinstance(storage_from(_example_url(tmp_path)), moorage_example.ExampleStorage)
     with pytest.raises(PluginError) as caught:
         storage_from(tmp_path / "local")
-    assert "HOLDFAST_PLUGINS" in str(caught.value)
+    assert "MOORAGE_PLUGINS" in str(caught.value)
     assert "local" in str(caught.value)
 
 
-def test_empty_holdfast_plugins_loads_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOLDFAST_PLUGINS", "")
+def test_empty_moorage_plugins_loads_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MOORAGE_PLUGINS", "")
     with warnings.catch_warnings(record=True) as recorded:
         warnings.simplefilter("always")
         registry = get_registry()
     assert not [w for w in recorded if issubclass(w.category, RuntimeWarning)]
-    assert [p.name for p in registry.plugins] == ["holdfast"], "only the built-ins load"
+    assert [p.name for p in registry.plugins] == ["moorage"], "only the built-ins load"
     assert {"broken", "broken-hook", "example", "local"} <= set(registry.skipped)
     assert isinstance(storage_from(f"memory://{uuid.uuid4().hex}"), MemoryStorage)
 
@@ -326,13 +326,13 @@ def test_empty_holdfast_plugins_loads_none(monkeypatch: pytest.MonkeyPatch, tmp_
         storage_from((tmp_path / "results").as_uri())
     message = str(caught.value)
     assert "no storage plugin for 'file://'" in message
-    assert 'pip install "holdfast-local"' in message
-    assert "HOLDFAST_PLUGINS" in message
-    with pytest.raises(PluginError, match="HOLDFAST_PLUGINS"):
+    assert 'pip install "moorage-local"' in message
+    assert "MOORAGE_PLUGINS" in message
+    with pytest.raises(PluginError, match="MOORAGE_PLUGINS"):
         storage_from(tmp_path / "plain path")  # plain paths are file:// too
     with pytest.raises(PluginError, match="no storage plugin for 'example://'"):
         storage_from(_example_url(tmp_path))
-    with pytest.raises(PluginError, match='pip install "holdfast-local"'):
+    with pytest.raises(PluginError, match='pip install "moorage-local"'):
         lock_manager_from((tmp_path / "locks").as_uri())
 
 
@@ -348,24 +348,24 @@ class DupStorage(MemoryStorage):
 class DupPlugin:
     """A second plugin claiming names the example plugin already serves."""
 
-    @holdfast.hookimpl
+    @moorage.hookimpl
     def register_storages(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
         register("example", DupStorage)
 
-    @holdfast.hookimpl
+    @moorage.hookimpl
     def register_lock_managers(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
         register("example", lambda url, **options: DupLockManager())
 
-    @holdfast.hookimpl
+    @moorage.hookimpl
     def register_serializers(self, register: Callable[[str, type[Any]], None]) -> None:
         register("example-json", DupSerializer)
 
 
-class DupLockManager(holdfast_example.ExampleLockManager):
+class DupLockManager(moorage_example.ExampleLockManager):
     pass
 
 
-class DupSerializer(holdfast_example.ExampleJSONSerializer):
+class DupSerializer(moorage_example.ExampleJSONSerializer):
     pass
 
 
@@ -398,17 +398,17 @@ def test_plugin_preferences_picks_one(
     duplicated: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     url = _example_url(tmp_path)
-    monkeypatch.setenv("HOLDFAST_PLUGIN_PREFERENCES", '{"example": "dup"}')
+    monkeypatch.setenv("MOORAGE_PLUGIN_PREFERENCES", '{"example": "dup"}')
     chosen = storage_from(url)
     assert isinstance(chosen, DupStorage)
     assert urlsplit(chosen.asked_for).path == tmp_path.resolve().as_posix()
     assert isinstance(lock_manager_from("example://"), DupLockManager)
 
-    monkeypatch.setenv("HOLDFAST_PLUGIN_PREFERENCES", '{"example": "example"}')
+    monkeypatch.setenv("MOORAGE_PLUGIN_PREFERENCES", '{"example": "example"}')
     chosen = storage_from(url)
-    assert type(chosen) is holdfast_example.ExampleStorage
+    assert type(chosen) is moorage_example.ExampleStorage
 
-    monkeypatch.setenv("HOLDFAST_PLUGIN_PREFERENCES", '{"example-json": "dup"}')
+    monkeypatch.setenv("MOORAGE_PLUGIN_PREFERENCES", '{"example-json": "dup"}')
     assert type(Serializer(type="example-json")) is DupSerializer
     with pytest.raises(PluginError, match="'dup'"):
         storage_from(url)  # the preference named another name; the scheme is ambiguous again
@@ -422,10 +422,10 @@ def registry_without_extras(monkeypatch: pytest.MonkeyPatch) -> Registry:
     """A registry with only the built-ins, as a user without any extra installed has
     (the test environment installs every backend package)."""
     registry = Registry(selection=None)
-    registry.add_plugin(holdfast_builtins, name="holdfast")
-    monkeypatch.setattr(holdfast.plugins, "_registry", registry)
+    registry.add_plugin(moorage_builtins, name="moorage")
+    monkeypatch.setattr(moorage.plugins, "_registry", registry)
     # Importing a plugin's module declares its Serializer subclasses too: forget those.
-    monkeypatch.delitem(holdfast.serializers._DECLARED, "msgpack", raising=False)
+    monkeypatch.delitem(moorage.serializers._DECLARED, "msgpack", raising=False)
     return registry
 
 
@@ -433,7 +433,7 @@ def test_missing_storage_plugin_message(registry_without_extras: Registry) -> No
     with pytest.raises(PluginError) as caught:
         storage_from("s3://bucket/x")
     assert str(caught.value) == (
-        "no storage plugin for 's3://'; install it with: pip install \"holdfast[s3]\""
+        "no storage plugin for 's3://'; install it with: pip install \"moorage[s3]\""
     )
 
 
@@ -442,7 +442,7 @@ def test_missing_serializer_plugin_message(registry_without_extras: Registry) ->
     with pytest.raises(SerializationError) as caught:
         Serializer(type="msgpack")
     assert "'msgpack'" in str(caught.value)
-    assert 'pip install "holdfast[msgpack]"' in str(caught.value)
+    assert 'pip install "moorage[msgpack]"' in str(caught.value)
     # Named by a stored record: a placeholder that fails only when a payload is decoded.
     stored = coerce_serializer({"type": "msgpack", "use_bin_type": True})
     assert isinstance(stored, UnknownSerializer)
@@ -451,7 +451,7 @@ def test_missing_serializer_plugin_message(registry_without_extras: Registry) ->
         with pytest.raises(SerializationError) as caught:
             attempt()
         assert "'msgpack'" in str(caught.value)
-        assert 'pip install "holdfast[msgpack]"' in str(caught.value)
+        assert 'pip install "moorage[msgpack]"' in str(caught.value)
 
 
 def test_unknown_scheme_lists_what_is_installed() -> None:
@@ -460,7 +460,7 @@ def test_unknown_scheme_lists_what_is_installed() -> None:
     message = str(caught.value)
     assert "no storage plugin for 'nosuchscheme://'" in message
     assert "example" in message, "the message lists the schemes that are available"
-    assert "holdfast plugins" in message
+    assert "moorage plugins" in message
 
 
 # -- the plugin test kit, applied to the example plugin --------------------------------------
@@ -470,7 +470,7 @@ class TestExampleStorageContract(StorageContract):
     @pytest.fixture
     def storage(self, tmp_path: Path) -> Iterator[Storage]:
         storage = storage_from(_example_url(tmp_path / "contract"))
-        assert isinstance(storage, holdfast_example.ExampleStorage)
+        assert isinstance(storage, moorage_example.ExampleStorage)
         yield storage
         storage.close()
 
@@ -480,7 +480,7 @@ class TestExampleLockManagerContract(LockManagerContract):
     def make_lock_manager(self) -> LockManagerFactory:
         def make(*, hold_timeout: float | None) -> LockManager:
             manager = lock_manager_from("example://", hold_timeout=hold_timeout)
-            assert isinstance(manager, holdfast_example.ExampleLockManager)
+            assert isinstance(manager, moorage_example.ExampleLockManager)
             return manager
 
         return make
@@ -499,7 +499,7 @@ def test_loading_the_registry_imports_no_client_library() -> None:
     """Backends register lazily: s3fs, gcsfs, adlfs and redis-py load on first use."""
     code = (
         "import sys\n"
-        "from holdfast.plugins import get_registry\n"
+        "from moorage.plugins import get_registry\n"
         "registry = get_registry()\n"
         "assert {'s3', 'gs', 'az'} <= set(registry.names('storage'))\n"
         "assert 'redis' in registry.names('lock_manager')\n"

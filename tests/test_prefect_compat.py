@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from holdfast import RecordExpired
-from holdfast.cache import ResultCache
-from holdfast.results import ResultStore
+from moorage import RecordExpired
+from moorage.cache import ResultCache
+from moorage.results import ResultStore
 
 #: Records written by Prefect 3.9.1, in shared/ beside the repository.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "prefect-3.9.1"
@@ -72,7 +72,7 @@ def test_fixture_reads_as_manifest_says(fixtures: Path, entry: dict[str, Any], c
     if "expiration" in entry:
         assert record.metadata.expiration == dt.datetime.fromisoformat(entry["expiration"])
     if entry["kind"] != "raw":
-        assert record.metadata.holdfast_version is None
+        assert record.metadata.moorage_version is None
         assert (record.metadata.model_extra or {}).get("prefect_version") == "3.9.1"
 
 
@@ -209,10 +209,10 @@ def test_prefect_records_on_every_backend(make_storage: Callable[..., Any]) -> N
             assert store.read(key).result == expected(entry["expect"])
 
     writer = ResultStore(result_storage=results, metadata_storage=metadata, record_format="prefect")
-    writer.write({"from": "holdfast"}, key="written/by-holdfast")
-    meta_blob = json.loads(metadata.read_path("written/by-holdfast"))
+    writer.write({"from": "moorage"}, key="written/by-moorage")
+    meta_blob = json.loads(metadata.read_path("written/by-moorage"))
     assert meta_blob["prefect_version"] == "3.9.1"
     fresh = ResultStore(
         result_storage=results, metadata_storage=metadata, cache_result_in_memory=False
     )
-    assert fresh.read("written/by-holdfast").result == {"from": "holdfast"}
+    assert fresh.read("written/by-moorage").result == {"from": "moorage"}

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_quickstart(store: Path) -> str:
-    env = {**os.environ, "HOLDFAST_LOCAL_STORAGE_PATH": str(store)}
+    env = {**os.environ, "MOORAGE_LOCAL_STORAGE_PATH": str(store)}
     return subprocess.run(
         [sys.executable, str(REPO / "examples" / "quickstart.py")],
         capture_output=True,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from holdfast import SerializationError, serializers
-from holdfast.plugins import reset_registry
-from holdfast.serializers import (
+from moorage import SerializationError, serializers
+from moorage.plugins import reset_registry
+from moorage.serializers import (
     CompressedJSONSerializer,
     CompressedPickleSerializer,
     CompressedSerializer,
@@ -142,16 +142,16 @@ def test_compressed_errors() -> None:
 
 
 def test_unknown_type_placeholder_fails_only_on_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    # As without holdfast-msgpack installed: no plugins, and its class not declared.
-    monkeypatch.setenv("HOLDFAST_PLUGINS", "")
+    # As without moorage-msgpack installed: no plugins, and its class not declared.
+    monkeypatch.setenv("MOORAGE_PLUGINS", "")
     monkeypatch.delitem(serializers._DECLARED, "msgpack", raising=False)
     reset_registry()
     placeholder = coerce_serializer({"type": "msgpack", "use_bin_type": True})
     assert isinstance(placeholder, UnknownSerializer)
     assert placeholder.to_dict() == {"type": "msgpack", "use_bin_type": True}
-    with pytest.raises(SerializationError, match=r'pip install "holdfast\[msgpack\]"'):
+    with pytest.raises(SerializationError, match=r'pip install "moorage\[msgpack\]"'):
         placeholder.loads(b"\x81")
-    with pytest.raises(SerializationError, match=r'pip install "holdfast\[msgpack\]"'):
+    with pytest.raises(SerializationError, match=r'pip install "moorage\[msgpack\]"'):
         Serializer(type="msgpack")
     with pytest.raises(SerializationError, match="no-such-type"):
         Serializer(type="no-such-type")

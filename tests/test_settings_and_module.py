@@ -1,4 +1,4 @@
-"""Settings sources, named storages, install hints, and the holdfast.results functions."""
+"""Settings sources, named storages, install hints, and the moorage.results functions."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 
-import holdfast.results as results
-import holdfast.settings as settings_module
-from holdfast import ConfigurationError, PluginError
-from holdfast.cache import ResultCache
-from holdfast.context import RunContext, run_context
-from holdfast.locking import IsolationLevel, MemoryLockManager
-from holdfast.plugins import reset_registry
-from holdfast.serializers import JSONSerializer, PickleSerializer
-from holdfast.settings import get_settings, reset_settings
-from holdfast.storage import MemoryStorage
+import moorage.results as results
+import moorage.settings as settings_module
+from moorage import ConfigurationError, PluginError
+from moorage.cache import ResultCache
+from moorage.context import RunContext, run_context
+from moorage.locking import IsolationLevel, MemoryLockManager
+from moorage.plugins import reset_registry
+from moorage.serializers import JSONSerializer, PickleSerializer
+from moorage.settings import get_settings, reset_settings
+from moorage.storage import MemoryStorage
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.serializer == "pickle"
     assert settings.persist_by_default is False
     assert settings.lock_hold_timeout == 300
-    assert settings.record_format == "holdfast"
+    assert settings.record_format == "moorage"
     storage = results.get_default_result_storage()
     assert storage.url.startswith("file://")
     assert storage.url.endswith("/storage")
@@ -35,15 +35,15 @@ def test_defaults(tmp_path: Path) -> None:
 
 def test_env_beats_files(monkeypatch: pytest.MonkeyPatch) -> None:
     Path("pyproject.toml").write_text(
-        '[tool.holdfast]\nserializer = "json"\ncache_max_entries = 7\n'
+        '[tool.moorage]\nserializer = "json"\ncache_max_entries = 7\n'
     )
     assert get_settings().serializer == "json"
     assert get_settings().cache_max_entries == 7
-    Path("holdfast.toml").write_text('serializer = "compressed/json"\n')
+    Path("moorage.toml").write_text('serializer = "compressed/json"\n')
     reset_settings()  # files are checked at most once a second; see the next test
     assert get_settings().serializer == "compressed/json"
     assert get_settings().cache_max_entries == 7
-    monkeypatch.setenv("HOLDFAST_SERIALIZER", "pickle")
+    monkeypatch.setenv("MOORAGE_SERIALIZER", "pickle")
     assert get_settings().serializer == "pickle"
     assert isinstance(results.get_default_result_serializer(), PickleSerializer)
 
@@ -53,12 +53,12 @@ def test_settings_files_are_checked_at_most_once_a_second(
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(settings_module, "_clock", lambda: now[0])
-    Path("holdfast.toml").write_text('serializer = "json"\n')
+    Path("moorage.toml").write_text('serializer = "json"\n')
     assert get_settings().serializer == "json"
-    Path("holdfast.toml").write_text('serializer = "compressed/json"\n')
+    Path("moorage.toml").write_text('serializer = "compressed/json"\n')
     now[0] += settings_module.FILE_CHECK_INTERVAL / 2
     assert get_settings().serializer == "json"  # not checked again yet
-    monkeypatch.setenv("HOLDFAST_CACHE_MAX_ENTRIES", "9")  # the environment: at once
+    monkeypatch.setenv("MOORAGE_CACHE_MAX_ENTRIES", "9")  # the environment: at once
     assert get_settings().cache_max_entries == 9
     now[0] += settings_module.FILE_CHECK_INTERVAL
     assert get_settings().serializer == "compressed/json"
@@ -71,13 +71,13 @@ def test_a_new_working_directory_is_read_at_once(
     assert get_settings().serializer == "pickle"
     other = tmp_path / "elsewhere"
     other.mkdir()
-    (other / "holdfast.toml").write_text('serializer = "json"\n')
+    (other / "moorage.toml").write_text('serializer = "json"\n')
     monkeypatch.chdir(other)
     assert get_settings().serializer == "json"
 
 
 def test_named_storage_with_options(tmp_path: Path) -> None:
-    Path("holdfast.toml").write_text(
+    Path("moorage.toml").write_text(
         f'[storages.team]\nurl = "{(tmp_path / "team").as_uri()}"\ndurable = true\n'
         '[storages.mem]\nurl = "memory://named"\n'
     )
@@ -91,7 +91,7 @@ def test_named_storage_with_options(tmp_path: Path) -> None:
 
 
 def test_storage_setting_picks_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOLDFAST_STORAGE", "memory://default-from-env")
+    monkeypatch.setenv("MOORAGE_STORAGE", "memory://default-from-env")
     assert results.get_default_result_storage().url == "memory://default-from-env"
     assert results.ResultStore().result_storage is not None
     assert results.ResultStore().result_storage.url == "memory://default-from-env"  # type: ignore[union-attr]
@@ -108,15 +108,15 @@ def test_resolve_result_storage_accepts_and_rejects(tmp_path: Path) -> None:
 
 
 def test_missing_plugin_gives_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOLDFAST_PLUGINS", "local")  # as if only the core were installed
+    monkeypatch.setenv("MOORAGE_PLUGINS", "local")  # as if only the core were installed
     reset_registry()
     with pytest.raises(PluginError) as info:
         results.resolve_result_storage("s3://bucket/results")
     assert str(info.value).startswith(
-        "no storage plugin for 's3://'; install it with: pip install \"holdfast[s3]\" "
-        "(HOLDFAST_PLUGINS is set, so these installed plugins were not loaded: "
+        "no storage plugin for 's3://'; install it with: pip install \"moorage[s3]\" "
+        "(MOORAGE_PLUGINS is set, so these installed plugins were not loaded: "
     )
-    with pytest.raises(PluginError, match=r'pip install "holdfast\[redis\]"'):
+    with pytest.raises(PluginError, match=r'pip install "moorage\[redis\]"'):
         results.ResultStore(lock_manager="redis://localhost:6379/0")
     with pytest.raises(PluginError, match=r"the installed plugins provide: (.*, )?file, memory"):
         results.resolve_result_storage("nosuch://x")
@@ -128,8 +128,8 @@ def test_bad_option_is_a_configuration_error(tmp_path: Path) -> None:
 
 
 def test_lock_manager_gets_hold_timeout_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOLDFAST_LOCK_HOLD_TIMEOUT", "12.5")
-    monkeypatch.setenv("HOLDFAST_LOCK_MANAGER", "memory://")
+    monkeypatch.setenv("MOORAGE_LOCK_HOLD_TIMEOUT", "12.5")
+    monkeypatch.setenv("MOORAGE_LOCK_MANAGER", "memory://")
     store = results.ResultStore(result_storage="memory://lm", cache=ResultCache())
     assert isinstance(store.lock_manager, MemoryLockManager)
     assert store.lock_manager.hold_timeout == 12.5
@@ -147,9 +147,9 @@ def test_persist_settings_and_context(monkeypatch: pytest.MonkeyPatch) -> None:
     assert results.get_default_persist_setting() is False
     assert results.get_default_persist_setting_for_tasks() is False
     assert results.should_persist_result() is False
-    monkeypatch.setenv("HOLDFAST_PERSIST_BY_DEFAULT", "true")
+    monkeypatch.setenv("MOORAGE_PERSIST_BY_DEFAULT", "true")
     assert results.should_persist_result() is True
-    monkeypatch.setenv("HOLDFAST_TASKS_DEFAULT_PERSIST_RESULT", "false")
+    monkeypatch.setenv("MOORAGE_TASKS_DEFAULT_PERSIST_RESULT", "false")
     assert results.get_default_persist_setting_for_tasks() is False
     with run_context(RunContext(persist_result=None, is_task=True)):
         assert results.should_persist_result() is False
@@ -169,8 +169,8 @@ def test_get_result_store_and_default_cache() -> None:
 
 
 def test_default_cache_bounds_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOLDFAST_CACHE_MAX_ENTRIES", "2")
-    monkeypatch.setenv("HOLDFAST_CACHE_MAX_BYTES", "1000")
+    monkeypatch.setenv("MOORAGE_CACHE_MAX_ENTRIES", "2")
+    monkeypatch.setenv("MOORAGE_CACHE_MAX_BYTES", "1000")
     store = results.ResultStore(result_storage="memory://bounded")
     for i in range(3):
         store.write(i, key=f"k{i}")
@@ -199,7 +199,7 @@ def test_cache_lru_order() -> None:
 
 def test_task_scheduling_storage(monkeypatch: pytest.MonkeyPatch) -> None:
     assert results.get_or_create_default_task_scheduling_storage().url.startswith("file://")
-    monkeypatch.setenv("HOLDFAST_TASK_SCHEDULING_STORAGE", "memory://sched")
+    monkeypatch.setenv("MOORAGE_TASK_SCHEDULING_STORAGE", "memory://sched")
     assert results.get_or_create_default_task_scheduling_storage().url == "memory://sched"
 
 
@@ -275,16 +275,16 @@ def test_storage_key_template_errors() -> None:
 
 def test_config_command_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     env = {
-        "HOLDFAST_SIGNING_KEY": "super-secret-value",
-        "HOLDFAST_LOCK_MANAGER": "redis://user:hunter2@localhost:6379/0",
-        "HOLDFAST_STORAGES": json.dumps(
+        "MOORAGE_SIGNING_KEY": "super-secret-value",
+        "MOORAGE_LOCK_MANAGER": "redis://user:hunter2@localhost:6379/0",
+        "MOORAGE_STORAGES": json.dumps(
             {"s": {"url": "memory://s", "secret_access_key": "AKIA-secret"}}
         ),
     }
     import os
 
     out = subprocess.run(
-        [sys.executable, "-m", "holdfast", "config", "--json"],
+        [sys.executable, "-m", "moorage", "config", "--json"],
         capture_output=True,
         text=True,
         check=True,
@@ -301,16 +301,16 @@ def test_config_command_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 
 def test_unknown_setting_in_a_file_is_an_error() -> None:
-    Path("holdfast.toml").write_text('serialiser = "json"\n')
+    Path("moorage.toml").write_text('serialiser = "json"\n')
     with pytest.raises(ConfigurationError, match="serialiser"):
         get_settings()
 
 
 @pytest.mark.parametrize("never", ["never", "none", ""])
 def test_lock_hold_timeout_never(monkeypatch: pytest.MonkeyPatch, never: str) -> None:
-    monkeypatch.setenv("HOLDFAST_LOCK_HOLD_TIMEOUT", never)
+    monkeypatch.setenv("MOORAGE_LOCK_HOLD_TIMEOUT", never)
     assert get_settings().lock_hold_timeout is None
-    monkeypatch.setenv("HOLDFAST_LOCK_HOLD_TIMEOUT", "-1")
+    monkeypatch.setenv("MOORAGE_LOCK_HOLD_TIMEOUT", "-1")
     with pytest.raises(ConfigurationError, match="lock_hold_timeout"):
         get_settings()
 

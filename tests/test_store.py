@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from holdfast import (
+from moorage import (
     InvalidKey,
     LockError,
     RecordCorrupted,
     RecordExpired,
     RecordNotFound,
 )
-from holdfast.cache import ResultCache
-from holdfast.records import MAGIC, ResultRecord
-from holdfast.results import ResultStore
+from moorage.cache import ResultCache
+from moorage.records import MAGIC, ResultRecord
+from moorage.results import ResultStore
 
 MakeStorage = Callable[..., Any]
 
@@ -250,7 +250,7 @@ def test_new_process_reads_what_this_one_wrote(tmp_path: Path) -> None:
     store.write({"from": "parent", "n": [1, 2, 3]}, key="handoff")
     code = textwrap.dedent(
         f"""
-        from holdfast.results import ResultStore
+        from moorage.results import ResultStore
         store = ResultStore(result_storage={str(tmp_path / "shared")!r})
         assert store.exists("handoff")
         print(store.read("handoff").result)
@@ -318,7 +318,7 @@ async def test_async_locks(make_storage: MakeStorage, lock_url: str) -> None:
 
 
 def test_store_without_lock_manager(make_storage: MakeStorage) -> None:
-    from holdfast import ConfigurationError
+    from moorage import ConfigurationError
 
     store = make_store(make_storage)
     assert store.supports_isolation_level("READ_COMMITTED")
@@ -373,7 +373,7 @@ def test_cache_does_not_vouch_across_signing_keys(make_storage: MakeStorage) -> 
 
 
 def test_prefect_format_cannot_be_signed(make_storage: MakeStorage) -> None:
-    from holdfast import ConfigurationError
+    from moorage import ConfigurationError
 
     store = make_store(make_storage, signing_key=b"k", record_format="prefect")
     with pytest.raises(ConfigurationError, match="signature"):

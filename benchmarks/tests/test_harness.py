@@ -90,7 +90,7 @@ def test_normalised_clips_zero_and_huge_ratios() -> None:
 
 
 def test_comparison_ratio_and_verdict() -> None:
-    fast = Reading("holdfast", 900.0, "ops/s")
+    fast = Reading("moorage", 900.0, "ops/s")
     slow = Reading("baseline", 1000.0, "ops/s")
     assert Comparison("w", "x", fast, slow, Target(">=", 0.8)).ratio == pytest.approx(0.9)
     assert Comparison("w", "x", fast, slow, Target(">=", 0.8)).met is True

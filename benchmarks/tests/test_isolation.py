@@ -55,14 +55,14 @@ def restored_environment() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restored_environment")
 def test_isolate_clears_configuration_and_points_homes_at_scratch(tmp_path: Path) -> None:
-    os.environ["HOLDFAST_SIGNING_KEY"] = "from the user"
+    os.environ["MOORAGE_SIGNING_KEY"] = "from the user"
     os.environ["PREFECT_API_URL"] = "https://api.prefect.cloud/api"
     os.environ["AWS_PROFILE"] = "production"
     os.environ["HTTPS_PROXY"] = "http://proxy.example:3128"
     isolate(tmp_path)
-    for name in ("HOLDFAST_SIGNING_KEY", "PREFECT_API_URL", "AWS_PROFILE", "HTTPS_PROXY"):
+    for name in ("MOORAGE_SIGNING_KEY", "PREFECT_API_URL", "AWS_PROFILE", "HTTPS_PROXY"):
         assert name not in os.environ
-    for name in ("HOME", "PREFECT_HOME", "HOLDFAST_LOCAL_STORAGE_PATH", "MPLCONFIGDIR"):
+    for name in ("HOME", "PREFECT_HOME", "MOORAGE_LOCAL_STORAGE_PATH", "MPLCONFIGDIR"):
         assert Path(os.environ[name]).is_relative_to(tmp_path), name
     assert os.environ["DO_NOT_TRACK"] == "1"
     assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"

@@ -24,14 +24,14 @@ from benchmarks.report import (
 WRITE = Comparison(
     "local",
     "small record write",
-    Reading("holdfast", 9000.0, "ops/s", 1 / 9000),
+    Reading("moorage", 9000.0, "ops/s", 1 / 9000),
     Reading("raw", 10000.0, "ops/s", 1e-4),
     Target(">=", 0.8),
 )
 IMPORT = Comparison(
     "imports",
     "import",
-    Reading("holdfast", 0.5, "s"),
+    Reading("moorage", 0.5, "s"),
     Reading("Prefect", 2.0, "s"),
     Target("<=", 0.15),
 )
@@ -73,7 +73,7 @@ def test_format_bytes_uses_powers_of_1000() -> None:
 
 
 def test_format_reading_shows_the_time_beside_a_rate() -> None:
-    assert format_reading(WRITE.subject) == "holdfast: 9,000 ops/s (111.1 µs/op)"
+    assert format_reading(WRITE.subject) == "moorage: 9,000 ops/s (111.1 µs/op)"
     assert format_reading(IMPORT.baseline) == "Prefect: 2.00 s"
     assert format_reading(MEMORY_INFO.subject) == "raw: 512 MB"
 

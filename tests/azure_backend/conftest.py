@@ -1,4 +1,4 @@
-"""Fixtures for the holdfast-azure tests: a clean Azure environment, Azurite, proxies.
+"""Fixtures for the moorage-azure tests: a clean Azure environment, Azurite, proxies.
 
 Every test here starts without ``AZURE_*`` variables, so nothing from the machine leaks
 in (and no test reaches for a real account); tests that need the SDK's variables set
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from holdfast.storage import Storage
+from moorage.storage import Storage
 
 from servers.azure import AzureServer
 from servers.cleanup import clear_environment, closing_all

@@ -1,4 +1,4 @@
-"""The plugin test kit applied to holdfast-azure, against Azurite."""
+"""The plugin test kit applied to moorage-azure, against Azurite."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from holdfast.storage import Storage
-from holdfast.testing import StorageContract
-from holdfast_azure import AzureStorage
+from moorage.storage import Storage
+from moorage.testing import StorageContract
+from moorage_azure import AzureStorage
 
 
 class TestAzureStorage(StorageContract):

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
-from holdfast.errors import ConfigurationError, RecordNotFound, StorageError
-from holdfast.resolve import storage_from
-from holdfast.storage import Storage
+from moorage.errors import ConfigurationError, RecordNotFound, StorageError
+from moorage.resolve import storage_from
+from moorage.storage import Storage
 
 from servers.azure import ACCOUNT, ACCOUNT_KEY, AzureServer, connection_string
 from servers.endpoints import answering, silent, unused_endpoint

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from holdfast.errors import ConfigurationError
-from holdfast.resolve import storage_from
-from holdfast.storage import Storage
-from holdfast_azure import AzureStorage
+from moorage.errors import ConfigurationError
+from moorage.resolve import storage_from
+from moorage.storage import Storage
+from moorage_azure import AzureStorage
 
 from servers.azure import ACCOUNT, ACCOUNT_KEY, AzureServer, connection_string
 from servers.endpoints import unused_endpoint
@@ -98,7 +98,7 @@ def test_options_from_the_url_query_are_typed() -> None:
 
 def test_named_storage_in_settings(azurite: AzureServer, proxy: CountingProxy) -> None:
     container = azurite.create_container()
-    Path("holdfast.toml").write_text(
+    Path("moorage.toml").write_text(
         "[storages.blobs]\n"
         f'url = "az://{container}/named"\n'
         f'connection_string = "{connection_string(proxy.endpoint)}"\n'

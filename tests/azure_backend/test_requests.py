@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
-from holdfast.results import ResultStore
-from holdfast_azure.upload import plan_blocks
+from moorage.results import ResultStore
+from moorage_azure.upload import plan_blocks
 
 from servers.azure import AzureServer
 from servers.proxy import CountingProxy, Exchange

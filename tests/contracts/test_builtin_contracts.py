@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from holdfast.locking import LockManager, MemoryLockManager
-from holdfast.serializers import (
+from moorage.locking import LockManager, MemoryLockManager
+from moorage.serializers import (
     CompressedJSONSerializer,
     CompressedPickleSerializer,
     CompressedSerializer,
@@ -23,8 +23,8 @@ from holdfast.serializers import (
     PickleSerializer,
     Serializer,
 )
-from holdfast.storage import MemoryStorage, Storage
-from holdfast.testing import (
+from moorage.storage import MemoryStorage, Storage
+from moorage.testing import (
     DEFAULT_GARBAGE,
     DEFAULT_SAMPLES,
     LockManagerContract,
@@ -34,7 +34,7 @@ from holdfast.testing import (
 )
 
 # The broken test plugin warns whenever the registry loads; not this module's concern.
-pytestmark = pytest.mark.filterwarnings("ignore:holdfast plugin 'broken:RuntimeWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:moorage plugin 'broken:RuntimeWarning")
 
 # -- sample types (module level, so the json serializer can find them by name) --------------
 

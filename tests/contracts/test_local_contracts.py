@@ -1,4 +1,4 @@
-"""The plugin test kit applied to holdfast-local: `LocalStorage` and `FileLockManager`."""
+"""The plugin test kit applied to moorage-local: `LocalStorage` and `FileLockManager`."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-import holdfast_local
-from holdfast.locking import LockManager
-from holdfast.resolve import lock_manager_from, storage_from
-from holdfast.storage import Storage
-from holdfast.testing import LockManagerContract, LockManagerFactory, StorageContract
+import moorage_local
+from moorage.locking import LockManager
+from moorage.resolve import lock_manager_from, storage_from
+from moorage.storage import Storage
+from moorage.testing import LockManagerContract, LockManagerFactory, StorageContract
 
-pytestmark = pytest.mark.filterwarnings("ignore:holdfast plugin 'broken:RuntimeWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:moorage plugin 'broken:RuntimeWarning")
 
 
 class TestLocalStorage(StorageContract):
     @pytest.fixture
     def storage(self, tmp_path: Path) -> Iterator[Storage]:
-        storage: Storage = holdfast_local.LocalStorage(tmp_path / "root")
+        storage: Storage = moorage_local.LocalStorage(tmp_path / "root")
         yield storage
         storage.close()
 
@@ -32,7 +32,7 @@ class TestLocalStorageFromFileURL(StorageContract):
     @pytest.fixture
     def storage(self, tmp_path: Path) -> Iterator[Storage]:
         storage = storage_from((tmp_path / "via url").as_uri())
-        assert isinstance(storage, holdfast_local.LocalStorage)
+        assert isinstance(storage, moorage_local.LocalStorage)
         yield storage
         storage.close()
 
@@ -43,7 +43,7 @@ class TestFileLockManager(LockManagerContract):
         folder = (tmp_path / "locks").as_uri()
 
         def make(*, hold_timeout: float | None) -> LockManager:
-            manager: LockManager = holdfast_local.FileLockManager(folder, hold_timeout=hold_timeout)
+            manager: LockManager = moorage_local.FileLockManager(folder, hold_timeout=hold_timeout)
             return manager
 
         return make
@@ -58,7 +58,7 @@ class TestFileLockManagerFromURL(LockManagerContract):
 
         def make(*, hold_timeout: float | None) -> LockManager:
             manager: LockManager = lock_manager_from(folder, hold_timeout=hold_timeout)
-            assert isinstance(manager, holdfast_local.FileLockManager)
+            assert isinstance(manager, moorage_local.FileLockManager)
             return manager
 
         return make

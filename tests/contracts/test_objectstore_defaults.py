@@ -1,6 +1,6 @@
-"""`holdfast.objectstore.ObjectStorage`'s default operations, as a third-party fsspec
+"""`moorage.objectstore.ObjectStorage`'s default operations, as a third-party fsspec
 backend gets them when it only supplies `make_filesystem`: the contract kit run on a
-plain s3fs filesystem against moto (holdfast-s3 overrides every operation, so this is
+plain s3fs filesystem against moto (moorage-s3 overrides every operation, so this is
 what keeps the defaults honest)."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import s3fs
 
-from holdfast.errors import StorageError
-from holdfast.objectstore import ObjectStorage
-from holdfast.storage import Storage
-from holdfast.testing import StorageContract
+from moorage.errors import StorageError
+from moorage.objectstore import ObjectStorage
+from moorage.storage import Storage
+from moorage.testing import StorageContract
 
 
 class PlainS3(ObjectStorage):

@@ -1,4 +1,4 @@
-"""Fixtures for the holdfast-gcs tests: the emulator, proxies in front of it, and
+"""Fixtures for the moorage-gcs tests: the emulator, proxies in front of it, and
 storages that are closed afterwards."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from holdfast_gcs import GCSStorage
+from moorage_gcs import GCSStorage
 
 from .helpers import MakeGCS
 from servers.cleanup import closing_all

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from holdfast_gcs import GCSStorage
+from moorage_gcs import GCSStorage
 
 __all__ = ["MakeGCS", "service_account_file"]
 
@@ -30,10 +30,10 @@ def service_account_file(folder: Path, token_uri: str) -> tuple[Path, str]:
     ).decode()
     info = {
         "type": "service_account",
-        "project_id": "holdfast-tests",
+        "project_id": "moorage-tests",
         "private_key_id": "0123456789abcdef",
         "private_key": pem,
-        "client_email": "holdfast@holdfast-tests.iam.gserviceaccount.com",
+        "client_email": "moorage@moorage-tests.iam.gserviceaccount.com",
         "client_id": "1234567890",
         "token_uri": token_uri,
     }

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from gcsfs.extended_gcsfs import ExtendedGcsFileSystem
 
-from holdfast import ConfigurationError
-from holdfast.resolve import storage_from
-from holdfast.results import ResultStore
-from holdfast_gcs import GCSStorage
-from holdfast_gcs.filesystem import PlainGCSFileSystem
+from moorage import ConfigurationError
+from moorage.resolve import storage_from
+from moorage.results import ResultStore
+from moorage_gcs import GCSStorage
+from moorage_gcs.filesystem import PlainGCSFileSystem
 
 from .helpers import MakeGCS, service_account_file
 from servers.endpoints import answering
@@ -101,7 +101,7 @@ def test_bad_options_are_configuration_errors(options: dict[str, Any], named: st
 
 def test_named_storage_from_settings(gcs: GCSServer) -> None:
     bucket = gcs.create_bucket()
-    Path("holdfast.toml").write_text(
+    Path("moorage.toml").write_text(
         f'[storages.team]\nurl = "gs://{bucket}/shared"\nendpoint_url = "{gcs.endpoint}"\n'
         'token = "anon"\nretries = 1\nchunk_size = 262144\n'
         f"[storages.team.session_kwargs]\ntrust_env = false\n"
@@ -120,7 +120,7 @@ def test_storage_emulator_host_is_honoured(
     gcs: GCSServer, proxy: CountingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No endpoint_url, no token: gcsfs finds the emulator through the variable itself,
-    and holdfast sends no credentials to it."""
+    and moorage sends no credentials to it."""
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.host)
     storage = storage_from(gcs.url())
     storage.write_path("via-env", b"1")
@@ -233,7 +233,7 @@ def test_google_application_credentials_through_google_default(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
     storage = make_gcs(token="google_default", endpoint_url=proxy.endpoint)
     storage.write_path("adc", b"1")
-    assert storage._filesystem().project == "holdfast-tests", "the project comes from the key"
+    assert storage._filesystem().project == "moorage-tests", "the project comes from the key"
     assert proxy.exchanges[0].headers.get("authorization") == "Bearer ya29.loopback-token"
 
 

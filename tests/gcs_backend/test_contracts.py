@@ -1,4 +1,4 @@
-"""The plugin test kit applied to holdfast-gcs, against the emulator."""
+"""The plugin test kit applied to moorage-gcs, against the emulator."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from holdfast.resolve import storage_from
-from holdfast.storage import Storage
-from holdfast.testing import StorageContract
-from holdfast_gcs import GCSStorage
+from moorage.resolve import storage_from
+from moorage.storage import Storage
+from moorage.testing import StorageContract
+from moorage_gcs import GCSStorage
 
 from servers.gcs import GCSServer
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from holdfast import ConfigurationError, RecordNotFound, StorageError
-from holdfast_gcs import GCSStorage
+from moorage import ConfigurationError, RecordNotFound, StorageError
+from moorage_gcs import GCSStorage
 
 from .helpers import MakeGCS, service_account_file
 from servers.endpoints import answering, hanging_up, silent, unused_endpoint

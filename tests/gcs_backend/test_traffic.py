@@ -1,4 +1,4 @@
-"""What holdfast-gcs sends over the wire, counted at a proxy in front of the emulator:
+"""What moorage-gcs sends over the wire, counted at a proxy in front of the emulator:
 no payload downloads for exists, read_head and listings; concurrent async writes that
 overlap; one request per small write; chunked uploads straight from the buffers."""
 
@@ -12,10 +12,10 @@ import tracemalloc
 
 import pytest
 
-from holdfast import StorageError
-from holdfast.results import ResultStore
-from holdfast_gcs.options import UPLOAD_UNIT
-from holdfast_gcs.upload import byte_views, chunks
+from moorage import StorageError
+from moorage.results import ResultStore
+from moorage_gcs.options import UPLOAD_UNIT
+from moorage_gcs.upload import byte_views, chunks
 
 from .helpers import MakeGCS
 from servers.gcs import GCSServer

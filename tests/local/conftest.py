@@ -1,4 +1,4 @@
-"""Fixtures for the holdfast-local tests: storages on a private folder, child processes."""
+"""Fixtures for the moorage-local tests: storages on a private folder, child processes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from holdfast_local import LocalStorage
+from moorage_local import LocalStorage
 
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
 

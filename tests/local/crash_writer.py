@@ -12,7 +12,7 @@ import random
 import struct
 import sys
 
-from holdfast_local import LocalStorage
+from moorage_local import LocalStorage
 
 MAGIC = b"HFCRASH1"
 HEADER = struct.Struct(">8sQ32s")  # magic, body length, sha256 of the body

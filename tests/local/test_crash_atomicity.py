@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from holdfast_local import LocalStorage
-from holdfast_local.storage import TEMP_PREFIX
+from moorage_local import LocalStorage
+from moorage_local.storage import TEMP_PREFIX
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 HEADER = struct.Struct(">8sQ32s")  # the writer's format: magic, body length, sha256(body)

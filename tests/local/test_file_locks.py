@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from holdfast import ConfigurationError, LockError
-from holdfast.locking import DEFAULT_HOLD_TIMEOUT
-from holdfast.resolve import lock_manager_from
-from holdfast_local import FileLockManager
-from holdfast_local.locking import CORRUPT_LOCK_GRACE, GUARD_NAME, lock_file_name
-from holdfast_local.storage import TEMP_PREFIX
+from moorage import ConfigurationError, LockError
+from moorage.locking import DEFAULT_HOLD_TIMEOUT
+from moorage.resolve import lock_manager_from
+from moorage_local import FileLockManager
+from moorage_local.locking import CORRUPT_LOCK_GRACE, GUARD_NAME, lock_file_name
+from moorage_local.storage import TEMP_PREFIX
 
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
 
 CHILD_PRELUDE = (
     "import sys, time\n"
-    "from holdfast_local import FileLockManager\n"
+    "from moorage_local import FileLockManager\n"
     "locks = FileLockManager(sys.argv[1], hold_timeout=30)\n"
 )
 
@@ -495,7 +495,7 @@ def test_unknown_option_raises_configuration_error(folder: Path) -> None:
 def test_core_resolves_file_urls_to_file_locks(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOLDFAST_PLUGINS", "local")  # this plugin and the core's only
+    monkeypatch.setenv("MOORAGE_PLUGINS", "local")  # this plugin and the core's only
     manager = lock_manager_from(folder.as_uri())
     assert isinstance(manager, FileLockManager)
     assert manager.folder == str(folder)

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from holdfast import ConfigurationError, InvalidKey, RecordNotFound, StorageError
-from holdfast.plugins import Registry
-from holdfast.resolve import storage_from
-from holdfast.storage import BytesLike
-from holdfast_local import FileLockManager, LocalStorage
-from holdfast_local.storage import TEMP_PREFIX
+from moorage import ConfigurationError, InvalidKey, RecordNotFound, StorageError
+from moorage.plugins import Registry
+from moorage.resolve import storage_from
+from moorage.storage import BytesLike
+from moorage_local import FileLockManager, LocalStorage
+from moorage_local.storage import TEMP_PREFIX
 
 Snapshot = Callable[[Path], dict[str, bytes | None]]
 
@@ -433,7 +433,7 @@ def test_unknown_option_raises_configuration_error_naming_it_and_the_url(root: P
 def test_core_resolves_paths_and_urls_to_local_storage(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOLDFAST_PLUGINS", "local")  # this plugin and the core's only
+    monkeypatch.setenv("MOORAGE_PLUGINS", "local")  # this plugin and the core's only
     from_path = storage_from(root)
     from_url = storage_from(f"{root.as_uri()}?durable=yes")
     assert isinstance(from_path, LocalStorage)
@@ -470,7 +470,7 @@ def test_a_new_process_reads_what_this_one_wrote(
     storage.write_parts("shared/key", [payload[:10], payload[10:]])
     done = run_python(
         "import hashlib, sys\n"
-        "from holdfast_local import LocalStorage\n"
+        "from moorage_local import LocalStorage\n"
         "data = LocalStorage(sys.argv[1]).read_path('shared/key')\n"
         "print(len(data), hashlib.sha256(data).hexdigest())\n",
         storage.url,

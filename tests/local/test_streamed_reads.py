@@ -12,8 +12,8 @@ from typing import Any, BinaryIO, ClassVar
 
 import pytest
 
-from holdfast import RecordCorrupted, RecordExpired, ResultStore
-from holdfast.serializers import PickleSerializer
+from moorage import RecordCorrupted, RecordExpired, ResultStore
+from moorage.serializers import PickleSerializer
 
 BIG = 3 << 20  # well above LocalStorage.stream_threshold
 
@@ -141,7 +141,7 @@ def test_streamed_payload_is_plain_pickle(store: ResultStore, tmp_path: Path) ->
 def test_a_large_metadata_only_record_is_refused_as_such(tmp_path: Path) -> None:
     """A detached record (metadata whose payload lives elsewhere) put where a whole
     record belongs is refused, streamed or not, rather than decoded as empty."""
-    from holdfast.records import ResultRecordMetadata, encode_native
+    from moorage.records import ResultRecordMetadata, encode_native
 
     meta = ResultRecordMetadata(storage_key="x", padding="p" * BIG)  # a huge extra field
     blob = b"".join(bytes(p) for p in encode_native(meta.dump_bytes(), b"", detached=True))

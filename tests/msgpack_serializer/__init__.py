@@ -1,2 +1,2 @@
-"""Tests of the holdfast-msgpack plugin (the folder is not named msgpack, which would hide
+"""Tests of the moorage-msgpack plugin (the folder is not named msgpack, which would hide
 the msgpack library)."""

@@ -9,14 +9,14 @@ import threading
 import msgpack
 import pytest
 
-from holdfast.serializers import Serializer
-from holdfast.testing import DEFAULT_GARBAGE, SerializerContract
-from holdfast_msgpack import ExtCode, MsgpackSerializer
+from moorage.serializers import Serializer
+from moorage.testing import DEFAULT_GARBAGE, SerializerContract
+from moorage_msgpack import ExtCode, MsgpackSerializer
 
 from .samples import RICH
 
 # The suite's broken test plugin warns whenever the registry loads; not this module's concern.
-pytestmark = pytest.mark.filterwarnings("ignore:holdfast plugin 'broken:RuntimeWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:moorage plugin 'broken:RuntimeWarning")
 
 
 class Colour(enum.Enum):

@@ -1,5 +1,5 @@
 """The msgpack serializer as an installed plugin: discovery, the registry, records written
-and read through a ResultStore, and ``holdfast plugins``."""
+and read through a ResultStore, and ``moorage plugins``."""
 
 from __future__ import annotations
 
@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import holdfast_msgpack
-from holdfast.cli import main
-from holdfast.errors import SerializationError
-from holdfast.plugins import get_registry
-from holdfast.records import is_native, parse_native_head
-from holdfast.serializers import Serializer, coerce_serializer
-from holdfast.store import ResultStore
-from holdfast_msgpack import MsgpackSerializer
+import moorage_msgpack
+from moorage.cli import main
+from moorage.errors import SerializationError
+from moorage.plugins import get_registry
+from moorage.records import is_native, parse_native_head
+from moorage.serializers import Serializer, coerce_serializer
+from moorage.store import ResultStore
+from moorage_msgpack import MsgpackSerializer
 
 # The suite's broken test plugin warns whenever the registry loads; not this module's concern.
-pytestmark = pytest.mark.filterwarnings("ignore:holdfast plugin 'broken:RuntimeWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:moorage plugin 'broken:RuntimeWarning")
 
 VALUE: dict[str, Any] = {
     "when": dt.datetime(2024, 9, 1, 12, 0, 30, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2))),
@@ -49,8 +49,8 @@ def test_the_entry_point_registers_the_serializer_type() -> None:
     assert registry.lookup("serializer", "msgpack") is MsgpackSerializer
     [info] = [p for p in registry.plugins if p.name == "msgpack"]
     assert info.error is None
-    assert info.module == "holdfast_msgpack"
-    assert info.distribution == "holdfast-msgpack"
+    assert info.module == "moorage_msgpack"
+    assert info.distribution == "moorage-msgpack"
     assert info.version == "0.1.0"
     assert info.registers == {"serializer": ["msgpack"]}
 
@@ -144,11 +144,11 @@ def test_unencodable_values_fail_the_write_and_store_nothing(tmp_path: Path) -> 
 
 
 def _read_in_new_process(root: Path, key: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Read ``key`` below ``root`` in a new interpreter that never imports holdfast_msgpack
+    """Read ``key`` below ``root`` in a new interpreter that never imports moorage_msgpack
     itself, and print the serializer's module and the result's repr."""
     code = (
         "import sys\n"
-        "from holdfast.store import ResultStore\n"
+        "from moorage.store import ResultStore\n"
         "record = ResultStore(result_storage=sys.argv[1]).read(sys.argv[2])\n"
         "print(type(record.serializer).__module__, repr(record.result))\n"
     )
@@ -166,17 +166,17 @@ def test_a_new_process_reads_the_record_through_the_entry_point(tmp_path: Path) 
     done = _read_in_new_process(tmp_path, "shared")
     assert done.returncode == 0, done.stderr
     module, _, result = done.stdout.strip().partition(" ")
-    assert module == "holdfast_msgpack.serializer"
+    assert module == "moorage_msgpack.serializer"
     assert eval(result, {"datetime": dt, "UUID": uuid.UUID, "Decimal": Decimal}) == VALUE
 
 
 def test_without_the_plugin_loaded_reading_names_the_missing_package(tmp_path: Path) -> None:
     ResultStore(result_storage=tmp_path, serializer="msgpack").write([1], key="k")
-    done = _read_in_new_process(tmp_path, "k", HOLDFAST_PLUGINS="local")
+    done = _read_in_new_process(tmp_path, "k", MOORAGE_PLUGINS="local")
     assert done.returncode != 0
     assert "SerializationError" in done.stderr
     assert "'msgpack'" in done.stderr
-    assert 'pip install "holdfast[msgpack]"' in done.stderr
+    assert 'pip install "moorage[msgpack]"' in done.stderr
 
 
 def test_cli_lists_the_plugin() -> None:
@@ -185,7 +185,7 @@ def test_cli_lists_the_plugin() -> None:
     listed = {entry["name"]: entry for entry in json.loads(result.stdout)}
     entry = listed["msgpack"]
     assert entry["version"] == "0.1.0"
-    assert entry["distribution"] == "holdfast-msgpack"
-    assert entry["module"] == holdfast_msgpack.__name__
+    assert entry["distribution"] == "moorage-msgpack"
+    assert entry["module"] == moorage_msgpack.__name__
     assert entry["registers"] == {"serializer": ["msgpack"]}
     assert entry["error"] is None

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from holdfast.errors import SerializationError
-from holdfast_msgpack import MsgpackSerializer
+from moorage.errors import SerializationError
+from moorage_msgpack import MsgpackSerializer
 
 from .samples import typed
 

@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 import pydantic
 import pytest
 
-from holdfast.errors import SerializationError
-from holdfast_msgpack import MsgpackSerializer
+from moorage.errors import SerializationError
+from moorage_msgpack import MsgpackSerializer
 
 from .samples import RICH, typed
 

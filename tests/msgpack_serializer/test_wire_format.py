@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import msgpack
 import pytest
 
-from holdfast.errors import SerializationError
-from holdfast_msgpack import ExtCode, MsgpackSerializer
+from moorage.errors import SerializationError
+from moorage_msgpack import ExtCode, MsgpackSerializer
 
 
 def text(value: str) -> str:

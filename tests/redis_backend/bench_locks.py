@@ -19,7 +19,7 @@ import redis.asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from holdfast_redis import RedisLockManager
+from moorage_redis import RedisLockManager
 
 from servers.redis import start_redis
 
@@ -49,7 +49,7 @@ def main(seconds: float) -> None:
             ours = RedisLockManager(server.url, hold_timeout=30, key_prefix="bench:ours:")
             plain = redis.Redis(host="127.0.0.1", port=server.port)
 
-            def holdfast_step(i: int) -> None:
+            def moorage_step(i: int) -> None:
                 ours.acquire_lock("k", "me", acquire_timeout=0)
                 ours.release_lock("k", "me")
 
@@ -58,16 +58,16 @@ def main(seconds: float) -> None:
                 lock.acquire(blocking=False)
                 lock.release()
 
-            holdfast_step(0), redis_py_step(0)  # connect and load scripts first
+            moorage_step(0), redis_py_step(0)  # connect and load scripts first
             results = {
-                "holdfast RedisLockManager (sync)": rate(holdfast_step, seconds),
+                "moorage RedisLockManager (sync)": rate(moorage_step, seconds),
                 "redis-py redis.lock.Lock (sync)": rate(redis_py_step, seconds),
             }
 
             async def async_cases() -> dict[str, float]:
                 aplain = redis.asyncio.Redis(host="127.0.0.1", port=server.port)
 
-                async def holdfast_astep(i: int) -> None:
+                async def moorage_astep(i: int) -> None:
                     await ours.aacquire_lock("k", "me", acquire_timeout=0)
                     await ours.arelease_lock("k", "me")
 
@@ -76,10 +76,10 @@ def main(seconds: float) -> None:
                     await lock.acquire(blocking=False)
                     await lock.release()
 
-                await holdfast_astep(0)
+                await moorage_astep(0)
                 await redis_py_astep(0)
                 found = {
-                    "holdfast RedisLockManager (asyncio)": await arate(holdfast_astep, seconds),
+                    "moorage RedisLockManager (asyncio)": await arate(moorage_astep, seconds),
                     "redis-py redis.asyncio.lock.Lock": await arate(redis_py_astep, seconds),
                 }
                 await aplain.aclose()

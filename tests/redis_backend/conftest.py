@@ -1,4 +1,4 @@
-"""Fixtures for the holdfast-redis tests: managers on the session's redis-server."""
+"""Fixtures for the moorage-redis tests: managers on the session's redis-server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from holdfast_redis import RedisLockManager
+from moorage_redis import RedisLockManager
 
 from servers.cleanup import closing_all
 from servers.redis import RedisServer

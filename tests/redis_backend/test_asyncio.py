@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from holdfast import LockError
-from holdfast.store import generate_default_holder
-from holdfast_redis import RedisLockManager
+from moorage import LockError
+from moorage.store import generate_default_holder
+from moorage_redis import RedisLockManager
 
 from .conftest import MakeManager
 from servers.redis import RedisServer

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from holdfast.locking import LockManager
-from holdfast.resolve import lock_manager_from
-from holdfast.testing import LockManagerContract, LockManagerFactory
-from holdfast_redis import RedisLockManager
+from moorage.locking import LockManager
+from moorage.resolve import lock_manager_from
+from moorage.testing import LockManagerContract, LockManagerFactory
+from moorage_redis import RedisLockManager
 
 from servers.redis import RedisServer
 
@@ -21,7 +21,7 @@ class TestRedisLockManager(LockManagerContract):
     def make_lock_manager(
         self, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
     ) -> LockManagerFactory:
-        monkeypatch.setenv("HOLDFAST_PLUGINS", "redis")  # only this plugin: quick, isolated
+        monkeypatch.setenv("MOORAGE_PLUGINS", "redis")  # only this plugin: quick, isolated
         url = f"{redis_server.url_for(db=2)}?key_prefix={redis_server.prefix()}&retries=1"
 
         def make(*, hold_timeout: float | None) -> LockManager:

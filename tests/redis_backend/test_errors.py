@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from holdfast import LockError
-from holdfast.resolve import lock_manager_from
-from holdfast_redis import RedisLockManager
+from moorage import LockError
+from moorage.resolve import lock_manager_from
+from moorage_redis import RedisLockManager
 
 from servers import free_port, wait_until
 from servers.redis import RedisServer, start_redis
@@ -89,7 +89,7 @@ def test_missing_password(auth_server: RedisServer) -> None:
 def test_right_password_works_and_stays_hidden(
     auth_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOLDFAST_PLUGINS", "redis")
+    monkeypatch.setenv("MOORAGE_PLUGINS", "redis")
     url = auth_server.url_for()  # the password percent-encoded: s3cr3t-p%40ss
     manager = RedisLockManager(f"{url}?key_prefix=auth:", hold_timeout=60)
     try:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from holdfast import ConfigurationError, LockError
-from holdfast.resolve import lock_manager_from
-from holdfast.settings import reset_settings
-from holdfast_redis import RedisLockManager
-from holdfast_redis.options import DEFAULT_KEY_PREFIX
+from moorage import ConfigurationError, LockError
+from moorage.resolve import lock_manager_from
+from moorage.settings import reset_settings
+from moorage_redis import RedisLockManager
+from moorage_redis.options import DEFAULT_KEY_PREFIX
 
 from .conftest import MakeManager
 from servers.redis import RedisServer
@@ -37,7 +37,7 @@ def test_default_key_prefix(redis_server: RedisServer) -> None:
     manager = RedisLockManager(redis_server.url)
     try:
         assert manager.redis_key("k") == f"{DEFAULT_KEY_PREFIX}k".encode()
-        assert DEFAULT_KEY_PREFIX == "holdfast:lock:"
+        assert DEFAULT_KEY_PREFIX == "moorage:lock:"
     finally:
         manager.close()
 
@@ -153,7 +153,7 @@ def test_keys_and_holders_round_trip_unicode(manager: RedisLockManager) -> None:
 
 
 def test_options_from_url_query(redis_server: RedisServer, prefix: str) -> None:
-    name = f"holdfast-{prefix.rstrip(':')}"
+    name = f"moorage-{prefix.rstrip(':')}"
     url = (
         f"{redis_server.url_for(db=4)}?hold_timeout=7&key_prefix={prefix}&socket_timeout=2"
         f"&socket_connect_timeout=1.5&retries=0&recheck_interval=9&client_name={name}"
@@ -188,8 +188,8 @@ def test_keywords_win_over_the_query_but_hold_timeout_default_yields(
 def test_core_passes_the_settings_hold_timeout(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOLDFAST_PLUGINS", "redis")
-    monkeypatch.setenv("HOLDFAST_LOCK_HOLD_TIMEOUT", "42")
+    monkeypatch.setenv("MOORAGE_PLUGINS", "redis")
+    monkeypatch.setenv("MOORAGE_LOCK_HOLD_TIMEOUT", "42")
     reset_settings()
     from_settings = lock_manager_from(redis_server.url)
     from_query = lock_manager_from(f"{redis_server.url}?hold_timeout=5")
@@ -200,7 +200,7 @@ def test_core_passes_the_settings_hold_timeout(
     assert from_query.hold_timeout == 5.0
     assert secure.options.scheme == "rediss"
     assert secure.options.connection_kwargs()["ssl"] is True
-    monkeypatch.setenv("HOLDFAST_LOCK_HOLD_TIMEOUT", "never")
+    monkeypatch.setenv("MOORAGE_LOCK_HOLD_TIMEOUT", "never")
     reset_settings()
     assert lock_manager_from(redis_server.url).hold_timeout is None
 

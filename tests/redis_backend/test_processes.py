@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from holdfast_redis import RedisLockManager
+from moorage_redis import RedisLockManager
 
 from .conftest import MakeManager
 from servers.redis import RedisServer
@@ -17,7 +17,7 @@ from servers.redis import RedisServer
 # Takes the lock "crash" with a 1.5 s hold timeout, says so, and waits to be killed.
 HOLDER = """
 import sys, time
-from holdfast_redis import RedisLockManager
+from moorage_redis import RedisLockManager
 locks = RedisLockManager(sys.argv[1], key_prefix=sys.argv[2], hold_timeout=1.5)
 assert locks.acquire_lock("crash", "doomed-child", acquire_timeout=0)
 print("locked", flush=True)
@@ -28,7 +28,7 @@ time.sleep(600)
 INCREMENTER = """
 import sys
 import redis
-from holdfast_redis import RedisLockManager
+from moorage_redis import RedisLockManager
 url, prefix, rounds, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 locks = RedisLockManager(url, key_prefix=prefix, hold_timeout=30)
 plain = redis.Redis.from_url(url)

@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import pytest
 
-from holdfast_redis import RedisLockManager
-from holdfast_redis.scripts import Attempt
-from holdfast_redis.waiting import EXPIRY_MARGIN, next_wait, recheck_delays, wait_op
+from moorage_redis import RedisLockManager
+from moorage_redis.scripts import Attempt
+from moorage_redis.waiting import EXPIRY_MARGIN, next_wait, recheck_delays, wait_op
 
 from .conftest import MakeManager
 from servers import wait_until

@@ -1,4 +1,4 @@
-"""Fixtures for the holdfast-s3 tests: a clean AWS environment, moto, counting proxies.
+"""Fixtures for the moorage-s3 tests: a clean AWS environment, moto, counting proxies.
 
 Every test here starts from an environment without ``AWS_*`` variables and with the
 shared config files pointed at an empty folder, so nothing from the machine leaks in;

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from holdfast_s3 import S3Storage
+from moorage_s3 import S3Storage
 
 from servers.proxy import CountingProxy
 from servers.s3 import S3Server, start_moto
@@ -34,7 +34,7 @@ async def concurrent(storage: S3Storage) -> None:
 
 
 def main() -> None:
-    process = start_moto(Path(tempfile.mkdtemp(prefix="holdfast-s3-measure-")))
+    process = start_moto(Path(tempfile.mkdtemp(prefix="moorage-s3-measure-")))
     try:
         server = S3Server(process)
         direct = server.make_storage("measure")

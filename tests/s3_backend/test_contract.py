@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from holdfast.resolve import storage_from
-from holdfast.storage import Storage
-from holdfast.testing import StorageContract
-from holdfast_s3 import S3Storage
+from moorage.resolve import storage_from
+from moorage.storage import Storage
+from moorage.testing import StorageContract
+from moorage_s3 import S3Storage
 
 from servers.s3 import S3Server
 

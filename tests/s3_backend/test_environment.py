@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from holdfast import StorageError
-from holdfast.results import ResultStore
-from holdfast_s3 import S3Storage
+from moorage import StorageError
+from moorage.results import ResultStore
+from moorage_s3 import S3Storage
 
 from servers.endpoints import unused_endpoint
 from servers.proxy import CountingProxy
@@ -118,14 +118,14 @@ def write_profile(tmp_path: Path, moto: S3Server, name: str) -> None:
 def test_profile_from_aws_profile(
     moto: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_profile(tmp_path, moto, "holdfast-test")
-    monkeypatch.setenv("AWS_PROFILE", "holdfast-test")
+    write_profile(tmp_path, moto, "moorage-test")
+    monkeypatch.setenv("AWS_PROFILE", "moorage-test")
     round_trip(fresh(moto))
 
 
 def test_profile_option(moto: S3Server, tmp_path: Path) -> None:
-    write_profile(tmp_path, moto, "holdfast-option")
-    round_trip(fresh(moto, profile="holdfast-option"))
+    write_profile(tmp_path, moto, "moorage-option")
+    round_trip(fresh(moto, profile="moorage-option"))
 
 
 def test_missing_profile_is_a_clear_error() -> None:

@@ -11,9 +11,9 @@ from typing import Any
 import botocore.session
 import pytest
 
-from holdfast import RecordNotFound, StorageError
-from holdfast.results import ResultStore
-from holdfast_s3 import S3Storage
+from moorage import RecordNotFound, StorageError
+from moorage.results import ResultStore
+from moorage_s3 import S3Storage
 
 from servers.endpoints import unused_endpoint
 from servers.proxy import CountingProxy
@@ -125,11 +125,11 @@ def auth_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
             aws_access_key_id="bootstrap",
             aws_secret_access_key="bootstrap",
         )
-        iam.create_user(UserName="holdfast")
+        iam.create_user(UserName="moorage")
         allow = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
         policy = {"Version": "2012-10-17", "Statement": [allow]}
-        iam.put_user_policy(UserName="holdfast", PolicyName="s3", PolicyDocument=json.dumps(policy))
-        access = iam.create_access_key(UserName="holdfast")["AccessKey"]
+        iam.put_user_policy(UserName="moorage", PolicyName="s3", PolicyDocument=json.dumps(policy))
+        access = iam.create_access_key(UserName="moorage")["AccessKey"]
         options = {
             "endpoint_url": process.endpoint,
             "key": access["AccessKeyId"],

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from holdfast import StorageError
-from holdfast_s3 import S3Storage
-from holdfast_s3.multipart import MAX_PARTS, BufferSlicer, part_ranges
-from holdfast_s3.options import MIB
+from moorage import StorageError
+from moorage_s3 import S3Storage
+from moorage_s3.multipart import MAX_PARTS, BufferSlicer, part_ranges
+from moorage_s3.options import MIB
 
 from servers import wait_until
 from servers.proxy import CountingProxy, Exchange

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from holdfast import ConfigurationError
-from holdfast.resolve import storage_from
-from holdfast.results import ResultStore
-from holdfast_s3 import S3Options, S3Storage
-from holdfast_s3.options import MIB, parse_size
+from moorage import ConfigurationError
+from moorage.resolve import storage_from
+from moorage.results import ResultStore
+from moorage_s3 import S3Options, S3Storage
+from moorage_s3.options import MIB, parse_size
 
 from servers.proxy import CountingProxy
 from servers.s3 import S3Server
@@ -100,7 +100,7 @@ def test_create_bucket_in_a_region(moto: S3Server) -> None:
 def test_named_storage_from_settings(moto: S3Server) -> None:
     bucket = moto.bucket_name("named")
     options = moto.options()
-    Path("holdfast.toml").write_text(
+    Path("moorage.toml").write_text(
         f"""
 [storages.shared]
 url = "s3://{bucket}/team?retries=4"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import random
 
-from holdfast.results import ResultStore
-from holdfast_s3 import S3Storage
+from moorage.results import ResultStore
+from moorage_s3 import S3Storage
 
 from servers.proxy import CountingProxy
 from servers.s3 import S3Server

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from holdfast.storage import Storage
+from moorage.storage import Storage
 
 from servers import ROOT, ServerProcess, free_port
 
@@ -98,7 +98,7 @@ class AzureServer:
 
         ``via``: an endpoint to reach Azurite through (a proxy's), instead of its own.
         """
-        from holdfast.resolve import storage_from
+        from moorage.resolve import storage_from
 
         options.setdefault("connection_string", connection_string(via or self.endpoint))
         return storage_from(f"az://{container}/{name}", **options)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from holdfast.storage import Storage
+from moorage.storage import Storage
 
 from servers import ServerProcess, free_port
 
@@ -55,7 +55,7 @@ class GCSServer:
     def create_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh unique name unless given); return its name."""
         name = name or f"hf-{uuid.uuid4().hex[:24]}"
-        self._call("POST", "/storage/v1/b?project=holdfast-tests", {"name": name})
+        self._call("POST", "/storage/v1/b?project=moorage-tests", {"name": name})
         return name
 
     def object_names(self, bucket: str) -> list[str]:
@@ -73,7 +73,7 @@ class GCSServer:
 
     def make_storage(self, name: str = "results", **options: Any) -> Storage:
         """A storage on a fresh, empty bucket, built through the plugin registry."""
-        from holdfast.resolve import storage_from
+        from moorage.resolve import storage_from
 
         options.setdefault("endpoint_url", self.endpoint)
         options.setdefault("token", "anon")

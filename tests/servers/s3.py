@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from holdfast_s3 import S3Storage
+from moorage_s3 import S3Storage
 
 from servers import ServerProcess, free_port
 from servers.proxy import Reply
@@ -37,8 +37,8 @@ BACKEND = "s3"
 STORAGE = True
 
 #: Credentials moto accepts (it checks none unless its IAM auth is switched on).
-ACCESS_KEY = "holdfast-test-key"
-SECRET_KEY = "holdfast-test-secret"
+ACCESS_KEY = "moorage-test-key"
+SECRET_KEY = "moorage-test-secret"
 REGION = "us-east-1"
 
 

@@ -1,4 +1,4 @@
-"""Smoke tests of holdfast as installed from its wheels (``nox -s smoke``): the packages
+"""Smoke tests of moorage as installed from its wheels (``nox -s smoke``): the packages
 come from site-packages, every backend plugin is found through its entry point, and a
 store on each emulator writes and reads records."""
 
@@ -12,23 +12,23 @@ from typing import Any
 
 import pytest
 
-import holdfast
-from holdfast.results import ResultStore
+import moorage
+from moorage.results import ResultStore
 
 SOURCES = Path(__file__).resolve().parents[2] / "packages"
 
 
 def test_installed_from_wheels_not_the_source_tree() -> None:
-    assert "site-packages" in holdfast.__file__, "run these through `nox -s smoke`"
-    import holdfast_azure
-    import holdfast_gcs
-    import holdfast_local
-    import holdfast_msgpack
-    import holdfast_redis
-    import holdfast_s3
+    assert "site-packages" in moorage.__file__, "run these through `nox -s smoke`"
+    import moorage_azure
+    import moorage_gcs
+    import moorage_local
+    import moorage_msgpack
+    import moorage_redis
+    import moorage_s3
 
-    modules = (holdfast, holdfast_local, holdfast_s3, holdfast_gcs, holdfast_azure)
-    for module in (*modules, holdfast_redis, holdfast_msgpack):
+    modules = (moorage, moorage_local, moorage_s3, moorage_gcs, moorage_azure)
+    for module in (*modules, moorage_redis, moorage_msgpack):
         path = Path(str(module.__file__))
         assert "site-packages" in path.parts, module
         assert SOURCES not in path.parents, f"{module} comes from the source tree"
@@ -36,7 +36,7 @@ def test_installed_from_wheels_not_the_source_tree() -> None:
 
 def test_plugins_command_lists_every_backend() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "holdfast", "plugins", "--json"],
+        [sys.executable, "-m", "moorage", "plugins", "--json"],
         capture_output=True,
         text=True,
         check=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from holdfast.results import ResultStore
+from moorage.results import ResultStore
 
 
 def main(storage: str, locks: str, times: int) -> None:

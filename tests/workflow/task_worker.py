@@ -2,7 +2,7 @@
 
 ``python task_worker.py RUNS_FILE N [--refresh] [--fail]`` calls ``square(N)`` and prints
 the result; every run of the body appends a line to RUNS_FILE, so the tests can count
-how often it really ran. Results go to the default store (HOLDFAST_LOCAL_STORAGE_PATH).
+how often it really ran. Results go to the default store (MOORAGE_LOCAL_STORAGE_PATH).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import os
 import sys
 from pathlib import Path
 
-import holdfast
+import moorage
 
 RUNS = Path(sys.argv[1]) if __name__ == "__main__" else Path(os.devnull)
 EXPIRE = float(os.environ.get("TASK_WORKER_EXPIRE", "3600"))
 
 
-@holdfast.task(cache_expiration=dt.timedelta(seconds=EXPIRE))
+@moorage.task(cache_expiration=dt.timedelta(seconds=EXPIRE))
 def square(n: int, fail: bool = False) -> dict[str, int]:
     with RUNS.open("a") as runs:
         runs.write(f"{os.getpid()}\n")

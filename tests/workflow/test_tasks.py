@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-import holdfast
-from holdfast.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFn, CachePolicy
-from holdfast.results import ResultStore, get_result_store, should_persist_result
+import moorage
+from moorage.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFn, CachePolicy
+from moorage.results import ResultStore, get_result_store, should_persist_result
 
 WORKER = Path(__file__).with_name("task_worker.py")
 
@@ -68,7 +68,7 @@ def test_refresh_cache_always_runs(tmp_path: Path) -> None:
 def test_a_raising_body_stores_nothing(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     assert call_worker(runs, 4, "--fail") == "failed: asked to fail for 4"
-    stored = [p for p in Path(os.environ["HOLDFAST_LOCAL_STORAGE_PATH"]).rglob("*") if p.is_file()]
+    stored = [p for p in Path(os.environ["MOORAGE_LOCAL_STORAGE_PATH"]).rglob("*") if p.is_file()]
     assert stored == []
     assert call_worker(runs, 4, "--fail") == "failed: asked to fail for 4"
     assert body_runs(runs) == 2
@@ -85,7 +85,7 @@ class Counter:
 def test_cache_key_depends_on_inputs_not_their_order(tmp_path: Path) -> None:
     seen = Counter()
 
-    @holdfast.task(result_storage=tmp_path)
+    @moorage.task(result_storage=tmp_path)
     def describe(options: dict[str, Any], tags: set[str]) -> str:
         seen(options, tags)
         return f"{sorted(options)} {sorted(tags)}"
@@ -101,7 +101,7 @@ def test_cache_key_depends_on_inputs_not_their_order(tmp_path: Path) -> None:
 def test_inputs_minus_a_parameter(tmp_path: Path) -> None:
     seen = Counter()
 
-    @holdfast.task(result_storage=tmp_path, cache_policy=INPUTS - "verbose")
+    @moorage.task(result_storage=tmp_path, cache_policy=INPUTS - "verbose")
     def add(a: int, b: int, verbose: bool = False) -> int:
         seen(a, b)
         return a + b
@@ -117,7 +117,7 @@ def test_custom_key_function_and_combination(tmp_path: Path) -> None:
     def by_parity(context: Any, parameters: Any) -> str:
         return "odd" if parameters["n"] % 2 else "even"
 
-    @holdfast.task(result_storage=tmp_path, cache_key_fn=by_parity)
+    @moorage.task(result_storage=tmp_path, cache_key_fn=by_parity)
     def parity(n: int) -> str:
         seen(n)
         return "odd" if n % 2 else "even"
@@ -126,12 +126,12 @@ def test_custom_key_function_and_combination(tmp_path: Path) -> None:
     assert len(seen.calls) == 2
     combined = CacheKeyFn(key_fn=by_parity) + INPUTS
     assert isinstance(combined, CachePolicy)
-    keys = {combined.compute_key(holdfast_context(parity.fn, {"n": n})) for n in (1, 3)}
+    keys = {combined.compute_key(moorage_context(parity.fn, {"n": n})) for n in (1, 3)}
     assert len(keys) == 2, "combined with INPUTS, equal parity no longer means equal key"
 
 
-def holdfast_context(fn: Any, parameters: dict[str, Any]) -> Any:
-    from holdfast.cache_policies import CacheContext
+def moorage_context(fn: Any, parameters: dict[str, Any]) -> Any:
+    from moorage.cache_policies import CacheContext
 
     return CacheContext(fn=fn, parameters=parameters)
 
@@ -144,12 +144,12 @@ def test_task_source_changes_the_key() -> None:
         return x + 1
 
     key = TASK_SOURCE.compute_key
-    assert key(holdfast_context(one, {})) != key(holdfast_context(two, {}))
-    assert key(holdfast_context(one, {})) == key(holdfast_context(one, {"x": 1}))
+    assert key(moorage_context(one, {})) != key(moorage_context(two, {}))
+    assert key(moorage_context(one, {})) == key(moorage_context(one, {"x": 1}))
 
 
 def test_result_storage_key_template_and_serializer(tmp_path: Path) -> None:
-    @holdfast.task(
+    @moorage.task(
         result_storage=tmp_path,
         result_storage_key="{parameters[city]}-{fn.__name__}",
         result_serializer="json",
@@ -167,7 +167,7 @@ def test_result_storage_key_template_and_serializer(tmp_path: Path) -> None:
 def test_persist_false_never_stores(tmp_path: Path) -> None:
     seen = Counter()
 
-    @holdfast.task(result_storage=tmp_path, persist_result=False)
+    @moorage.task(result_storage=tmp_path, persist_result=False)
     def noisy(n: int) -> int:
         seen(n)
         assert not should_persist_result()
@@ -182,7 +182,7 @@ def test_persist_false_never_stores(tmp_path: Path) -> None:
 def test_unhashable_input_runs_uncached_with_a_warning(tmp_path: Path) -> None:
     import threading
 
-    @holdfast.task(result_storage=tmp_path)
+    @moorage.task(result_storage=tmp_path)
     def uses_lock(lock: Any) -> int:
         return 1
 
@@ -194,13 +194,13 @@ def test_unhashable_input_runs_uncached_with_a_warning(tmp_path: Path) -> None:
 def test_flow_sets_task_defaults(tmp_path: Path) -> None:
     inside: dict[str, Any] = {}
 
-    @holdfast.task
+    @moorage.task
     def step(n: int) -> int:
         inside["persist"] = should_persist_result()
         inside["store"] = get_result_store()
         return n * 10
 
-    @holdfast.flow(result_storage=tmp_path / "flow", result_serializer="json")
+    @moorage.flow(result_storage=tmp_path / "flow", result_serializer="json")
     def pipeline(n: int) -> int:
         return step(n) + step(n)
 
@@ -214,12 +214,12 @@ def test_flow_sets_task_defaults(tmp_path: Path) -> None:
 def test_flow_persist_false_reaches_its_tasks(tmp_path: Path) -> None:
     seen = Counter()
 
-    @holdfast.task(result_storage=tmp_path)
+    @moorage.task(result_storage=tmp_path)
     def step(n: int) -> int:
         seen(n)
         return n
 
-    @holdfast.flow(persist_result=False)
+    @moorage.flow(persist_result=False)
     def pipeline() -> int:
         return step(1) + step(1)
 
@@ -234,7 +234,7 @@ async def test_async_task_and_distinct_holders_under_gather(tmp_path: Path) -> N
         lock_manager=(tmp_path / "locks").as_uri(), isolation_level="SERIALIZABLE"
     )
 
-    @holdfast.task(result_storage=tmp_path / "r", cache_policy=policy)
+    @moorage.task(result_storage=tmp_path / "r", cache_policy=policy)
     async def slow_double(n: int) -> int:
         seen(n)
         await asyncio.sleep(0.05)  # the other tasks reach the lock meanwhile
@@ -247,7 +247,7 @@ async def test_async_task_and_distinct_holders_under_gather(tmp_path: Path) -> N
 
 
 async def test_async_failure_stores_nothing(tmp_path: Path) -> None:
-    @holdfast.task(result_storage=tmp_path)
+    @moorage.task(result_storage=tmp_path)
     async def broken(n: int) -> int:
         raise KeyError(n)
 
@@ -257,7 +257,7 @@ async def test_async_failure_stores_nothing(tmp_path: Path) -> None:
 
 
 def test_cache_result_in_memory_false_reads_storage(tmp_path: Path) -> None:
-    @holdfast.task(result_storage=tmp_path, cache_result_in_memory=False)
+    @moorage.task(result_storage=tmp_path, cache_result_in_memory=False)
     def value() -> list[int]:
         return [1, 2]
 
@@ -275,11 +275,11 @@ def test_parameters_round_trip(tmp_path: Path) -> None:
 
 
 def test_stable_hash_is_the_same_in_other_processes() -> None:
-    from holdfast.hashing import stable_hash
+    from moorage.hashing import stable_hash
 
     value = {"s": {"alpha", "beta", "gamma"}, "t": (1, 2.5), "d": dt.date(2026, 1, 1)}
     code = (
-        "import datetime as dt; from holdfast.hashing import stable_hash; "
+        "import datetime as dt; from moorage.hashing import stable_hash; "
         "print(stable_hash({'s': {'alpha', 'beta', 'gamma'}, 't': (1, 2.5), "
         "'d': dt.date(2026, 1, 1)}))"
     )
@@ -298,8 +298,8 @@ def test_stable_hash_is_the_same_in_other_processes() -> None:
     assert stable_hash([1, 2]) != stable_hash((1, 2))
 
 
-class CountingStorage(holdfast.storage.MemoryStorage):
-    """Memory storage that counts the reads a task makes (a holdfast class, no client)."""
+class CountingStorage(moorage.storage.MemoryStorage):
+    """Memory storage that counts the reads a task makes (a moorage class, no client)."""
 
     def __init__(self) -> None:
         super().__init__(f"memory://counted-{uuid.uuid4().hex}")  # memory:// URLs share data
@@ -323,7 +323,7 @@ def test_a_hit_costs_one_read_or_none(in_memory: bool) -> None:
     storage = CountingStorage()
     runs: list[int] = []
 
-    @holdfast.task(result_storage=storage, cache_result_in_memory=in_memory)
+    @moorage.task(result_storage=storage, cache_result_in_memory=in_memory)
     def double(x: int) -> int:
         runs.append(x)
         return 2 * x
@@ -340,7 +340,7 @@ def test_a_hit_costs_one_read_or_none(in_memory: bool) -> None:
 async def test_an_async_hit_costs_one_read() -> None:
     storage = CountingStorage()
 
-    @holdfast.task(result_storage=storage, cache_result_in_memory=False)
+    @moorage.task(result_storage=storage, cache_result_in_memory=False)
     async def double(x: int) -> int:
         return 2 * x
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from holdfast import ConfigurationError, LockError
-from holdfast.results import ResultStore
-from holdfast.transactions import TransactionState
+from moorage import ConfigurationError, LockError
+from moorage.results import ResultStore
+from moorage.transactions import TransactionState
 
 WORKER = Path(__file__).with_name("counter_worker.py")
 
@@ -165,7 +165,7 @@ def test_eight_processes_fifty_increments_end_at_400(tmp_path: Path, lock_url: s
 
 HOLD_AND_HANG = """
 import sys, time
-from holdfast.results import ResultStore
+from moorage.results import ResultStore
 store = ResultStore(result_storage=sys.argv[1], lock_manager=sys.argv[2])
 txn = store.transaction("job", "SERIALIZABLE", hold_timeout=1.0)
 txn.begin()

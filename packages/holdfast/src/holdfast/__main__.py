@@ -1,3 +1,0 @@
-from holdfast.cli import main
-
-main(prog_name="holdfast")

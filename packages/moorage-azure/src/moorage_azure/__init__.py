@@ -1,0 +1,28 @@
+"""moorage-azure: Azure Blob Storage for moorage, on adlfs and the Azure SDK.
+
+Registers the ``az``, ``abfs`` and ``abfss`` storage schemes:
+``az://container/prefix``, ``abfs://container@account.dfs.core.windows.net/prefix``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from moorage.plugins import hookimpl, lazy_exports, lazy_factory
+
+if TYPE_CHECKING:
+    from moorage_azure.storage import AzureStorage
+
+__all__ = ["AzureStorage", "register_storages"]
+
+# The client library loads when a URL of these schemes is first used, not with the registry.
+__getattr__ = lazy_exports(__name__, {"AzureStorage": "storage"})
+_factory = lazy_factory("moorage_azure.storage:AzureStorage")
+
+
+@hookimpl
+def register_storages(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Serve ``az://``, ``abfs://`` and ``abfss://`` URLs with `AzureStorage`."""
+    for scheme in ("az", "abfs", "abfss"):
+        register(scheme, _factory)

@@ -1,0 +1,92 @@
+"""What the Azure SDK's exceptions mean for a moorage user, and what to do about them.
+
+Every message is passed through `scrub`, so no key, SAS signature or connection string
+reaches it, even when the SDK's own text would carry one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from moorage_azure.config import AzureConfig, scrub
+
+__all__ = ["describe", "error_code"]
+
+_CREDENTIALS_HINT = (
+    "check the account key, SAS token, connection string or credential given as options "
+    "(or in AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT_KEY, "
+    "AZURE_STORAGE_SAS_TOKEN), and that it allows this operation on the container"
+)
+
+
+def error_code(exc: BaseException) -> str:
+    """The service's error code (``ContainerNotFound``...), or ``""``."""
+    code = getattr(exc, "error_code", None)
+    value = getattr(code, "value", code)  # a StorageErrorCode, or a plain str
+    return str(value) if value else ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def describe(
+    exc: BaseException,
+    *,
+    action: str,
+    where: str,
+    container: str,
+    account: str,
+    endpoint: str,
+    config: AzureConfig,
+) -> str:
+    """The message for ``exc`` raised while trying to ``action`` ``where``."""
+    code = error_code(exc)
+    status = getattr(exc, "status_code", None)
+    head = f"cannot {action} {where}"
+    retried = f"after {config.retries} retr{'y' if config.retries == 1 else 'ies'}"
+    retried = retried if config.retries else "without retrying"
+    if code == "ContainerNotFound":
+        message = (
+            f"{head}: the container {container!r} does not exist in the storage account "
+            f"{account!r}; create it (az storage container create --name {container} "
+            f"--account-name {account}) or fix the URL"
+        )
+    elif code in ("InvalidResourceName", "OutOfRangeInput") and status == 400:
+        message = (
+            f"{head}: the service refused the name ({code}); a container name has 3 to 63 "
+            "lowercase letters, digits and single hyphens"
+        )
+    elif status in (401, 403) or (isinstance(exc, ClientAuthenticationError) and status is None):
+        reason = code or _first_line(exc)
+        message = f"{head}: access denied ({reason}); {_CREDENTIALS_HINT}"
+    elif isinstance(exc, ServiceRequestError):
+        message = (
+            f"{head}: cannot reach {endpoint} {retried} ({_first_line(exc)}); check the "
+            "account name, account_host or the BlobEndpoint of the connection string, and "
+            "the network"
+        )
+    elif isinstance(exc, (ServiceResponseError, asyncio.TimeoutError, TimeoutError)):
+        message = (
+            f"{head}: no complete answer from {endpoint} {retried} ({_first_line(exc)}); "
+            f"the connection dropped or timed out (read_timeout={config.read_timeout:g} s); "
+            "raise read_timeout or retries if the network is slow"
+        )
+    elif code == "InvalidBlockList":
+        message = (
+            f"{head}: other writers kept replacing the blob while its blocks were being "
+            "uploaded; write again, or take a lock around writers of this key"
+        )
+    elif isinstance(exc, HttpResponseError):
+        message = f"{head}: the service answered {status} {code or _first_line(exc)}"
+    else:
+        message = f"{head}: {type(exc).__name__}: {_first_line(exc)}"
+    return scrub(message, config.secrets())

@@ -1,0 +1,156 @@
+"""`GCSStorage`: ``gs://bucket/prefix`` (also ``gcs://``) on gcsfs.
+
+The shared base `moorage.objectstore.ObjectStorage` runs every operation on fsspec's
+I/O loop; this class supplies the filesystem (see `moorage_gcs.filesystem`), the
+messages for GCS failures, and the operations where gcsfs's generic ones do more than
+needed:
+
+- ``exists`` fetches the object's metadata (one JSON request), where gcsfs's ``info``
+  also lists the "folder" in parallel;
+- listings are one paginated, prefix-filtered list request that returns names and
+  metadata only;
+- ``read_head`` is a ranged GET; GCS answers 416 to any range on an empty object, which
+  here means "the first n bytes are empty";
+- writes go through `moorage_gcs.upload`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import aiohttp
+from fsspec.asyn import AsyncFileSystem, sync
+from gcsfs.retry import HttpError, NonRetryableError
+from google.auth.exceptions import GoogleAuthError
+
+from moorage.objectstore import ObjectStorage
+from moorage.storage import BytesLike
+from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
+from moorage_gcs.options import EMULATOR_VARIABLE, GCSOptions
+from moorage_gcs.upload import byte_views, write_object
+
+__all__ = ["GCSStorage"]
+
+
+class GCSStorage(ObjectStorage):
+    """A bucket and an optional key prefix on Google Cloud Storage (or an emulator).
+
+    ``GCSStorage("gs://bucket/prefix", project=..., token=..., ...)``; the options are
+    described in `moorage_gcs.options.GCSOptions` and in the documentation.
+    """
+
+    schemes: ClassVar[tuple[str, ...]] = ("gs", "gcs")
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.settings = GCSOptions.parse(options)
+        super().__init__(url, **options)
+
+    def make_filesystem(self, *, asynchronous: bool, loop: Any) -> AsyncFileSystem:
+        return build_filesystem(self.settings, asynchronous=asynchronous, loop=loop)
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    # -- operations ---------------------------------------------------------------------
+
+    async def _read(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+        try:
+            return await super()._read(fs, key, n)
+        except HttpError as exc:
+            if n is not None and exc.code == 416:  # no byte at offset 0: an empty object
+                return b""
+            raise
+
+    async def _write(self, fs: AsyncFileSystem, key: str, parts: Sequence[BytesLike]) -> str:
+        assert isinstance(fs, PlainGCSFileSystem)
+        views = byte_views(parts)
+        await write_object(fs, self.bucket, self._name(key), views, self.settings.chunk_size)
+        return self.resolve_path(key)
+
+    async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
+        try:
+            await fs._get_object(self._path(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+        # A missing bucket raises FileNotFoundError here, reported as such.
+        items, _ = await fs._do_list_objects(self._root, delimiter="", prefix=prefix)
+        start = len(self._root) + 1
+        keys = (item["name"][start:] for item in items)
+        return sorted(k for k in keys if k and not k.endswith("/") and k.startswith(prefix))
+
+    # -- errors -------------------------------------------------------------------------
+
+    def _endpoint(self) -> str:
+        fs = self._fs
+        if fs is not None:
+            return str(fs._location)
+        return self.settings.endpoint_url or f"the default endpoint ({EMULATOR_VARIABLE} unset)"
+
+    def _attempts(self) -> str:
+        attempts = self.settings.retries + 1
+        return f"{attempts} attempt{'s' if attempts > 1 else ''}"
+
+    def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
+        where = self._where(key)
+        if isinstance(exc, asyncio.TimeoutError):
+            return (
+                f"cannot {action} {where}: {self._endpoint()} did not answer within "
+                f"{self.settings.timeout:g} s (connect: {self.settings.connect_timeout:g} s) "
+                f"in {self._attempts()}; check the endpoint, or raise the options timeout / "
+                "retries"
+            )
+        if isinstance(exc, aiohttp.ClientConnectionError):
+            return (
+                f"cannot {action} {where}: cannot reach {self._endpoint()} "
+                f"({type(exc).__name__}, {self._attempts()}); check the "
+                f"option endpoint_url or {EMULATOR_VARIABLE}, and that the server is up"
+            )
+        rejected = isinstance(exc, HttpError) and exc.code == 401
+        if rejected or isinstance(exc, (GoogleAuthError, NonRetryableError)):
+            return (
+                f"cannot {action} {where}: the credentials were rejected or could not be "
+                "refreshed; check the option token (or GOOGLE_APPLICATION_CREDENTIALS) and "
+                "that the key is still valid"
+            )
+        text = str(exc)
+        if isinstance(exc, ValueError) and "requester pays" in text.lower():
+            return (
+                f"cannot {action} {where}: the bucket {self.bucket!r} is requester-pays; set "
+                "the option requester_pays=true (billing the option project) or "
+                "requester_pays=PROJECT_ID"
+            )
+        if isinstance(exc, OSError) and text.startswith("Forbidden"):
+            return (
+                f"cannot {action} {where}: access denied; the credentials need read and write "
+                f"access to objects in {self.bucket!r} (e.g. roles/storage.objectUser), or the "
+                "option token / GOOGLE_APPLICATION_CREDENTIALS points at the wrong account"
+            )
+        if isinstance(exc, FileNotFoundError):
+            return (
+                f"cannot {action} {where}: the bucket {self.bucket!r} does not exist or is not "
+                f"visible to these credentials; create it (gcloud storage buckets create "
+                f"gs://{self.bucket}) or fix the URL"
+            )
+        if isinstance(exc, HttpError):
+            return (
+                f"cannot {action} {where}: the server answered {exc.code}: "
+                f"{exc.message}; retry later or check the bucket's settings"
+            )
+        return None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        fs = self._fs
+        super().close()
+        session = getattr(fs, "_session", None)
+        if fs is not None and session is not None and not session.closed:
+            try:
+                sync(fs.loop, session.close)
+            except Exception:
+                pass  # closing is best effort; gcsfs also closes it when fs is collected

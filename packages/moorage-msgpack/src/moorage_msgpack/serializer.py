@@ -1,0 +1,38 @@
+"""`MsgpackSerializer`: the ``msgpack`` serializer type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from moorage.serializers import BytesLike, Serializer
+from moorage_msgpack import codec
+
+__all__ = ["MsgpackSerializer"]
+
+
+class MsgpackSerializer(Serializer):
+    """msgpack payloads, with extension types for what msgpack cannot hold natively.
+
+    Handles None, bool, int (any size), float, str, bytes, list, dict (keys of any
+    supported type), tuple, set, frozenset, datetime, date, time, timedelta, UUID and
+    Decimal; see `moorage_msgpack.ExtCode` for the stored format. Anything else raises
+    `moorage.SerializationError`: use the ``pickle`` serializer for arbitrary objects.
+    """
+
+    type: str = "msgpack"
+    strict_types: bool = Field(
+        default=True,
+        description=(
+            "Refuse subclasses of the supported types (OrderedDict, IntEnum, named tuples) "
+            "instead of storing them as their base type, so nothing comes back as another "
+            "type."
+        ),
+    )
+
+    def dumps(self, obj: Any) -> bytes:
+        return codec.encode(obj, strict_types=self.strict_types)
+
+    def loads(self, data: BytesLike) -> Any:
+        return codec.decode(data)

@@ -1,0 +1,324 @@
+"""`RedisLockManager`: locks on a Redis server, for ``redis://`` and ``rediss://`` URLs.
+
+The methods here are thin I/O shells, one blocking and one asyncio per operation: they
+send what `moorage_redis.scripts` says and read the reply with its functions. Waiting
+(`acquire_lock`, `wait_for_lock` and their twins) is `moorage_redis.waiting.wait_op`,
+run by the core's sync or async driver, with a `ReleaseWaiter` for the subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AbstractContextManager, suppress
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis import exceptions as rex
+
+from moorage.errors import LockError
+from moorage.locking import DEFAULT_HOLD_TIMEOUT, LockManager, release_error
+from moorage.ops import Call, run_async, run_sync
+from moorage_redis.clients import Clients
+from moorage_redis.errors import translated
+from moorage_redis.options import RedisOptions, parse_options
+from moorage_redis.scripts import (
+    Attempt,
+    acquire_attempt,
+    decode_holder,
+    encode,
+    hold_ms,
+    holder_reply,
+    probe_attempt,
+    redis_key,
+)
+from moorage_redis.waiting import wait_op
+
+__all__ = ["RedisLockManager", "ReleaseWaiter"]
+
+
+class RedisLockManager(LockManager):
+    """Locks kept on a Redis server: ``RedisLockManager("redis://localhost:6379/0")``.
+
+    ``url`` is ``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS),
+    optionally with options in its query string. ``hold_timeout`` (seconds; None or
+    ``math.inf`` for locks that never lapse) is the default lifetime of a lock; the core
+    passes the ``lock_hold_timeout`` setting. Other options, as keywords or in the
+    query: ``socket_timeout``, ``socket_connect_timeout`` (seconds, default 5),
+    ``retries`` (default 3), ``key_prefix`` (default ``"moorage:lock:"``),
+    ``recheck_interval`` (seconds, default 5), ``db``, ``username``, ``password``,
+    ``client_name``, and for ``rediss://`` ``ssl_ca_certs``, ``ssl_certfile``,
+    ``ssl_keyfile``, ``ssl_cert_reqs``, ``ssl_check_hostname``.
+
+    No connection is made until the first lock operation. The manager may be shared by
+    threads and by event loops; each loop gets its own asyncio client.
+    """
+
+    schemes = ("redis", "rediss")
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        hold_timeout: float | str | None = DEFAULT_HOLD_TIMEOUT,
+        **options: Any,
+    ) -> None:
+        self.options: RedisOptions = parse_options(url, hold_timeout, options)
+        super().__init__(self.options.hold_timeout)
+        self.url = self.options.url
+        self._clients = Clients(self.options)
+
+    def redis_key(self, key: str) -> bytes:
+        """The Redis key holding the lock on ``key`` (also its release channel)."""
+        return redis_key(self.options.key_prefix, key)
+
+    def _translated(self, action: str, key: str) -> AbstractContextManager[None]:
+        return translated(action, key, self.options)
+
+    # -- the primitives, blocking ----------------------------------------------------------
+
+    def attempt(self, key: str, holder: str, ms: int) -> Attempt:
+        """Take, re-take (extending it) or fail to take the lock, in one script run."""
+        client = self._clients.sync()
+        with self._translated("acquire", key):
+            reply = client.acquire(keys=[self.redis_key(key)], args=[encode(holder), ms])
+        return acquire_attempt(reply)
+
+    def probe(self, key: str) -> Attempt:
+        """Whether the lock is free, else how long it still lives."""
+        client = self._clients.sync()
+        with self._translated("check", key):
+            return probe_attempt(client.redis.pttl(self.redis_key(key)))
+
+    def try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        return self.attempt(key, holder, hold_ms(hold_timeout)).done
+
+    def release_lock(self, key: str, holder: str) -> None:
+        """Free the lock; `LockError` naming the current holder unless ``holder`` has it."""
+        client = self._clients.sync()
+        with self._translated("release", key):
+            reply = client.release(keys=[self.redis_key(key)], args=[encode(holder)])
+        self._check_holder(reply, key, holder)
+
+    def extend_lock(self, key: str, holder: str, hold_timeout: float | None = None) -> None:
+        """Give the lock ``holder`` holds a new lifetime: ``hold_timeout`` seconds from
+        now (None: the manager's default; ``math.inf``: no expiry). `LockError` if
+        ``holder`` does not hold it; never takes a free lock."""
+        client = self._clients.sync()
+        with self._translated("extend", key):
+            reply = client.extend(
+                keys=[self.redis_key(key)], args=self._extend_args(holder, hold_timeout)
+            )
+        self._check_holder(reply, key, holder, "extend")
+
+    def lock_holder(self, key: str) -> str | None:
+        client = self._clients.sync()
+        with self._translated("read", key):
+            return decode_holder(client.redis.get(self.redis_key(key)))
+
+    # -- the primitives, asyncio -----------------------------------------------------------
+
+    async def aattempt(self, key: str, holder: str, ms: int) -> Attempt:
+        client = await self._clients.current()
+        with self._translated("acquire", key):
+            reply = await client.acquire(keys=[self.redis_key(key)], args=[encode(holder), ms])
+        return acquire_attempt(reply)
+
+    async def aprobe(self, key: str) -> Attempt:
+        client = await self._clients.current()
+        with self._translated("check", key):
+            return probe_attempt(await client.redis.pttl(self.redis_key(key)))
+
+    async def atry_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        return (await self.aattempt(key, holder, hold_ms(hold_timeout))).done
+
+    async def arelease_lock(self, key: str, holder: str) -> None:
+        client = await self._clients.current()
+        with self._translated("release", key):
+            reply = await client.release(keys=[self.redis_key(key)], args=[encode(holder)])
+        self._check_holder(reply, key, holder)
+
+    async def aextend_lock(self, key: str, holder: str, hold_timeout: float | None = None) -> None:
+        """Async twin of `extend_lock`."""
+        client = await self._clients.current()
+        with self._translated("extend", key):
+            reply = await client.extend(
+                keys=[self.redis_key(key)], args=self._extend_args(holder, hold_timeout)
+            )
+        self._check_holder(reply, key, holder, "extend")
+
+    async def alock_holder(self, key: str) -> str | None:
+        client = await self._clients.current()
+        with self._translated("read", key):
+            return decode_holder(await client.redis.get(self.redis_key(key)))
+
+    # -- shared by both ----------------------------------------------------------------------
+
+    def _extend_args(self, holder: str, hold_timeout: float | None) -> list[Any]:
+        return [encode(holder), hold_ms(self.effective_hold_timeout(hold_timeout))]
+
+    def _check_holder(self, reply: object, key: str, holder: str, action: str = "release") -> None:
+        done, current = holder_reply(reply)
+        if done:
+            return
+        if action == "release":
+            raise release_error(key, holder, current, self.url)
+        if current is None:
+            why = f"it is not held (released, or its hold timeout passed); holder {holder!r}"
+            fix = "take it again with acquire_lock"
+        else:
+            why = f"it is held by {current!r}, not by {holder!r}"
+            fix = "only the holder may extend it"
+        raise LockError(f"cannot extend lock on key {key!r} in {self.url}: {why}; {fix}")
+
+    def _acquire_call(self, key: str, holder: str, hold_timeout: float | None) -> Call:
+        return (self, "attempt", (key, holder, hold_ms(self.effective_hold_timeout(hold_timeout))))
+
+    # -- waiting: the shared operation, run by the sync or the async driver -------------------
+
+    def acquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        """Take the lock, waiting up to ``acquire_timeout`` seconds (None: forever) and
+        waking when it is released or lapses. ``hold_timeout`` None means the manager's
+        default; ``math.inf`` a lock that never lapses."""
+        return self._wait(key, self._acquire_call(key, holder, hold_timeout), acquire_timeout)
+
+    async def aacquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        """Async twin of `acquire_lock`."""
+        call = self._acquire_call(key, holder, hold_timeout)
+        return await self._await(key, call, acquire_timeout)
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Wait until ``key`` is unlocked; False if ``timeout`` passed first."""
+        return self._wait(key, (self, "probe", (key,)), timeout)
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Async twin of `wait_for_lock`."""
+        return await self._await(key, (self, "probe", (key,)), timeout)
+
+    def _wait(self, key: str, attempt: Call, timeout: float | None) -> bool:
+        waiter = ReleaseWaiter(self, key)
+        try:
+            return run_sync(wait_op(attempt, waiter, timeout, self.options.recheck_interval))
+        finally:
+            waiter.close()
+
+    async def _await(self, key: str, attempt: Call, timeout: float | None) -> bool:
+        waiter = ReleaseWaiter(self, key)
+        try:
+            return await run_async(wait_op(attempt, waiter, timeout, self.options.recheck_interval))
+        finally:
+            await waiter.aclose()
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the blocking client's connections (asyncio clients close with their
+        event loops). The manager stays usable: the next call reconnects."""
+        self._clients.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's asyncio client and the blocking client."""
+        await self._clients.aclose()
+
+
+class ReleaseWaiter:
+    """The subscription of one waiting call to one lock's release channel.
+
+    Made by every waiting call, it connects only if the first try fails. Pub/sub errors
+    the server answers (an ACL without ``SUBSCRIBE``, a proxy without pub/sub) make it
+    report ``False``: the caller then sleeps with backoff instead of listening.
+    """
+
+    def __init__(self, manager: RedisLockManager, key: str) -> None:
+        self._manager = manager
+        self._key = key
+        self._channel = manager.redis_key(key)
+        self._pubsub: redis.client.PubSub | None = None
+        self._apubsub: redis.asyncio.client.PubSub | None = None
+
+    def _confirm_within(self) -> float:
+        return self._manager.options.socket_timeout or 5.0
+
+    def subscribe(self) -> bool:
+        """Listen for releases; True once the server confirmed the subscription."""
+        self._pubsub = self._manager._clients.sync().redis.pubsub()  # type: ignore[no-untyped-call]
+        deadline = time.monotonic() + self._confirm_within()
+        with self._manager._translated("wait for", self._key):
+            try:
+                self._pubsub.subscribe(self._channel)
+                while (left := deadline - time.monotonic()) > 0:
+                    if _confirms(self._pubsub.get_message(timeout=left)):
+                        return True
+            except rex.ResponseError:
+                pass
+        self.close()
+        return False
+
+    async def asubscribe(self) -> bool:
+        client = await self._manager._clients.current()
+        self._apubsub = client.redis.pubsub()
+        deadline = time.monotonic() + self._confirm_within()
+        with self._manager._translated("wait for", self._key):
+            try:
+                await self._apubsub.subscribe(self._channel)
+                while (left := deadline - time.monotonic()) > 0:
+                    if _confirms(await self._apubsub.get_message(timeout=left)):
+                        return True
+            except rex.ResponseError:
+                pass
+        await self.aclose()
+        return False
+
+    def wait_released(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a release message; False if not listening (then it
+        just sleeps)."""
+        if self._pubsub is None:
+            time.sleep(seconds)
+            return False
+        try:
+            self._pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
+        except (rex.RedisError, OSError):
+            self.close()  # the next try reports a dead server; else fall back to sleeping
+            return False
+        return True
+
+    async def await_released(self, seconds: float) -> bool:
+        if self._apubsub is None:
+            await asyncio.sleep(seconds)
+            return False
+        try:
+            await self._apubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
+        except (rex.RedisError, OSError):
+            await self.aclose()
+            return False
+        return True
+
+    def close(self) -> None:
+        """Drop the subscription and its connection (quietly: it may be broken)."""
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with suppress(rex.RedisError, OSError):
+                pubsub.close()
+
+    async def aclose(self) -> None:
+        pubsub, self._apubsub = self._apubsub, None
+        if pubsub is not None:
+            with suppress(rex.RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def _confirms(message: object) -> bool:
+    """Whether a pub/sub message is the server's confirmation of our subscription."""
+    return isinstance(message, dict) and message.get("type") in ("subscribe", b"subscribe")

@@ -1,0 +1,87 @@
+"""Waiting for a lock without polling: the schedule and the loop, written once.
+
+`wait_op` is an operation in the sense of `moorage.ops`: it yields the calls it needs
+and is driven by `run_sync` (blocking calls) or `run_async` (their ``a`` twins), so the
+sync and async lock managers share every decision:
+
+1. try (take the lock, or check that it is free); done if that worked, False if the
+   time is up;
+2. after the first failure, subscribe to the lock's release channel, then try again at
+   once (a release between the first try and the subscription published nothing that
+   this waiter could hear);
+3. then wait for a release message, at most until the current lock's time to live ends
+   (an expiring lock publishes nothing), until the caller's timeout, and until the next
+   re-check of a slow backoff (`recheck_delays`) that guards against releases nobody
+   announced (a key deleted by hand, a dropped subscription); try again; repeat.
+
+Where pub/sub is unavailable (an ACL without ``SUBSCRIBE``, a proxy without pub/sub) the
+waiter sleeps instead, with the core's fast backoff (`moorage.locking.backoff_delays`),
+still never past the lock's time to live.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from moorage.locking import backoff_delays
+from moorage.ops import Call, Op
+from moorage_redis.scripts import Attempt
+
+__all__ = ["EXPIRY_MARGIN", "next_wait", "recheck_delays", "wait_op"]
+
+#: Added to a lock's remaining time to live before re-checking, so the re-check finds it
+#: expired rather than a millisecond short of it (seconds).
+EXPIRY_MARGIN = 0.002
+
+
+def recheck_delays(interval: float) -> Iterator[float]:
+    """Re-check intervals while listening: from ``interval / 8``, doubling, up to
+    ``interval``."""
+    delay = interval / 8
+    while True:
+        yield delay
+        delay = min(delay * 2, interval)
+
+
+def next_wait(ttl_ms: int | None, remaining: float | None, recheck: float) -> float:
+    """Seconds to wait before trying again.
+
+    ``ttl_ms``: the current lock's remaining time to live (None: it never expires);
+    ``remaining``: what is left of the caller's timeout (None: no timeout); ``recheck``:
+    the next safety re-check interval.
+    """
+    wait = recheck
+    if ttl_ms is not None:
+        wait = min(wait, ttl_ms / 1000 + EXPIRY_MARGIN)
+    if remaining is not None:
+        wait = min(wait, remaining)
+    return max(wait, 0.0)
+
+
+def wait_op(attempt: Call, waiter: Any, timeout: float | None, recheck_interval: float) -> Op[bool]:
+    """Repeat ``attempt`` (a call answering an `Attempt`) until it is done; False once
+    ``timeout`` seconds (None: no limit) have passed.
+
+    ``waiter`` answers ``subscribe() -> bool`` (True: listening for releases) and
+    ``wait_released(seconds) -> bool`` (True: still listening), and their ``a`` twins.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delays: Iterator[float] | None = None
+    listening = False
+    while True:
+        outcome: Attempt = yield attempt
+        if outcome.done:
+            return True
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return False
+        if delays is None:
+            listening = yield (waiter, "subscribe", ())
+            delays = recheck_delays(recheck_interval) if listening else backoff_delays()
+            continue
+        pause = next_wait(outcome.ttl_ms, remaining, next(delays))
+        still = yield (waiter, "wait_released", (pause,))
+        if listening and not still:
+            listening, delays = False, backoff_delays()

@@ -1,0 +1,165 @@
+"""The options of an S3 storage: parsed once, checked once, turned into s3fs arguments.
+
+Options arrive as keyword arguments, from a named storage in settings, or as text from a
+URL's query string (``?region=eu-west-1&retries=3``). Whatever is not given is left to
+botocore, so the SDK's own variables (``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``,
+``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_S3``, ``AWS_MAX_ATTEMPTS``...) and the shared
+config files keep working. Secret values (``key``, ``secret``, ``token``) are kept out of
+every repr and message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from moorage.errors import ConfigurationError
+from moorage.options import (
+    parse_bool,
+    parse_choice,
+    parse_count,
+    parse_positive,
+    parse_size,
+    parse_text,
+)
+
+__all__ = ["MIB", "MIN_PART_SIZE", "S3Options"]
+
+MIB = 1024 * 1024
+#: S3's smallest part (all but the last) and largest part or single PUT.
+MIN_PART_SIZE = 5 * MIB
+MAX_PART_SIZE = 5 * 1024 * MIB
+
+_RETRY_MODES = ("legacy", "standard", "adaptive")
+_ADDRESSING_STYLES = ("auto", "path", "virtual")
+_ALIASES = {"region_name": "region"}
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Every option of `S3Storage`, with its default; see ``docs/backends/s3.md``."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    key: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    profile: str | None = None
+    anon: bool = False
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int | None = None
+    retry_mode: str | None = None
+    max_pool_connections: int = 50
+    max_concurrency: int = 4
+    multipart_threshold: int = 8 * MIB
+    part_size: int = 8 * MIB
+    addressing_style: str | None = None
+
+    @classmethod
+    def parse(cls, options: dict[str, Any]) -> S3Options:
+        """Check and convert options given as Python values or as URL query text."""
+        known = set(cls.__dataclass_fields__)
+        given: dict[str, Any] = {}
+        for name, value in options.items():
+            canonical = _ALIASES.get(name, name)
+            if canonical not in known:
+                raise ConfigurationError(
+                    f"unknown option {name!r} for an s3:// storage; the options are: "
+                    f"{', '.join(sorted(known))} (see the moorage-s3 documentation)"
+                )
+            if canonical in given:
+                raise ConfigurationError(f"option {canonical!r} is given twice (as {name!r})")
+            given[canonical] = value
+        get = given.get
+        parsed = cls(
+            endpoint_url=parse_text("endpoint_url", get("endpoint_url")),
+            region=parse_text("region", get("region")),
+            key=parse_text("key", get("key")),
+            secret=parse_text("secret", get("secret")),
+            token=parse_text("token", get("token")),
+            profile=parse_text("profile", get("profile")),
+            anon=parse_bool("anon", get("anon", False)),
+            connect_timeout=parse_positive("connect_timeout", get("connect_timeout", 10.0)),
+            read_timeout=parse_positive("read_timeout", get("read_timeout", 60.0)),
+            retries=None if get("retries") is None else parse_count("retries", get("retries"), 1),
+            retry_mode=parse_choice("retry_mode", get("retry_mode"), _RETRY_MODES),
+            max_pool_connections=parse_count(
+                "max_pool_connections", get("max_pool_connections", 50), 1
+            ),
+            max_concurrency=parse_count("max_concurrency", get("max_concurrency", 4), 1),
+            multipart_threshold=parse_size(
+                "multipart_threshold", get("multipart_threshold", 8 * MIB)
+            ),
+            part_size=parse_size("part_size", get("part_size", 8 * MIB)),
+            addressing_style=parse_choice(
+                "addressing_style", get("addressing_style"), _ADDRESSING_STYLES
+            ),
+        )
+        parsed._check()
+        return parsed
+
+    def _check(self) -> None:
+        if bool(self.key) != bool(self.secret):
+            raise ConfigurationError(
+                "options 'key' and 'secret' go together: give both (or neither, to use the "
+                "AWS_* environment variables, a profile or the instance's role)"
+            )
+        if self.token and not self.key:
+            raise ConfigurationError("option 'token' needs 'key' and 'secret' as well")
+        if self.anon and (self.key or self.profile):
+            raise ConfigurationError(
+                "option 'anon' sends unsigned requests; drop 'key'/'secret'/'profile' or anon"
+            )
+        if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
+            raise ConfigurationError(
+                f"option 'part_size' must be between 5 MiB and 5 GiB (S3's limits), not "
+                f"{self.part_size} bytes"
+            )
+        if self.multipart_threshold > MAX_PART_SIZE:
+            raise ConfigurationError(
+                "option 'multipart_threshold' must be at most 5 GiB, the largest single PUT"
+            )
+
+    def filesystem_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``s3fs.S3FileSystem`` (not the session, which carries
+        ``profile``, nor the caching flags).
+
+        Only what was given is passed on, so botocore still resolves the rest from its
+        environment variables and config files. ``AWS_REGION`` is honoured as a fallback
+        when neither ``region`` nor ``AWS_DEFAULT_REGION`` (botocore's own) is set.
+        """
+        config: dict[str, Any] = {
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "max_pool_connections": self.max_pool_connections,
+        }
+        retries: dict[str, Any] = {}
+        if self.retries is not None:
+            retries["total_max_attempts"] = self.retries
+        if self.retry_mode is not None:
+            retries["mode"] = self.retry_mode
+        if retries:
+            config["retries"] = retries
+        if self.addressing_style is not None:
+            config["s3"] = {"addressing_style": self.addressing_style}
+        region = self.region
+        if region is None and not os.environ.get("AWS_DEFAULT_REGION"):
+            region = os.environ.get("AWS_REGION") or None
+        return {
+            "anon": self.anon,
+            "endpoint_url": self.endpoint_url,
+            "key": self.key,
+            "secret": self.secret,
+            "token": self.token,
+            "client_kwargs": {"region_name": region} if region else {},
+            "config_kwargs": config,
+        }
+
+    def scrub(self, text: str) -> str:
+        """``text`` from outside (a server's message, an exception) without our secrets."""
+        for secret in (self.key, self.secret, self.token):
+            if secret:
+                text = text.replace(secret, "***")
+        return text

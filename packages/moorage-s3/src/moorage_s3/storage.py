@@ -1,0 +1,168 @@
+"""`S3Storage`: ``s3://bucket/prefix`` (and ``s3a://``) on s3fs and aiobotocore.
+
+The contract itself (sync and async shells, the I/O loop, error wrapping) lives in
+`moorage.objectstore.ObjectStorage`; this module adds what is particular to S3:
+
+- the client: built from `S3Options`, one per storage (never fsspec's instance cache),
+  no listings cache, botocore alone retrying requests (s3fs's own retry loop is set to
+  one attempt so ``retries`` is the real bound), whole-object reads as one GET;
+- writes: one PutObject below ``multipart_threshold``, else a multipart upload whose
+  parts are cut from the record's buffers one at a time (`moorage_s3.multipart`);
+- ``exists`` is one HeadObject, listings ask S3 for the keys under the prefix only,
+  ``read_head`` is a ranged GET: none of them transfers a payload;
+- S3's and botocore's errors become messages that say what to fix, without secrets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+from botocore.loaders import create_loader  # type: ignore[import-untyped]
+from fsspec.asyn import AsyncFileSystem
+from s3fs import S3FileSystem
+
+from moorage.objectstore import ObjectStorage
+from moorage.storage import BytesLike
+from moorage_s3.errors import error_code, explain
+from moorage_s3.multipart import BufferSlicer, upload_multipart
+from moorage_s3.options import S3Options
+
+__all__ = ["S3Storage"]
+
+_loaders: dict[str | None, Any] = {}
+_loaders_guard = threading.Lock()
+
+
+def _new_session(profile: str | None) -> AioSession:
+    """A botocore session of its own (credentials, profile), sharing only API model data.
+
+    Loading S3's service model takes a tenth of a second or more per session; the loader
+    that holds it is pure data, so storages share one (per ``data_path``) while every
+    storage still gets its own session, credentials and client.
+    """
+    session = AioSession(profile=profile)
+    try:
+        data_path = session.get_config_variable("data_path")
+    except Exception:  # e.g. a missing profile: the first request reports it, wrapped
+        return session
+    with _loaders_guard:
+        loader = _loaders.get(data_path)
+        if loader is None:
+            loader = _loaders[data_path] = create_loader(data_path)
+    session.register_component("data_loader", loader)
+    return session
+
+
+class S3Storage(ObjectStorage):
+    """Records as objects under ``s3://bucket/prefix``; see ``docs/backends/s3.md``.
+
+    Options (keyword arguments, a named storage's settings, or the URL's query string)
+    are described by `S3Options`; anything not given is resolved by botocore from the
+    standard ``AWS_*`` variables and the shared config files.
+    """
+
+    schemes = ("s3", "s3a")
+    bucket_word = "bucket"
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.s3_options = S3Options.parse(options)
+
+    # -- the client -------------------------------------------------------------------
+
+    def make_filesystem(self, *, asynchronous: bool, loop: Any) -> AsyncFileSystem:
+        fs = S3FileSystem(
+            **self.s3_options.filesystem_kwargs(),
+            session=_new_session(self.s3_options.profile),
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            asynchronous=asynchronous,
+            loop=loop,
+        )
+        fs.retries = 1  # botocore retries each request; s3fs must not multiply that
+        fs.max_concurrency = 1  # a whole-object read is one GET: one version, never mixed
+        return fs
+
+    def _object_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    # -- operations that differ from the generic ones --------------------------------
+
+    async def _read(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+        try:
+            return await super()._read(fs, key, n)
+        except OSError as exc:
+            found = error_code(exc)
+            if n is not None and found is not None and found[0] in ("InvalidRange", "416"):
+                return b""  # a ranged GET on an empty object: it exists, its head is empty
+            raise
+
+    async def _write(self, fs: AsyncFileSystem, key: str, parts: Sequence[BytesLike]) -> str:
+        options = self.s3_options
+        slicer = BufferSlicer(parts)
+        name = self._object_key(key)
+        if slicer.size and slicer.size >= options.multipart_threshold:
+            await upload_multipart(
+                fs, self.bucket, name, slicer, options.part_size, options.max_concurrency
+            )
+        else:
+            single = len(parts) == 1 and isinstance(parts[0], bytes)
+            body = parts[0] if single else slicer.body(0, slicer.size)
+            await fs._call_s3("put_object", Bucket=self.bucket, Key=name, Body=body)
+        return self.resolve_path(key)
+
+    async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
+        try:
+            await fs._call_s3("head_object", Bucket=self.bucket, Key=self._object_key(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def _delete(self, fs: AsyncFileSystem, key: str) -> None:
+        # S3 answers 204 for a missing key; only a missing bucket fails, and should.
+        await fs._call_s3("delete_object", Bucket=self.bucket, Key=self._object_key(key))
+
+    async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+        below = f"{self.prefix}/" if self.prefix else ""
+        strip = len(self.bucket) + 1 + len(below)
+        keys = [
+            entry["name"][strip:]
+            async for entry in fs._iterdir(self.bucket, delimiter="", prefix=below + prefix)
+        ]
+        return sorted(k for k in keys if k and not k.endswith("/"))
+
+    # -- buckets ----------------------------------------------------------------------
+
+    def create_bucket(self) -> None:
+        """Create this storage's bucket if it does not exist yet.
+
+        The bucket goes to the client's region. For ``us-east-1`` no location constraint
+        is sent: S3 (and moto) reject that region named explicitly.
+        """
+        self._run(self._create_bucket, "create the bucket of", None)
+
+    async def _create_bucket(self, fs: AsyncFileSystem) -> None:
+        client = await fs.set_session()
+        region = client.meta.region_name
+        params: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            await fs._call_s3("create_bucket", **params)
+        except FileExistsError as exc:
+            found = error_code(exc)
+            if found is None or found[0] != "BucketAlreadyOwnedByYou":
+                raise
+
+    # -- errors -----------------------------------------------------------------------
+
+    def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
+        return explain(
+            exc,
+            head=f"cannot {action} {self._where(key)}",
+            bucket=self.bucket,
+            options=self.s3_options,
+        )

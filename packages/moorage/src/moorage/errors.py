@@ -1,0 +1,68 @@
+"""The one exception hierarchy of moorage.
+
+Every error raised by moorage or by a backend plugin derives from `MoorageError`.
+Messages name what failed (the key, the backend's URL) and what to do about it.
+Backends wrap their client library's exceptions in one of these classes, keeping the
+original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "MoorageError",
+    "InvalidKey",
+    "LockError",
+    "PluginError",
+    "RecordCorrupted",
+    "RecordExpired",
+    "RecordNotFound",
+    "SerializationError",
+    "StorageError",
+]
+
+
+class MoorageError(Exception):
+    """Base class of every error raised by moorage and its plugins."""
+
+
+class StorageError(MoorageError):
+    """A storage backend failed to read, write, list or delete."""
+
+
+class RecordNotFound(StorageError, KeyError):
+    """No record (or payload) is stored under the key.
+
+    Also a `KeyError`, so ``except KeyError`` keeps working for dict-like use.
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RecordExpired(MoorageError):
+    """The record exists but its expiration has passed."""
+
+
+class RecordCorrupted(MoorageError):
+    """The stored bytes are not a valid record: truncated, checksum or signature mismatch."""
+
+
+class InvalidKey(MoorageError, ValueError):
+    """A storage key is not a relative, ``/``-separated path inside the storage root."""
+
+
+class SerializationError(MoorageError):
+    """A value could not be serialized, or a payload could not be deserialized."""
+
+
+class ConfigurationError(MoorageError):
+    """Settings or arguments do not describe a usable configuration."""
+
+
+class LockError(MoorageError):
+    """A lock could not be taken, released or honoured."""
+
+
+class PluginError(ConfigurationError):
+    """A plugin is missing, broken, or two plugins claim the same name."""

@@ -1,0 +1,299 @@
+"""The lock-manager contract, its shared rules, and the built-in ``memory://`` manager.
+
+A backend implements three primitives, all non-blocking:
+
+- `try_acquire(key, holder, hold_timeout)`: take the lock if it is free, expired, or
+  already held by ``holder`` (re-acquiring extends it);
+- `release_lock(key, holder)`: free it, raising `LockError` if another holder has it;
+- `lock_holder(key)`: the current, unexpired holder, asked of the backend.
+
+The base class builds the blocking operations (`acquire_lock`, `wait_for_lock`) and
+their async twins from those primitives with one shared backoff schedule, so sync and
+async behave alike. Backends that can be told when a lock is freed (Redis pub/sub, a
+condition variable) override `wait_until_free` / `await_until_free`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from moorage.errors import ConfigurationError, LockError
+from moorage.ops import Call, Op, in_thread, run_async, run_sync
+
+__all__ = [
+    "DEFAULT_HOLD_TIMEOUT",
+    "IsolationLevel",
+    "LockInfo",
+    "LockManager",
+    "MemoryLockManager",
+    "backoff_delays",
+    "expiry_from",
+]
+
+#: Used when neither the call, the manager nor settings give a hold timeout (seconds).
+DEFAULT_HOLD_TIMEOUT = 300.0
+
+
+class IsolationLevel(StrEnum):
+    """How a transaction isolates its key from concurrent writers."""
+
+    #: Read the committed record if there is one; concurrent writers may race.
+    READ_COMMITTED = "READ_COMMITTED"
+    #: Hold the key's lock for the whole transaction (needs a lock manager).
+    SERIALIZABLE = "SERIALIZABLE"
+
+
+def backoff_delays(first: float = 0.002, cap: float = 0.1) -> Iterator[float]:
+    """Sleep intervals for polling a lock: start short, double, stay below ``cap``."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, cap)
+
+
+def expiry_from(now: float, hold_timeout: float | None) -> float | None:
+    """The wall-clock time at which a lock taken at ``now`` lapses (None: never)."""
+    if hold_timeout is None or hold_timeout == float("inf"):
+        return None
+    if not hold_timeout > 0:
+        raise ConfigurationError(
+            f"hold_timeout must be positive seconds or None, got {hold_timeout!r}"
+        )
+    return now + hold_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """Who holds a lock and until when (wall-clock seconds since the epoch, or None)."""
+
+    holder: str
+    expires_at: float | None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
+
+
+class LockManager(ABC):
+    """Base class of every lock manager.
+
+    ``hold_timeout`` is the default lifetime of a lock taken without one; it comes from
+    the ``lock_hold_timeout`` setting when the manager is built from configuration, so a
+    crashed holder never blocks a key forever. Pass ``hold_timeout=None`` explicitly to
+    `acquire_lock` only where a lock must never lapse.
+    """
+
+    url: str = ""
+    schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, hold_timeout: float | None = DEFAULT_HOLD_TIMEOUT) -> None:
+        expiry_from(0.0, hold_timeout)  # validates
+        self.hold_timeout = hold_timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r}, hold_timeout={self.hold_timeout!r})"
+
+    # -- primitives ------------------------------------------------------------------
+
+    @abstractmethod
+    def try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        """Take the lock without waiting; True if ``holder`` holds it afterwards."""
+
+    @abstractmethod
+    def release_lock(self, key: str, holder: str) -> None:
+        """Free the lock. Raise `LockError` if it is held by someone else or not held."""
+
+    @abstractmethod
+    def lock_holder(self, key: str) -> str | None:
+        """The current holder of an unexpired lock on ``key``, else None."""
+
+    def effective_hold_timeout(self, hold_timeout: float | None) -> float | None:
+        """What a call's ``hold_timeout`` means: None is this manager's default."""
+        return self.hold_timeout if hold_timeout is None else hold_timeout
+
+    # -- the contract, built on the primitives ------------------------------------------
+
+    def _poll_op(self, attempt: Call, until: bool, key: str, timeout: float | None) -> Op[bool]:
+        """Repeat ``attempt`` until it returns ``until``, pausing between tries with the
+        shared backoff; False once ``timeout`` seconds have passed."""
+        deadline = _deadline(timeout)
+        delays = backoff_delays()
+        while (yield attempt) != until:
+            remaining = _remaining(deadline)
+            if remaining is not None and remaining <= 0:
+                return False
+            yield (self, "wait_until_free", (key, _min(next(delays), remaining)))
+        return True
+
+    def _acquire_op(
+        self, key: str, holder: str, acquire_timeout: float | None, hold_timeout: float | None
+    ) -> Op[bool]:
+        attempt: Call = (
+            self,
+            "try_acquire",
+            (key, holder, self.effective_hold_timeout(hold_timeout)),
+        )
+        return self._poll_op(attempt, True, key, acquire_timeout)
+
+    def acquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        """Take the lock, waiting up to ``acquire_timeout`` seconds (None: forever).
+
+        ``hold_timeout`` None means the manager's default hold timeout; pass
+        ``math.inf`` for a lock that never lapses.
+        """
+        return run_sync(self._acquire_op(key, holder, acquire_timeout, hold_timeout))
+
+    async def aacquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        """Async twin of `acquire_lock`."""
+        return await run_async(self._acquire_op(key, holder, acquire_timeout, hold_timeout))
+
+    def is_locked(self, key: str) -> bool:
+        return self.lock_holder(key) is not None
+
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        return self.lock_holder(key) == holder
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Wait until ``key`` is unlocked; False if ``timeout`` passed first."""
+        return run_sync(self._poll_op((self, "is_locked", (key,)), False, key, timeout))
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Async twin of `wait_for_lock`."""
+        return await run_async(self._poll_op((self, "is_locked", (key,)), False, key, timeout))
+
+    # -- waiting and async primitives: override for native behaviour ---------------------
+
+    def wait_until_free(self, key: str, delay: float) -> None:
+        """Block for at most ``delay`` seconds, or until ``key`` may have been freed."""
+        time.sleep(delay)
+
+    async def await_until_free(self, key: str, delay: float) -> None:
+        """Async twin of `wait_until_free`."""
+        import asyncio
+
+        await asyncio.sleep(delay)
+
+    async def atry_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        return await in_thread(self.try_acquire, key, holder, hold_timeout)
+
+    async def arelease_lock(self, key: str, holder: str) -> None:
+        await in_thread(self.release_lock, key, holder)
+
+    async def alock_holder(self, key: str) -> str | None:
+        return await in_thread(self.lock_holder, key)
+
+    async def ais_locked(self, key: str) -> bool:
+        return await self.alock_holder(key) is not None
+
+    async def ais_lock_holder(self, key: str, holder: str) -> bool:
+        return await self.alock_holder(key) == holder
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections the manager holds."""
+
+
+def _min(delay: float, remaining: float | None) -> float:
+    return delay if remaining is None else max(0.0, min(delay, remaining))
+
+
+def release_error(key: str, holder: str, current: str | None, where: str) -> LockError:
+    """The `LockError` for releasing a lock one does not hold (shared by all backends)."""
+    if current is None:
+        return LockError(
+            f"cannot release lock on key {key!r} in {where}: it is not held (it was never "
+            f"taken, was released already, or its hold timeout passed); holder {holder!r}"
+        )
+    return LockError(
+        f"cannot release lock on key {key!r} in {where}: it is held by {current!r}, "
+        f"not by {holder!r}; only the holder may release it"
+    )
+
+
+class MemoryLockManager(LockManager):
+    """Process-wide locks: ``memory://``. All managers in one process share the locks.
+
+    Waiting threads are woken by a condition variable when a lock is released.
+    """
+
+    schemes = ("memory",)
+    _locks: ClassVar[dict[str, LockInfo]] = {}
+    _cond: ClassVar[threading.Condition] = threading.Condition()
+
+    def __init__(
+        self, url: str = "memory://", hold_timeout: float | None = DEFAULT_HOLD_TIMEOUT
+    ) -> None:
+        super().__init__(hold_timeout)
+        parts = urlsplit(url)
+        if parts.scheme not in ("memory", ""):
+            raise ConfigurationError(f"MemoryLockManager takes memory:// URLs, not {url!r}")
+        self.url = "memory://"
+
+    def _current(self, key: str, now: float) -> LockInfo | None:
+        info = self._locks.get(key)
+        if info is not None and info.expired(now):
+            del self._locks[key]
+            self._cond.notify_all()
+            return None
+        return info
+
+    def try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        with self._cond:
+            now = time.time()
+            info = self._current(key, now)
+            if info is not None and info.holder != holder:
+                return False
+            self._locks[key] = LockInfo(holder, expiry_from(now, hold_timeout))
+            return True
+
+    def release_lock(self, key: str, holder: str) -> None:
+        with self._cond:
+            info = self._current(key, time.time())
+            if info is None or info.holder != holder:
+                raise release_error(key, holder, None if info is None else info.holder, self.url)
+            del self._locks[key]
+            self._cond.notify_all()
+
+    def lock_holder(self, key: str) -> str | None:
+        with self._cond:
+            info = self._current(key, time.time())
+            return None if info is None else info.holder
+
+    def wait_until_free(self, key: str, delay: float) -> None:
+        with self._cond:
+            if key in self._locks:
+                self._cond.wait(delay)
+
+    async def atry_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        return self.try_acquire(key, holder, hold_timeout)
+
+    async def arelease_lock(self, key: str, holder: str) -> None:
+        self.release_lock(key, holder)
+
+    async def alock_holder(self, key: str) -> str | None:
+        return self.lock_holder(key)

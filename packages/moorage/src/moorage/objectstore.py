@@ -1,0 +1,268 @@
+"""Shared base for object-store backends built on fsspec's async filesystems.
+
+moorage-s3, moorage-gcs and moorage-azure each subclass `ObjectStorage` with a few
+lines: which fsspec class to build, how URL query options become its keyword arguments,
+and how the SDK's exceptions read. Everything else lives here once:
+
+- each operation is one coroutine taking the filesystem it runs on, and it always runs
+  on fsspec's own I/O loop thread, where the filesystem and its HTTP session live. The
+  sync method blocks on it; the async method hands it over and awaits the result without
+  blocking the caller's loop, so many concurrent ``awrite``/``aread`` calls overlap for
+  real, and no client is ever bound to (or left open on) a caller's short-lived loop;
+- every filesystem is built with ``skip_instance_cache=True`` (two storages with
+  different credentials never share a client) and with the listings cache off, so
+  ``exists`` sees another writer's new object at once;
+- ``exists`` asks for the object's metadata (a HEAD request), ``read_head`` asks for a
+  byte range, listings ask for names: none of them downloads a payload;
+- backends' exceptions become `moorage.StorageError` subclasses whose messages name the
+  URL and the fix, never the credentials.
+
+This module imports fsspec; only the plugin packages (which depend on it) import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+from fsspec.asyn import AsyncFileSystem, sync
+
+from moorage.errors import ConfigurationError, MoorageError, RecordNotFound, StorageError
+from moorage.storage import BytesLike, Storage
+
+__all__ = ["ObjectStorage"]
+
+_T = TypeVar("_T")
+
+
+class ObjectStorage(Storage):
+    """A bucket (or container) and a key prefix on an object store reached by fsspec.
+
+    Subclasses set `schemes` and implement `make_filesystem`, and usually
+    `describe_error`. ``url`` is ``scheme://bucket/prefix`` without the query string, so
+    nothing passed as an option (keys, tokens, connection strings) reaches a repr or a
+    message.
+    """
+
+    #: What to tell the user when the bucket does not exist: "create it with ...".
+    bucket_word: ClassVar[str] = "bucket"
+
+    def __init__(self, url: str, **options: Any) -> None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in self.schemes:
+            raise ConfigurationError(
+                f"{type(self).__name__} takes {', '.join(s + '://' for s in self.schemes)} "
+                f"URLs, not {url.split('?')[0]!r}"
+            )
+        self.scheme = parts.scheme.lower()
+        self.bucket, self.prefix = self.split_location(parts.netloc, parts.path)
+        if not self.bucket:
+            raise ConfigurationError(
+                f"no {self.bucket_word} in {url.split('?')[0]!r}; write it as "
+                f"{self.scheme}://{self.bucket_word.upper()}/optional/prefix"
+            )
+        self.url = f"{self.scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.options = options
+        self._root = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+        self._guard = threading.Lock()
+        self._fs: AsyncFileSystem | None = None
+        self._fs_pid = 0
+
+    # -- what a backend supplies -----------------------------------------------------
+
+    def split_location(self, netloc: str, path: str) -> tuple[str, str]:
+        """``(bucket, prefix)`` from the URL's host and path parts."""
+        return netloc, path.strip("/")
+
+    def make_filesystem(self, *, asynchronous: bool, loop: Any) -> AsyncFileSystem:
+        """Build a new filesystem from `options`, not shared with any other storage."""
+        raise NotImplementedError
+
+    def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
+        """A message for a backend-specific failure, or None to use the generic one."""
+        return None
+
+    # -- the filesystem and the two shells ---------------------------------------------
+
+    def _filesystem(self) -> AsyncFileSystem:
+        """This storage's filesystem; its coroutines run on fsspec's I/O thread."""
+        pid = os.getpid()
+        with self._guard:
+            if self._fs is None or self._fs_pid != pid:  # a forked child builds its own
+                self._fs = self.make_filesystem(asynchronous=False, loop=None)
+                self._fs_pid = pid
+            return self._fs
+
+    def _run(
+        self, op: Callable[..., Awaitable[_T]], action: str, key: str | None, *args: Any
+    ) -> _T:
+        try:
+            fs = self._filesystem()
+            return sync(fs.loop, op, fs, *args)  # type: ignore[no-any-return]
+        except MoorageError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, action, key) from exc
+
+    async def _arun(
+        self, op: Callable[..., Coroutine[Any, Any, _T]], action: str, key: str | None, *args: Any
+    ) -> _T:
+        try:
+            fs = self._filesystem()
+            future = asyncio.run_coroutine_threadsafe(op(fs, *args), fs.loop)
+            return await asyncio.wrap_future(future)
+        except MoorageError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, action, key) from exc
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _where(self, key: str | None) -> str:
+        return f"{key!r} in {self.url}" if key is not None else self.url
+
+    def _error(self, exc: BaseException, action: str, key: str | None) -> MoorageError:
+        specific = self.describe_error(exc, action, key)
+        if specific is not None:
+            return StorageError(specific)
+        where = self._where(key)
+        if isinstance(exc, FileNotFoundError):
+            return StorageError(
+                f"cannot {action} {where}: the {self.bucket_word} {self.bucket!r} does not "
+                f"exist or is not visible with these credentials; create it or fix the URL"
+            )
+        if isinstance(exc, PermissionError):
+            return StorageError(
+                f"cannot {action} {where}: access denied; check the credentials given to "
+                f"this storage (options, named storage or the SDK's environment variables)"
+            )
+        if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError)):
+            return StorageError(
+                f"cannot {action} {where}: the endpoint is unreachable or timed out "
+                f"({type(exc).__name__}); check the endpoint URL and the network"
+            )
+        return StorageError(f"cannot {action} {where}: {type(exc).__name__}: {self._masked(exc)}")
+
+    def _masked(self, exc: BaseException) -> str:
+        """The exception's text with every option value that could be a secret hidden."""
+        text = str(exc)
+        for value in self.options.values():
+            if isinstance(value, str) and len(value) >= 6 and value in text:
+                text = text.replace(value, "***")
+        return text
+
+    def _missing(self, key: str) -> RecordNotFound:
+        return RecordNotFound(
+            f"no record under key {key!r} in {self.url}; write it first or check the key"
+        )
+
+    # -- the operations, each written once --------------------------------------------
+
+    def _path(self, key: str) -> str:
+        return f"{self._root}/{key}"
+
+    async def _read(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+        try:
+            if n is None:
+                data = await fs._cat_file(self._path(key))
+            else:
+                data = await fs._cat_file(self._path(key), start=0, end=n) if n > 0 else b""
+                if n == 0 and not await self._exists(fs, key):
+                    raise FileNotFoundError(key)
+        except FileNotFoundError:
+            if await self._bucket_exists(fs):
+                raise self._missing(key) from None
+            raise
+        return bytes(data)
+
+    async def _write(self, fs: AsyncFileSystem, key: str, parts: Sequence[BytesLike]) -> str:
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        await fs._pipe_file(self._path(key), bytes(data) if isinstance(data, memoryview) else data)
+        return self.resolve_path(key)
+
+    async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
+        try:
+            info: dict[str, Any] = await fs._info(self._path(key))
+        except FileNotFoundError:
+            return False
+        return bool(info.get("type", "file") == "file")
+
+    async def _delete(self, fs: AsyncFileSystem, key: str) -> None:
+        try:
+            await fs._rm_file(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+        folder = prefix.rpartition("/")[0]  # list below the prefix's folder, not the root
+        try:
+            found = await fs._find(f"{self._root}/{folder}" if folder else self._root)
+        except FileNotFoundError:
+            if not await self._bucket_exists(fs):
+                raise
+            found = []
+        start = len(self._root) + 1
+        keys = (name[start:] for name in found if name.startswith(self._root + "/"))
+        return sorted(k for k in keys if k and not k.endswith("/") and k.startswith(prefix))
+
+    async def _bucket_exists(self, fs: AsyncFileSystem) -> bool:
+        try:
+            exists: bool = await fs._exists(self.bucket)
+        except Exception:
+            return False
+        return exists
+
+    # -- the storage contract: thin sync and async shells -----------------------------
+
+    def read_path(self, key: str) -> bytes:
+        return self._run(self._read, "read", key, key, None)
+
+    def read_head(self, key: str, n: int) -> bytes:
+        return self._run(self._read, "read", key, key, n)
+
+    def write_path(self, key: str, content: bytes) -> str:
+        return self._run(self._write, "write", key, key, [content])
+
+    def write_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
+        return self._run(self._write, "write", key, key, parts)
+
+    def exists(self, key: str) -> bool:
+        return self._run(self._exists, "check", key, key)
+
+    def delete_path(self, key: str) -> None:
+        self._run(self._delete, "delete", key, key)
+
+    def list_paths(self, prefix: str = "") -> Iterator[str]:
+        return iter(self._run(self._list, "list", None, prefix))
+
+    async def aread_path(self, key: str) -> bytes:
+        return await self._arun(self._read, "read", key, key, None)
+
+    async def aread_head(self, key: str, n: int) -> bytes:
+        return await self._arun(self._read, "read", key, key, n)
+
+    async def awrite_path(self, key: str, content: bytes) -> str:
+        return await self._arun(self._write, "write", key, key, [content])
+
+    async def awrite_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
+        return await self._arun(self._write, "write", key, key, parts)
+
+    async def aexists(self, key: str) -> bool:
+        return await self._arun(self._exists, "check", key, key)
+
+    async def adelete_path(self, key: str) -> None:
+        await self._arun(self._delete, "delete", key, key)
+
+    async def alist_paths(self, prefix: str = "") -> list[str]:
+        return await self._arun(self._list, "list", None, prefix)
+
+    def resolve_path(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+    def close(self) -> None:
+        with self._guard:
+            self._fs = None

@@ -1,0 +1,142 @@
+"""Parsing backend options, which may arrive as text from a URL query string.
+
+``s3://bucket/p?retries=3&anon=true`` hands the storage ``{"retries": "3", "anon":
+"true"}``; a named storage in a TOML file or keyword arguments hand it real numbers and
+booleans. Every backend checks its options with these functions, so all of them accept
+the same spellings and refuse bad values with the same kind of message: a
+`ConfigurationError` naming the option and what it must be.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from moorage.errors import ConfigurationError
+
+__all__ = [
+    "parse_bool",
+    "parse_choice",
+    "parse_count",
+    "parse_number",
+    "parse_optional_seconds",
+    "parse_positive",
+    "parse_required_text",
+    "parse_seconds",
+    "parse_size",
+    "parse_text",
+]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_NEVER = {"none", "never", "null", ""}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _bad(name: str, what: str, value: object) -> ConfigurationError:
+    return ConfigurationError(f"option {name!r} must be {what}, not {value!r}")
+
+
+def parse_bool(name: str, value: object) -> bool:
+    """True or False, also from ``1/0``, ``true/false``, ``yes/no``, ``on/off``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _bad(name, "true or false", value)
+
+
+def parse_number(name: str, value: object) -> float:
+    """A number (int, float or numeric text; not a bool, not NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _bad(name, "a number", value)
+    try:
+        number = float(value)
+    except ValueError:
+        raise _bad(name, "a number", value) from None
+    if math.isnan(number):
+        raise _bad(name, "a number", value)
+    return number
+
+
+def parse_positive(name: str, value: object) -> float:
+    """A finite number above 0."""
+    number = parse_number(name, value)
+    if not (number > 0 and math.isfinite(number)):
+        raise _bad(name, "a positive number", value)
+    return number
+
+
+def parse_seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """A duration in seconds: above 0 (or 0 too, with ``allow_zero``), finite."""
+    number = parse_number(name, value)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        what = "0 or more seconds" if allow_zero else "a positive number of seconds"
+        raise _bad(name, what, value)
+    return number
+
+
+def parse_optional_seconds(name: str, value: object) -> float | None:
+    """Positive seconds, or None for no limit (also ``"none"`` or ``"never"``)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NEVER):
+        return None
+    number = parse_number(name, value)
+    if not number > 0:
+        raise _bad(name, "positive seconds or none", value)
+    return number
+
+
+def parse_count(name: str, value: object, minimum: int = 0, maximum: int | None = None) -> int:
+    """A whole number from ``minimum`` (up to ``maximum``, if given)."""
+    number = parse_number(name, value)
+    too_big = maximum is not None and number > maximum
+    if not number.is_integer() or number < minimum or too_big:
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise _bad(name, f"a whole number {bound}", value)
+    return int(number)
+
+
+def parse_size(name: str, value: object) -> int:
+    """A byte count: a number, or text such as ``8MiB``, ``16 MB``, ``5242880``.
+
+    Units are binary (``k``/``KiB`` = 1024, ``M``/``MiB`` = 1024², ``G``/``GiB`` = 1024³).
+    """
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise _bad(name, "a size such as 8388608, '8MiB' or '64 MiB'", value)
+        number = float(match.group(1)) * _UNITS[(match.group(2) or "")[:1].lower()]
+    else:
+        number = parse_number(name, value)
+    if not number.is_integer() or number < 1:
+        raise _bad(name, "a whole number of bytes >= 1", value)
+    return int(number)
+
+
+def parse_text(name: str, value: object) -> str | None:
+    """A string as given (secrets may have spaces); None or an empty string give None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"option {name!r} must be a string, not {type(value).__name__}")
+    return value or None
+
+
+def parse_required_text(name: str, value: object) -> str:
+    """A non-empty string."""
+    text = parse_text(name, value)
+    if text is None or not text.strip():
+        raise _bad(name, "a non-empty string", value)
+    return text
+
+
+def parse_choice(name: str, value: object, choices: tuple[str, ...]) -> str | None:
+    """One of ``choices`` (compared in lowercase), or None."""
+    text = parse_text(name, value)
+    if text is not None and text.lower() not in choices:
+        raise _bad(name, f"one of {', '.join(choices)}", value)
+    return text.lower() if text else None

@@ -1,0 +1,153 @@
+"""The module API, following ``prefect.results`` name for name.
+
+Everything here works without an orchestrator: defaults come from settings
+(`moorage.settings`), the "current" store and persistence flag from the run context
+kept in contextvars by the workflow layer.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from moorage.cache import ResultCache
+from moorage.context import current_context
+from moorage.records import ResultRecord, ResultRecordMetadata
+from moorage.resolve import storage_from
+from moorage.serializers import Serializer, coerce_serializer
+from moorage.settings import get_settings
+from moorage.storage import Storage
+from moorage.store import DEFAULT_STORAGE_KEY_FN, ResultStore
+
+__all__ = [
+    "DEFAULT_STORAGE_KEY_FN",
+    "ResultRecord",
+    "ResultRecordMetadata",
+    "ResultSerializer",
+    "ResultStorage",
+    "ResultStore",
+    "aget_default_result_storage",
+    "aresolve_result_storage",
+    "default_cache",
+    "get_default_persist_setting",
+    "get_default_persist_setting_for_tasks",
+    "get_default_result_serializer",
+    "get_default_result_storage",
+    "get_or_create_default_task_scheduling_storage",
+    "get_result_store",
+    "resolve_result_storage",
+    "resolve_serializer",
+    "result_storage_discriminator",
+    "should_persist_result",
+]
+
+#: What `resolve_result_storage` accepts.
+ResultStorage = Storage | Path | str
+#: What `resolve_serializer` accepts.
+ResultSerializer = Serializer | str
+
+
+def get_default_result_storage() -> Storage:
+    """The storage named by the ``storage`` setting, else local storage at
+    ``local_storage_path`` (default ``~/.moorage/storage``)."""
+    settings = get_settings()
+    if settings.storage is not None:
+        return storage_from(settings.storage, settings)
+    return storage_from(settings.local_storage_path, settings)
+
+
+async def aget_default_result_storage() -> Storage:
+    return get_default_result_storage()
+
+
+def resolve_result_storage(result_storage: ResultStorage) -> Storage:
+    """A storage object for a storage, a `Path`, a URL, or a named storage from settings.
+
+    Anything else raises `TypeError` listing what is accepted.
+    """
+    return storage_from(result_storage)
+
+
+async def aresolve_result_storage(result_storage: ResultStorage) -> Storage:
+    return resolve_result_storage(result_storage)
+
+
+def resolve_serializer(serializer: ResultSerializer) -> Serializer:
+    """A serializer for a serializer object or a type name (``"json"``)."""
+    if not isinstance(serializer, (Serializer, str)):
+        raise TypeError(
+            "a result serializer must be a Serializer or a type name such as 'pickle' or "
+            f"'json'; got {type(serializer).__name__}"
+        )
+    return coerce_serializer(serializer)
+
+
+def get_default_result_serializer() -> Serializer:
+    return resolve_serializer(get_settings().serializer)
+
+
+def get_default_persist_setting() -> bool:
+    """The ``persist_by_default`` setting (False unless configured)."""
+    return get_settings().persist_by_default
+
+
+def get_default_persist_setting_for_tasks() -> bool:
+    """``tasks_default_persist_result``, falling back to ``persist_by_default``."""
+    settings = get_settings()
+    if settings.tasks_default_persist_result is not None:
+        return settings.tasks_default_persist_result
+    return settings.persist_by_default
+
+
+def should_persist_result() -> bool:
+    """Whether the running task or flow persists its result; outside one, the settings."""
+    context = current_context()
+    if context is not None and context.persist_result is not None:
+        return context.persist_result
+    if context is not None and context.is_task:
+        return get_default_persist_setting_for_tasks()
+    return get_default_persist_setting()
+
+
+def get_result_store() -> ResultStore:
+    """The running task's or flow's store; outside one, a store with default settings."""
+    context = current_context()
+    if context is not None and context.result_store is not None:
+        return context.result_store
+    return ResultStore()
+
+
+def get_or_create_default_task_scheduling_storage() -> Storage:
+    """Storage for task parameters: ``task_scheduling_storage``, else the default storage."""
+    settings = get_settings()
+    if settings.task_scheduling_storage is not None:
+        return storage_from(settings.task_scheduling_storage, settings)
+    return get_default_result_storage()
+
+
+_cache: ResultCache | None = None
+_cache_lock = threading.Lock()
+
+
+def default_cache() -> ResultCache:
+    """The process-wide memory cache, sized by ``cache_max_entries`` and ``cache_max_bytes``."""
+    global _cache
+    if _cache is None:
+        with _cache_lock:
+            if _cache is None:
+                settings = get_settings()
+                _cache = ResultCache(settings.cache_max_entries, settings.cache_max_bytes)
+    return _cache
+
+
+def result_storage_discriminator(rs: Any) -> str:
+    """A tag for a storage value, for pydantic discriminated unions: the storage's
+    class name for objects, ``"str"``/``"Path"`` for references."""
+    if isinstance(rs, Storage):
+        return type(rs).__name__
+    if isinstance(rs, Path):
+        return "Path"
+    if isinstance(rs, dict):
+        return str(rs.get("type", "dict"))
+    return type(rs).__name__

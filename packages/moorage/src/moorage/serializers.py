@@ -1,0 +1,392 @@
+"""Serializers: pydantic models that turn values into bytes and back.
+
+Each serializer has a ``type`` discriminator. ``Serializer(type="json")`` builds the class
+registered for that type (by a plugin's ``register_serializers`` hook or by subclassing
+with a new ``type`` default). A record that names a type nobody provides gets an
+`UnknownSerializer`, which fails with an install hint only when its payload is decoded.
+
+Built-ins: ``pickle`` (cloudpickle), ``json`` (orjson with a tagged encoding for
+datetimes, UUIDs, sets, models...), ``compressed`` wrapping another serializer, and the
+presets ``compressed/pickle`` and ``compressed/json``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import importlib
+import lzma
+import pickle
+import sys
+import zlib
+from collections.abc import Callable, Hashable
+from types import ModuleType
+from typing import Annotated, Any, BinaryIO
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+
+from moorage import jsoncodec
+from moorage.errors import SerializationError
+
+__all__ = [
+    "CompressedJSONSerializer",
+    "CompressedPickleSerializer",
+    "CompressedSerializer",
+    "JSONSerializer",
+    "PickleSerializer",
+    "Serializer",
+    "SerializerField",
+    "UnknownSerializer",
+    "coerce_serializer",
+    "lookup_serializer_class",
+]
+
+BytesLike = bytes | bytearray | memoryview
+
+#: Serializer classes declared by subclassing, by their ``type`` default.
+_DECLARED: dict[str, type[Serializer]] = {}
+
+
+def _plugins() -> ModuleType:
+    """moorage.plugins, imported on first use (it imports this module)."""
+    return sys.modules.get("moorage.plugins") or importlib.import_module("moorage.plugins")
+
+
+def lookup_serializer_class(type_name: str) -> type[Serializer] | None:
+    """The class for ``type_name``: a plugin's registration first, then declared subclasses."""
+    registry = _plugins().get_registry()
+    if registry.provides("serializer", type_name):
+        cls: type[Serializer] = registry.lookup("serializer", type_name)
+        return cls
+    return _DECLARED.get(type_name)
+
+
+class Serializer(BaseModel):
+    """Base class of serializers. Subclasses define ``type``, `dumps` and `loads`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    type: str
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        default = cls.model_fields["type"].default
+        if isinstance(default, str):
+            _DECLARED[default] = cls
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Serializer:
+        requested = kwargs.get("type")
+        if isinstance(requested, str) and requested != cls._default_type():
+            target = lookup_serializer_class(requested)
+            if target is None:
+                registry = _plugins().get_registry()
+                raise SerializationError(registry.missing_message("serializer", requested))
+            if target is not cls:
+                return super().__new__(target)
+        elif cls is Serializer:
+            raise SerializationError(
+                "Serializer() needs a type, e.g. Serializer(type='pickle') or 'json'"
+            )
+        return super().__new__(cls)
+
+    @classmethod
+    def _default_type(cls) -> str | None:
+        field = cls.model_fields.get("type")
+        default = field.default if field is not None else None
+        return default if isinstance(default, str) else None
+
+    @classmethod
+    def type_name(cls) -> str:
+        name = cls._default_type()
+        if name is None:
+            raise TypeError(f"{cls.__name__} has no default 'type'")
+        return name
+
+    def dumps(self, obj: Any) -> bytes:
+        """Serialize ``obj`` to bytes."""
+        raise NotImplementedError
+
+    def loads(self, data: BytesLike) -> Any:
+        """Rebuild a value from bytes made by `dumps`."""
+        raise NotImplementedError
+
+    def dump_parts(self, obj: Any) -> list[BytesLike]:
+        """`dumps` as buffers to write one after the other (joined, they are the payload).
+        Override to hand large buffers of ``obj`` over without copying them."""
+        return [self.dumps(obj)]
+
+    def load_stream(self, stream: BinaryIO) -> Any:
+        """`loads` from a stream holding exactly the payload. Override to build large
+        values straight from the stream, without a copy of the payload in memory."""
+        return self.loads(stream.read())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready description stored in record metadata."""
+        return self.model_dump(mode="json")
+
+
+def coerce_serializer(value: Any) -> Serializer:
+    """Accept a serializer, a type name or a stored description (dict)."""
+    if isinstance(value, Serializer):
+        return value
+    if isinstance(value, str):
+        return Serializer(type=value)
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return _from_description(value)
+    raise TypeError(
+        "a serializer must be a Serializer, a type name such as 'pickle' or 'json', or a "
+        f"dict with a 'type' key; got {type(value).__name__}"
+    )
+
+
+#: Serializers built from stored descriptions, by the description (its items, or its JSON
+#: when nested): every record read carries one, nearly always the same few, and building
+#: one is most of what parsing a record's metadata costs. Serializers are frozen, so
+#: sharing them is safe. Kept for one registry (plugins decide which class a type names)
+#: and bounded.
+_DESCRIBED: dict[Hashable, Serializer] = {}
+_described_for: object = None
+_DESCRIBED_MAX = 256
+
+
+def _from_description(value: dict[str, Any]) -> Serializer:
+    global _described_for
+    registry = _plugins().get_registry()
+    if _described_for is not registry:
+        _DESCRIBED.clear()
+        _described_for = registry
+    key: Hashable | None
+    try:  # flat descriptions (nearly all): their items, in the order they were stored
+        key = tuple(value.items())
+        hash(key)
+    except TypeError:  # nested (a wrapped serializer): its JSON, if it is JSON at all
+        try:
+            key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            key = None
+    if key is not None:
+        found = _DESCRIBED.get(key)
+        if found is not None:
+            return found
+    cls = lookup_serializer_class(value["type"]) or UnknownSerializer
+    serializer = cls.model_validate(value)
+    if key is not None:
+        if len(_DESCRIBED) >= _DESCRIBED_MAX:
+            _DESCRIBED.clear()
+        _DESCRIBED[key] = serializer
+    return serializer
+
+
+SerializerField = Annotated[
+    Serializer,
+    PlainValidator(coerce_serializer),
+    PlainSerializer(lambda s: s.to_dict(), return_type=dict),
+]
+
+
+class UnknownSerializer(Serializer):
+    """Stands in for a serializer type that no installed plugin provides."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+
+    type: str
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> UnknownSerializer:
+        return object.__new__(cls)
+
+    def _fail(self) -> SerializationError:
+        return SerializationError(
+            f"the record was written with serializer {self.type!r}, which is not available: "
+            + _plugins().get_registry().missing_message("serializer", self.type)
+        )
+
+    def dumps(self, obj: Any) -> bytes:
+        raise self._fail()
+
+    def loads(self, data: BytesLike) -> Any:
+        raise self._fail()
+
+
+_PICKLE_LIBS = ("cloudpickle", "pickle", "dill")
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+class PickleSerializer(Serializer):
+    """Pickle with cloudpickle (default) or the standard ``pickle`` module.
+
+    Payloads are raw pickle bytes (protocol 5); reading a payload needs the classes it
+    references. Never read pickles from storage you do not trust; set ``signing_key`` to
+    refuse tampered records before unpickling.
+    """
+
+    type: str = "pickle"
+    picklelib: str = "cloudpickle"
+    picklelib_version: str | None = None
+
+    def _lib(self) -> Any:
+        if self.picklelib not in _PICKLE_LIBS:
+            supported = ", ".join(_PICKLE_LIBS)
+            raise SerializationError(
+                f"picklelib {self.picklelib!r} is not supported; use one of {supported}"
+            )
+        try:
+            return importlib.import_module(self.picklelib)
+        except ImportError as exc:
+            raise SerializationError(
+                f"picklelib {self.picklelib!r} is not installed: pip install {self.picklelib}"
+            ) from exc
+
+    def dumps(self, obj: Any) -> bytes:
+        data: bytes = self._pickling(obj, lambda lib: lib.dumps(obj, protocol=_PROTOCOL))
+        return data
+
+    def dump_parts(self, obj: Any) -> list[BytesLike]:
+        # The pickler hands large bytes and (protocol 5) array buffers to the file's
+        # write() as they are, so the parts reference them instead of copying them.
+        sink = _PartsSink()
+        self._pickling(obj, lambda lib: lib.dump(obj, sink, protocol=_PROTOCOL))
+        return sink.parts
+
+    def loads(self, data: BytesLike) -> Any:
+        try:
+            return self._unpickler().loads(data)
+        except Exception as exc:
+            raise _unpickling_error(exc) from exc
+
+    def load_stream(self, stream: BinaryIO) -> Any:
+        # The unpickler reads large bytes and bytearrays straight into the new objects.
+        try:
+            return self._unpickler().load(stream)
+        except Exception as exc:
+            raise _unpickling_error(exc) from exc
+
+    def _unpickler(self) -> Any:
+        # cloudpickle's output is ordinary pickle: the standard loader reads it faster.
+        return pickle if self.picklelib != "dill" else self._lib()
+
+    def _pickling(self, obj: Any, run: Callable[[Any], Any]) -> Any:
+        lib = self._lib()
+        try:
+            return run(lib)
+        except Exception as exc:
+            raise SerializationError(
+                f"could not pickle a {type(obj).__qualname__} with {self.picklelib}: {exc}"
+            ) from exc
+
+
+def _unpickling_error(exc: Exception) -> SerializationError:
+    return SerializationError(f"could not unpickle the payload: {exc!r}")
+
+
+class _PartsSink:
+    """A write-only file collecting what a pickler writes, without copying it."""
+
+    def __init__(self) -> None:
+        self.parts: list[BytesLike] = []
+
+    def write(self, data: Any) -> int:
+        # An array's buffer arrives as a PickleBuffer, possibly Fortran-ordered: raw()
+        # is its bytes in memory order either way, which is what the pickle holds.
+        view = data.raw() if isinstance(data, pickle.PickleBuffer) else memoryview(data)
+        view = view.cast("B") if view.ndim != 1 or view.format != "B" else view
+        self.parts.append(data if type(data) is bytes else view)
+        return view.nbytes
+
+
+class JSONSerializer(Serializer):
+    """JSON via orjson, with tagged values for what JSON cannot hold (see `jsoncodec`).
+
+    Unknown fields (such as Prefect's ``jsonlib`` and ``object_encoder``) are kept so
+    records read from Prefect can be written back unchanged.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+
+    type: str = "json"
+
+    def dumps(self, obj: Any) -> bytes:
+        return jsoncodec.dumps(obj)
+
+    def loads(self, data: BytesLike) -> Any:
+        return jsoncodec.loads(data)
+
+
+def _zstd() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+    try:
+        import zstandard  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise SerializationError(
+            "compressionlib 'zstd' needs the zstandard package: pip install zstandard"
+        ) from exc
+    return zstandard.ZstdCompressor().compress, zstandard.ZstdDecompressor().decompress
+
+
+def _lz4() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+    try:
+        import lz4.frame  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise SerializationError(
+            "compressionlib 'lz4' needs the lz4 package: pip install lz4"
+        ) from exc
+    return lz4.frame.compress, lz4.frame.decompress
+
+
+def _module(mod: ModuleType) -> Callable[[], tuple[Callable[..., bytes], Callable[..., bytes]]]:
+    return lambda: (mod.compress, mod.decompress)
+
+
+_COMPRESSORS: dict[str, Callable[[], tuple[Callable[..., bytes], Callable[..., bytes]]]] = {
+    "zlib": _module(zlib),
+    "lzma": _module(lzma),
+    "bz2": _module(bz2),
+    "zstd": _zstd,
+    "zstandard": _zstd,
+    "lz4": _lz4,
+}
+
+
+def compression_functions(lib: str) -> tuple[Callable[..., bytes], Callable[..., bytes]]:
+    """``(compress, decompress)`` for a compression library name."""
+    factory = _COMPRESSORS.get(lib)
+    if factory is None:
+        raise SerializationError(
+            f"unknown compressionlib {lib!r}; use one of {', '.join(sorted(_COMPRESSORS))}"
+        )
+    return factory()
+
+
+class CompressedSerializer(Serializer):
+    """Compresses the output of another serializer (default: pickle with lzma)."""
+
+    type: str = "compressed"
+    serializer: SerializerField = Field(default_factory=lambda: PickleSerializer())
+    compressionlib: str = "lzma"
+
+    def dumps(self, obj: Any) -> bytes:
+        compress, _ = compression_functions(self.compressionlib)
+        return compress(self.serializer.dumps(obj))
+
+    def loads(self, data: BytesLike) -> Any:
+        _, decompress = compression_functions(self.compressionlib)
+        try:
+            raw = decompress(data)
+        except Exception as exc:
+            raise SerializationError(
+                f"could not decompress the payload with {self.compressionlib}: {exc!r}"
+            ) from exc
+        return self.serializer.loads(raw)
+
+
+class CompressedPickleSerializer(CompressedSerializer):
+    """Preset: pickle, compressed."""
+
+    type: str = "compressed/pickle"
+    serializer: SerializerField = Field(default_factory=lambda: PickleSerializer())
+
+
+class CompressedJSONSerializer(CompressedSerializer):
+    """Preset: json, compressed."""
+
+    type: str = "compressed/json"
+    serializer: SerializerField = Field(default_factory=lambda: JSONSerializer())

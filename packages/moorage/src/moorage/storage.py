@@ -1,0 +1,304 @@
+"""The storage contract, key validation, and the built-in ``memory://`` storage.
+
+A storage object stores bytes under relative keys below its root. Subclasses implement
+the sync five (`read_path`, `write_path`, `exists`, `delete_path`, `list_paths`) plus
+`resolve_path`; the base class supplies the async twins (the sync method run in a worker
+thread), `read_head` (from `read_path`) and `write_parts` (joins the parts). Remote
+backends override the async twins with native async I/O, and any backend may override
+`read_head` and `write_parts` to avoid fetching or copying a whole payload.
+
+Keys are validated here and only here: every key-taking method of every subclass is
+wrapped when the subclass is defined, so a plugin cannot forget the check and no I/O
+happens for a key that could escape the root.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, BinaryIO, ClassVar, TypeAlias, TypeVar
+from urllib.parse import urlsplit
+
+from moorage.errors import InvalidKey, RecordNotFound
+from moorage.ops import in_thread
+
+__all__ = [
+    "BytesLike",
+    "MemoryStorage",
+    "Storage",
+    "validate_key",
+    "validate_prefix",
+]
+
+BytesLike: TypeAlias = bytes | bytearray | memoryview
+
+_KEY_RULES = (
+    "a key is a relative, '/'-separated path: no leading '/', no '..' or '.' segment, "
+    "no empty segment, no backslash, no NUL"
+)
+
+
+def validate_key(key: object) -> str:
+    """Return ``key`` if it is a valid storage key, else raise `InvalidKey`.
+
+    Valid keys are relative, ``/``-separated, with no ``.`` or ``..`` segment, no empty
+    segment (so no leading, trailing or doubled ``/``), no NUL and no backslash.
+    """
+    if type(key) is not str:
+        raise InvalidKey(f"storage key {key!r} is a {type(key).__name__}, not a str; {_KEY_RULES}")
+    if not key or key[0] == "/" or key[-1] == "/" or "//" in key or "\\" in key or "\x00" in key:
+        raise InvalidKey(f"invalid storage key {key!r}: {_KEY_RULES}")
+    if "." in key:
+        for segment in key.split("/"):
+            if segment in (".", ".."):
+                raise InvalidKey(f"invalid storage key {key!r}: {_KEY_RULES}")
+    return key
+
+
+def validate_prefix(prefix: object) -> str:
+    """Validate a listing prefix: empty, or a key optionally followed by one ``/``."""
+    if prefix == "":
+        return ""
+    if type(prefix) is str and prefix.endswith("/") and len(prefix) > 1:
+        validate_key(prefix[:-1])
+        return prefix
+    return validate_key(prefix)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+
+# Methods whose first argument after self is a key, and the validator that applies.
+_KEY_TAKING = (
+    "read_path",
+    "read_head",
+    "write_path",
+    "write_parts",
+    "exists",
+    "delete_path",
+    "resolve_path",
+    "aread_path",
+    "aread_head",
+    "awrite_path",
+    "awrite_parts",
+    "aexists",
+    "adelete_path",
+    "read_stream",
+    "aread_stream",
+)
+_KEY_METHODS: dict[str, Callable[[object], str]] = dict.fromkeys(_KEY_TAKING, validate_key)
+_KEY_METHODS["list_paths"] = validate_prefix
+_KEY_METHODS["alist_paths"] = validate_prefix
+
+
+def _checked(method: _F, check: Callable[[object], str]) -> _F:
+    if getattr(method, "__moorage_checked__", False):
+        return method
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def async_wrapper(self: Any, key: Any = "", *args: Any, **kwargs: Any) -> Any:
+            check(key)
+            return await method(self, key, *args, **kwargs)
+
+        wrapper: Any = async_wrapper
+    else:
+
+        @functools.wraps(method)
+        def sync_wrapper(self: Any, key: Any = "", *args: Any, **kwargs: Any) -> Any:
+            check(key)
+            return method(self, key, *args, **kwargs)
+
+        wrapper = sync_wrapper
+    wrapper.__moorage_checked__ = True
+    return wrapper  # type: ignore[no-any-return]
+
+
+class Storage(ABC):
+    """Base class of every storage backend.
+
+    Subclasses set `url` (shown in messages and reprs; never include secrets in it) and
+    implement the abstract methods. Keys are validated before any method body runs.
+    """
+
+    #: The storage's location, for messages: ``file:///data/results``, ``s3://bucket/p``.
+    url: str = ""
+    #: Schemes this class serves; informational, used by `moorage plugins`.
+    schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, check in _KEY_METHODS.items():
+            method = cls.__dict__.get(name)
+            if method is not None and callable(method):
+                setattr(cls, name, _checked(method, check))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # -- the sync contract ---------------------------------------------------------
+
+    @abstractmethod
+    def read_path(self, key: str) -> bytes:
+        """Return the bytes under ``key``; raise `RecordNotFound` if there are none."""
+
+    def read_head(self, key: str, n: int) -> bytes:
+        """Return at most the first ``n`` bytes under ``key``."""
+        return self.read_path(key)[:n]
+
+    @abstractmethod
+    def write_path(self, key: str, content: bytes) -> str:
+        """Store ``content`` under ``key`` atomically; return the resolved location."""
+
+    def write_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
+        """Store the concatenation of ``parts`` atomically.
+
+        The default joins the parts (one copy); backends that can write a sequence of
+        buffers (``os.writev``, multipart uploads) override it to avoid that copy.
+        """
+        return self.write_path(key, b"".join(parts))
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds bytes, found without downloading them."""
+
+    @abstractmethod
+    def delete_path(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+
+    @abstractmethod
+    def list_paths(self, prefix: str = "") -> Iterator[str]:
+        """Yield the keys below the root that start with ``prefix``."""
+
+    @abstractmethod
+    def resolve_path(self, key: str) -> str:
+        """The absolute path or URL of ``key``."""
+
+    # -- async twins: a worker thread by default -------------------------------------
+
+    async def aread_path(self, key: str) -> bytes:
+        return await in_thread(self.read_path, key)
+
+    async def aread_head(self, key: str, n: int) -> bytes:
+        return await in_thread(self.read_head, key, n)
+
+    async def awrite_path(self, key: str, content: bytes) -> str:
+        return await in_thread(self.write_path, key, content)
+
+    async def awrite_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
+        return await in_thread(self.write_parts, key, parts)
+
+    async def aexists(self, key: str) -> bool:
+        return await in_thread(self.exists, key)
+
+    async def adelete_path(self, key: str) -> None:
+        await in_thread(self.delete_path, key)
+
+    async def alist_paths(self, prefix: str = "") -> list[str]:
+        return await in_thread(lambda: list(self.list_paths(prefix)))
+
+    # -- streamed reads: optional --------------------------------------------------------
+
+    #: Whether `read_stream` is implemented: the store then decodes large records from
+    #: an open file instead of a copy of the whole object in memory.
+    streams_reads: ClassVar[bool] = False
+    #: Objects smaller than this are better read whole: `read_stream` may hand them over
+    #: as bytes.
+    stream_threshold: ClassVar[int] = 1 << 20
+
+    def read_stream(self, key: str, consume: Callable[[BinaryIO | bytes, int], _T]) -> _T:
+        """Return ``consume(source, size)`` for the object under ``key``: ``source`` is
+        a binary stream open on it (closed afterwards) or, for objects smaller than
+        `stream_threshold`, its bytes. Only called when `streams_reads` is true.
+        `RecordNotFound` if there is no object; errors raised by ``consume`` pass through
+        unchanged."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream reads")
+
+    async def aread_stream(self, key: str, consume: Callable[[BinaryIO | bytes, int], _T]) -> _T:
+        return await in_thread(self.read_stream, key, consume)
+
+    # -- helpers for the core --------------------------------------------------------
+
+    def key_for_location(self, location: str) -> str | None:
+        """The key of an absolute location inside this storage, or None if it is outside.
+
+        Used to follow the ``storage_key`` of records written on another machine.
+        """
+        probe = self.resolve_path("k")
+        root = probe[:-1]
+        if location.startswith(root) and len(location) > len(root):
+            return location[len(root) :]
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Release connections or file handles the backend holds."""
+
+
+class MemoryStorage(Storage):
+    """Process-wide in-memory storage: ``memory://name/prefix``.
+
+    Two `MemoryStorage` objects with the same URL share their contents, like two
+    clients of one bucket. Useful for tests and for caching within one process.
+    """
+
+    schemes = ("memory",)
+    _spaces: ClassVar[dict[str, dict[str, bytes]]] = {}
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, url: str = "memory://") -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("memory", ""):
+            raise InvalidKey(f"MemoryStorage takes memory:// URLs, not {url!r}")
+        root = (parts.netloc + parts.path).strip("/")
+        self.url = f"memory://{root}"
+        self._prefix = f"{self.url}/" if root else self.url
+        with self._guard:
+            self._data = self._spaces.setdefault(root, {})
+
+    def read_path(self, key: str) -> bytes:
+        try:
+            return self._data[key]
+        except KeyError:
+            raise RecordNotFound(
+                f"no record under key {key!r} in {self.url}; write it first or check the key"
+            ) from None
+
+    def write_path(self, key: str, content: bytes) -> str:
+        self._data[key] = bytes(content)  # one dict assignment: atomic under the GIL
+        return self.resolve_path(key)
+
+    def exists(self, key: str) -> bool:
+        return key in self._data
+
+    def delete_path(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    def list_paths(self, prefix: str = "") -> Iterator[str]:
+        return iter(sorted(k for k in list(self._data) if k.startswith(prefix)))
+
+    def resolve_path(self, key: str) -> str:
+        return f"{self._prefix}{key}"
+
+    async def aread_path(self, key: str) -> bytes:
+        return self.read_path(key)
+
+    async def aread_head(self, key: str, n: int) -> bytes:
+        return self.read_head(key, n)
+
+    async def awrite_path(self, key: str, content: bytes) -> str:
+        return self.write_path(key, content)
+
+    async def awrite_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
+        return self.write_parts(key, parts)
+
+    async def aexists(self, key: str) -> bool:
+        return self.exists(key)
+
+    async def adelete_path(self, key: str) -> None:
+        self.delete_path(key)
+
+    async def alist_paths(self, prefix: str = "") -> list[str]:
+        return list(self.list_paths(prefix))
