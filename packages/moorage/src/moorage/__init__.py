@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from moorage.errors import (
     ConfigurationError,
-    MoorageError,
     InvalidKey,
     LockError,
+    MoorageError,
     PluginError,
     RecordCorrupted,
     RecordExpired,
@@ -25,9 +25,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigurationError",
     "Flow",
-    "MoorageError",
     "InvalidKey",
     "LockError",
+    "MoorageError",
     "PluginError",
     "RecordCorrupted",
     "RecordExpired",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
-    "MoorageError",
     "InvalidKey",
     "LockError",
+    "MoorageError",
     "PluginError",
     "RecordCorrupted",
     "RecordExpired",
