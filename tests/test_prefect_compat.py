@@ -17,8 +17,8 @@ from moorage import RecordExpired
 from moorage.cache import ResultCache
 from moorage.results import ResultStore
 
-#: Records written by Prefect 3.9.1, in shared/ beside the repository.
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "prefect-3.9.1"
+#: Records written by Prefect 3.9.1 (tests/fixtures/regenerate_prefect.py makes them anew).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "prefect-3.9.1"
 MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text())["records"]
 
 
@@ -34,7 +34,7 @@ def expected(value: Any) -> Any:
 
 @pytest.fixture
 def fixtures(tmp_path: Path) -> Path:
-    """A copy, so no test can alter the shared files."""
+    """A copy, so no test can alter the committed fixtures."""
     return Path(shutil.copytree(FIXTURES, tmp_path / "prefect"))
 
 
