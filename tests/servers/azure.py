@@ -4,7 +4,7 @@
 in memory, with telemetry off (without ``--disableTelemetry`` it reaches the internet),
 the first time a test asks for it (`start_azurite` starts one for a script). It is
 looked up in ``.tools/azurite`` under the repository root, where ``nox -s tests``
-installs it, then on PATH.
+installs the version locked in ``tests/servers/azurite/package-lock.json``, then on PATH.
 
 Its value makes containers and storages on them; count requests with a
 `servers.proxy.CountingProxy` in front of its ``port``: ``storage(..., via=proxy.endpoint)``.
@@ -43,8 +43,6 @@ ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-AZURITE_VERSION = "3.37.0"
-NPM_INSTALL = f"npm install --prefix .tools/azurite --no-audit --no-fund azurite@{AZURITE_VERSION}"
 
 
 def connection_string(endpoint: str, key: str = ACCOUNT_KEY) -> str:
@@ -63,8 +61,9 @@ def azurite_command() -> str:
     if found:
         return found
     pytest.fail(
-        f"Azurite is not installed: run `{NPM_INSTALL}` in {ROOT} (needs Node.js and npm), "
-        "or run the tests with `nox -s tests`, which installs it",
+        f"Azurite is not installed in {ROOT / '.tools' / 'azurite'}: run the tests with "
+        "`nox -s tests`, which installs the version locked in tests/servers/azurite/ there "
+        "with `npm ci` (needs Node.js and npm)",
         pytrace=False,
     )
 

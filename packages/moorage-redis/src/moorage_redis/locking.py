@@ -253,7 +253,9 @@ class ReleaseWaiter:
 
     def subscribe(self) -> bool:
         """Listen for releases; True once the server confirmed the subscription."""
-        self._pubsub = self._manager._clients.sync().redis.pubsub()  # type: ignore[no-untyped-call]
+        # redis-py types pubsub() and aclose() in some releases and not in others; the
+        # ignore names both cases so mypy passes with every version the range admits.
+        self._pubsub = self._manager._clients.sync().redis.pubsub()  # type: ignore[no-untyped-call, unused-ignore]
         deadline = time.monotonic() + self._confirm_within()
         with self._manager._translated("wait for", self._key):
             try:
@@ -316,7 +318,7 @@ class ReleaseWaiter:
         pubsub, self._apubsub = self._apubsub, None
         if pubsub is not None:
             with suppress(rex.RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def _confirms(message: object) -> bool:

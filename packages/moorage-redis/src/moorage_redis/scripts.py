@@ -135,7 +135,8 @@ def acquire_attempt(reply: object) -> Attempt:
 
 def probe_attempt(pttl: object) -> Attempt:
     """Read ``PTTL key`` as a check whether the lock is free."""
-    ttl = int(pttl)  # type: ignore[call-overload]
+    # Typed as object; redis-py's stubs for the reply differ between releases.
+    ttl = int(pttl)  # type: ignore[call-overload, unused-ignore]
     if ttl == _FREE:
         return Attempt(True)
     return Attempt(False, None if ttl == _NO_EXPIRY else max(ttl, 0))
