@@ -11,6 +11,8 @@ run ``uv lock`` and commit uv.lock with it.
 from __future__ import annotations
 
 import shutil
+import zipfile
+from email.parser import HeaderParser
 from pathlib import Path
 
 import nox
@@ -91,17 +93,17 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-def build_distributions(session: nox.Session, out: Path) -> list[Path]:
+def build_distributions(session: nox.Session, out: Path) -> tuple[list[Path], list[Path]]:
     """Wheels and sdists of every distribution in packages/, into ``out``."""
     if out.exists():
         shutil.rmtree(out)
     session.run(uv_bin(), "build", "--all-packages", "--out-dir", str(out), external=True)
-    built = sorted(out.iterdir())
-    wheels = [p for p in built if p.suffix == ".whl"]
-    sdists = [p for p in built if p.name.endswith(".tar.gz")]
+    wheels, sdists = sorted(out.glob("*.whl")), sorted(out.glob("*.tar.gz"))
     if len(wheels) != len(PACKAGES) or len(sdists) != len(PACKAGES):
-        session.error(f"expected a wheel and an sdist for each of {PACKAGES}, got {built}")
-    return wheels
+        session.error(
+            f"expected a wheel and an sdist for each of {PACKAGES}, got {wheels + sdists}"
+        )
+    return wheels, sdists
 
 
 @nox.session(python=PYTHON)
@@ -110,9 +112,33 @@ def build(session: nox.Session) -> None:
     with ``twine check --strict``. Install from them with
     ``pip install "moorage[s3,redis]" --find-links dist/``."""
     sync(session, "build")
-    dist = ROOT / "dist"
-    build_distributions(session, dist)
-    session.run("twine", "check", "--strict", *sorted(str(p) for p in dist.iterdir()))
+    wheels, sdists = build_distributions(session, ROOT / "dist")
+    session.run("twine", "check", "--strict", *map(str, wheels + sdists))
+    problems = [problem for wheel in wheels for problem in metadata_problems(wheel)]
+    if problems:
+        session.error("wheel metadata:\n  " + "\n  ".join(problems))
+
+
+#: The extras of the core distribution, one per backend plus ``all`` (and the test kit).
+EXTRAS = {"s3", "gcs", "azure", "redis", "msgpack", "all", "testing"}
+
+
+def metadata_problems(wheel: Path) -> list[str]:
+    """What is wrong with a wheel's METADATA beyond what twine checks: the license, and
+    sibling distributions pinned to this very version (the extras install them)."""
+    with zipfile.ZipFile(wheel) as archive:
+        path = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        meta = HeaderParser().parsestr(archive.read(path).decode())
+    name, version = meta["Name"], meta["Version"]
+    problems = []
+    if meta["License-Expression"] != "Apache-2.0" or meta["License-File"] != "LICENSE":
+        problems.append(f"{name}: expected License-Expression Apache-2.0 with its LICENSE file")
+    for requirement in meta.get_all("Requires-Dist") or []:
+        if requirement.startswith("moorage") and f"=={version}" not in requirement:
+            problems.append(f"{name}: {requirement!r} does not pin the sibling to {version}")
+    if name == "moorage" and set(meta.get_all("Provides-Extra") or []) != EXTRAS:
+        problems.append(f"moorage: extras {meta.get_all('Provides-Extra')}, expected {EXTRAS}")
+    return problems
 
 
 @nox.session(python=PYTHON)
@@ -121,7 +147,7 @@ def smoke(session: nox.Session) -> None:
     fresh virtualenv (no editable installs, third-party packages at their locked
     versions), and run the smoke tests against the emulators: what a user gets from pip
     works."""
-    wheels = build_distributions(session, Path(session.create_tmp()) / "dist")
+    wheels, _ = build_distributions(session, Path(session.create_tmp()) / "dist")
     core = next(str(w) for w in wheels if w.name.startswith("moorage-0"))
     # The sibling wheels are given as files, so they (not an index) satisfy the extras.
     locked = export_lock(session, "test", "servers")
