@@ -1,7 +1,7 @@
 """Project tasks. The README's two commands run them:
 
-    python3.11 -m nox -s demo                                             # the quick start
-    python3.11 -m nox -s tests lint typecheck docs smoke bench_smoke      # the test suite
+    python3.11 -m nox -s demo                                               # the quick start
+    python3.11 -m nox -s tests lint typecheck docs build smoke bench_smoke  # the suite
 
 Virtualenvs are made with uv (``pip install "nox[uv]"``), and every session installs
 the versions locked in uv.lock (``uv sync --locked``): after changing a pyproject.toml,
@@ -18,7 +18,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests", "lint", "typecheck", "docs", "smoke", "bench_smoke"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs", "build", "smoke", "bench_smoke"]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
