@@ -4,15 +4,61 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+
+from moorage.errors import MoorageError
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Every command's `MoorageError` (invalid settings, a missing plugin) is printed as
+    one message on stderr with exit status 1, never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MoorageError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _to_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    flagged: Sequence[bool] = (),
+) -> None:
+    """A table on a terminal, the last cell of ``flagged`` rows in red. Elsewhere (a pipe, a file)
+    tab-separated lines, a header first, every value whole: rich would cut values to fit
+    80 columns. Empty values are written as ``-``."""
+    if not _to_terminal():
+        for row in (columns, *rows):
+            click.echo("\t".join(" ".join(cell.split()) or "-" for cell in row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps, never cuts
+    for number, row in enumerate(rows):
+        cells = [Text(cell) for cell in row]
+        if number < len(flagged) and flagged[number]:
+            cells[-1].stylize("red")
+        table.add_row(*cells)
+    Console().print(table)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="moorage")
 def main() -> None:
     """moorage: durable results for Python."""
@@ -29,20 +75,20 @@ def plugins(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return
-    table = Table(title="moorage plugins")
-    for column in ("name", "version", "storages", "serializers", "lock managers", "status"):
-        table.add_column(column)
-    for info in registry.plugins:
-        regs = info.registers
-        table.add_row(
+    rows = [
+        (
             info.name,
             info.version or "-",
-            ", ".join(regs.get("storage", [])),
-            ", ".join(regs.get("serializer", [])),
-            ", ".join(regs.get("lock_manager", [])),
-            f"[red]skipped: {info.error}[/red]" if info.error else "ok",
+            ", ".join(info.registers.get("storage", [])),
+            ", ".join(info.registers.get("serializer", [])),
+            ", ".join(info.registers.get("lock_manager", [])),
+            f"skipped: {info.error}" if info.error else "ok",
         )
-    Console().print(table)
+        for info in registry.plugins
+    ]
+    columns = ("name", "version", "storages", "serializers", "lock managers", "status")
+    flagged = [info.error is not None for info in registry.plugins]
+    _print_table("moorage plugins", columns, rows, flagged)
     if registry.skipped:
         click.echo(f"not loaded (MOORAGE_PLUGINS): {', '.join(registry.skipped)}", err=True)
 
@@ -57,12 +103,11 @@ def config(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    table = Table(title="moorage settings")
-    table.add_column("setting")
-    table.add_column("value")
-    for name, value in data.items():
-        table.add_row(name, json.dumps(value) if not isinstance(value, str) else value)
-    Console().print(table)
+    rows = [
+        (name, value if isinstance(value, str) else json.dumps(value))
+        for name, value in data.items()
+    ]
+    _print_table("moorage settings", ("setting", "value"), rows)
 
 
 if __name__ == "__main__":  # pragma: no cover
