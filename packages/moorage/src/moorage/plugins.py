@@ -24,6 +24,7 @@ hooks. Loading is lazy: nothing is imported until a backend is first looked up.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import threading
@@ -317,10 +318,12 @@ class Registry:
         elif extra:
             message += f'; install it with: pip install "moorage[{extra}]"'
         else:
-            known = ", ".join(self.names(kind)) or "none"
+            names = self.names(kind)
+            close = difflib.get_close_matches(name, names, n=1)
+            message += f"; did you mean {_label(kind, close[0])}? The" if close else "; the"
             message += (
-                f"; the installed plugins provide: {known}. Install a plugin that registers "
-                f"{name!r} (see `moorage plugins`)"
+                f" installed plugins provide: {', '.join(names) or 'none'}. Install a "
+                f"plugin that registers {name!r} (see `moorage plugins`)"
             )
         if self.skipped:
             message += (
