@@ -24,12 +24,16 @@ import functools
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from moorage.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pydantic_settings import PydanticBaseSettingsSource as _Source
 
 __all__ = ["MoorageSettings", "NamedStorage", "get_settings", "load_settings", "reset_settings"]
 
@@ -111,6 +115,17 @@ class MoorageSettings(BaseModel):
         description="Which plugin serves a scheme or serializer type two plugins claim.",
     )
 
+    @field_validator("serializer")
+    @classmethod
+    def _known_serializer(cls, value: str) -> str:
+        # Checked here, so that a misspelt type fails where it is set, not at a write.
+        from moorage.serializers import serializer_type_problem
+
+        problem = serializer_type_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("local_storage_path")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -127,9 +142,7 @@ class MoorageSettings(BaseModel):
     @classmethod
     def _positive(cls, value: float | None) -> float | None:
         if value is not None and not value > 0:
-            raise ValueError(
-                'lock_hold_timeout must be positive seconds, or "never" for locks that never lapse'
-            )
+            raise ValueError('must be positive seconds, or "never" for locks that never lapse')
         if value == float("inf"):
             return None
         return value
@@ -281,28 +294,51 @@ def _settings_reader() -> type[MoorageSettings]:
             return (
                 init_settings,
                 env_settings,
-                TomlConfigSettingsSource(settings_cls),
-                PyprojectTomlConfigSettingsSource(settings_cls),
+                _read_file("moorage.toml", TomlConfigSettingsSource, settings_cls),
+                _read_file("pyproject.toml", PyprojectTomlConfigSettingsSource, settings_cls),
             )
 
     return MoorageSettingsReader
 
 
+def _read_file(name: str, source: Callable[[Any], _Source], settings_cls: Any) -> _Source:
+    """A TOML settings source; a file that cannot be read or parsed raises
+    `ConfigurationError` naming it and the position of the mistake."""
+    try:
+        return source(settings_cls)
+    except (ValueError, OSError) as exc:
+        import tomllib
+
+        from moorage.settings_errors import file_error
+
+        if not isinstance(exc, (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError)):
+            raise
+        raise file_error(name, exc) from None
+
+
 def load_settings(**overrides: Any) -> MoorageSettings:
     """Read the settings now: ``overrides`` first, then ``MOORAGE_*`` variables,
-    ``moorage.toml`` and ``[tool.moorage]`` in ``pyproject.toml``. Invalid values raise
-    `ConfigurationError` naming them."""
+    ``moorage.toml`` and ``[tool.moorage]`` in ``pyproject.toml``. Invalid values,
+    unknown names and unreadable files raise `ConfigurationError` naming where each
+    was set: the variable, the keyword argument, or the file and line."""
+    from pydantic_settings import SettingsError
+
     try:
         return _settings_reader()(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigurationError(
-            f"invalid moorage settings ({problems}). Settings come from MOORAGE_* "
-            f"variables, moorage.toml and [tool.moorage] in pyproject.toml in {os.getcwd()}; "
-            "see `moorage config` and the configuration docs for the names and types"
-        ) from None
+        from moorage.settings_errors import validation_error
+
+        fields = list(MoorageSettings.model_fields)
+        raise validation_error(exc.errors(), fields, overrides) from None
+    except SettingsError as exc:  # a MOORAGE_* variable of a nested setting is not JSON
+        import re
+
+        from moorage.settings_errors import env_json_error
+
+        field = re.search(r'field "(\w+)"', str(exc))
+        if field is None:
+            raise ConfigurationError(f"invalid moorage settings: {exc}") from None
+        raise env_json_error(field.group(1), exc.__cause__) from None
 
 
 def reset_settings() -> None:
