@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import moorage
 from moorage import ConfigurationError, MoorageError, SerializationError
 from moorage.cli import main
+from moorage.results import get_default_result_serializer
 from moorage.serializers import Serializer
 from moorage.settings import get_settings, load_settings, reset_settings
 from moorage.settings_errors import file_error, find_key_line, key_lines
@@ -258,11 +259,21 @@ def test_a_variable_that_is_not_json(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- serializer types -----------------------------------------------------------------------
 
 
-def test_unknown_serializer_fails_at_settings_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MOORAGE_SERIALIZER", "jsn")
+def _serializer_error() -> str:
+    """The error of using the configured serializer: a store, and the module function."""
     with pytest.raises(ConfigurationError) as info:
-        get_settings()
-    assert str(info.value).startswith(
+        moorage.ResultStore(result_storage="memory://serializer-check")
+    with pytest.raises(ConfigurationError) as again:
+        get_default_result_serializer()
+    assert str(again.value) == str(info.value)
+    assert info.value.__cause__ is None
+    return str(info.value)
+
+
+def test_unknown_serializer_fails_where_it_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOORAGE_SERIALIZER", "jsn")
+    assert get_settings().serializer == "jsn"  # read as text; checked when used
+    assert _serializer_error().startswith(
         "invalid moorage setting in environment variable MOORAGE_SERIALIZER: "
         "serializer = 'jsn': no serializer plugin for type 'jsn'; did you mean 'json'? "
         "The installed plugins provide: compressed, compressed/json, compressed/pickle, "
@@ -271,7 +282,7 @@ def test_unknown_serializer_fails_at_settings_time(monkeypatch: pytest.MonkeyPat
 
 def test_unknown_serializer_in_a_file_names_the_line() -> None:
     Path("moorage.toml").write_text('cache_max_entries = 3\nserializer = "compresed/json"\n')
-    assert _error().startswith(
+    assert _serializer_error().startswith(
         f"invalid moorage setting in {_here('moorage.toml')}, line 2: "
         "serializer = 'compresed/json': no serializer plugin for type 'compresed/json'; "
         "did you mean 'compressed/json'? "
@@ -282,13 +293,16 @@ def test_serializer_from_a_plugin_or_a_subclass_is_accepted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MOORAGE_SERIALIZER", "msgpack")
-    assert get_settings().serializer == "msgpack"
+    assert get_default_result_serializer().type == "msgpack"
+
+    # A subclass declared after the settings were first read still counts.
+    monkeypatch.setenv("MOORAGE_SERIALIZER", "test-settings-reversed")
+    assert get_settings().serializer == "test-settings-reversed"
 
     class Reversed(Serializer):
         type: str = "test-settings-reversed"
 
-    monkeypatch.setenv("MOORAGE_SERIALIZER", "test-settings-reversed")
-    assert get_settings().serializer == "test-settings-reversed"
+    assert isinstance(get_default_result_serializer(), Reversed)
 
 
 def test_an_unknown_serializer_argument_suggests_the_closest() -> None:
@@ -435,6 +449,17 @@ def test_cli_plugins_in_click_runner_shows_skipped_plugins_whole() -> None:
         "-",
         "skipped: import failed: RuntimeError('this plugin is broken on purpose')",
     ]
+
+
+def test_cli_config_checks_the_serializer_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOORAGE_SERIALIZER", "jsn")
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        "Error: invalid moorage setting in environment variable MOORAGE_SERIALIZER: "
+        "serializer = 'jsn': no serializer plugin for type 'jsn'; did you mean 'json'?"
+    )
 
 
 def test_cli_config_piped_is_tab_separated(monkeypatch: pytest.MonkeyPatch) -> None:

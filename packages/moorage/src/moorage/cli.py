@@ -96,10 +96,11 @@ def plugins(as_json: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def config(as_json: bool) -> None:
-    """Show the resolved settings, secrets masked."""
-    from moorage.settings import get_settings
+    """Show the resolved settings, secrets masked (and check the serializer they name)."""
+    from moorage.settings import default_serializer, get_settings
 
     data = get_settings().masked()
+    default_serializer()  # a misspelt type fails here, naming where it was set
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

@@ -16,7 +16,7 @@ from moorage.context import current_context
 from moorage.records import ResultRecord, ResultRecordMetadata
 from moorage.resolve import storage_from
 from moorage.serializers import Serializer, coerce_serializer
-from moorage.settings import get_settings
+from moorage.settings import default_serializer, get_settings
 from moorage.storage import Storage
 from moorage.store import DEFAULT_STORAGE_KEY_FN, ResultStore
 
@@ -84,7 +84,8 @@ def resolve_serializer(serializer: ResultSerializer) -> Serializer:
 
 
 def get_default_result_serializer() -> Serializer:
-    return resolve_serializer(get_settings().serializer)
+    """The serializer the ``serializer`` setting names (``pickle`` unless configured)."""
+    return default_serializer()
 
 
 def get_default_persist_setting() -> bool:

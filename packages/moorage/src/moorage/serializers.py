@@ -39,7 +39,6 @@ __all__ = [
     "UnknownSerializer",
     "coerce_serializer",
     "lookup_serializer_class",
-    "serializer_type_problem",
 ]
 
 BytesLike = bytes | bytearray | memoryview
@@ -60,19 +59,6 @@ def lookup_serializer_class(type_name: str) -> type[Serializer] | None:
         cls: type[Serializer] = registry.lookup("serializer", type_name)
         return cls
     return _DECLARED.get(type_name)
-
-
-def serializer_type_problem(type_name: str) -> str | None:
-    """Why no serializer can be built for ``type_name`` (with the install command or the
-    closest known type), or None if one can. Declared types answer without loading the
-    plugins."""
-    if type_name in _DECLARED:
-        return None
-    registry = _plugins().get_registry()
-    if registry.provides("serializer", type_name):
-        return None
-    message: str = registry.missing_message("serializer", type_name)
-    return message
 
 
 class Serializer(BaseModel):

@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from moorage.errors import ConfigurationError
+from moorage.errors import ConfigurationError, SerializationError
 
 if TYPE_CHECKING:
     from pydantic_settings import PydanticBaseSettingsSource as _Source
+
+    from moorage.serializers import Serializer
 
 __all__ = ["MoorageSettings", "NamedStorage", "get_settings", "load_settings", "reset_settings"]
 
@@ -114,17 +116,6 @@ class MoorageSettings(BaseModel):
         default_factory=dict,
         description="Which plugin serves a scheme or serializer type two plugins claim.",
     )
-
-    @field_validator("serializer")
-    @classmethod
-    def _known_serializer(cls, value: str) -> str:
-        # Checked here, so that a misspelt type fails where it is set, not at a write.
-        from moorage.serializers import serializer_type_problem
-
-        problem = serializer_type_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
 
     @field_validator("local_storage_path")
     @classmethod
@@ -339,6 +330,28 @@ def load_settings(**overrides: Any) -> MoorageSettings:
         if field is None:
             raise ConfigurationError(f"invalid moorage settings: {exc}") from None
         raise env_json_error(field.group(1), exc.__cause__) from None
+
+
+def default_serializer() -> Serializer:
+    """The serializer the ``serializer`` setting names. A type that no plugin or class
+    provides raises `ConfigurationError` naming where the setting was made and the
+    closest known type.
+
+    Checked here, where the setting is used, rather than while the settings are read: a
+    type may come from a `Serializer` subclass in the user's code, imported after the
+    settings were first read, and plugins must not load while the settings lock is held.
+    """
+    from moorage.serializers import Serializer
+
+    name = get_settings().serializer
+    try:
+        return Serializer(type=name)
+    except SerializationError as exc:
+        from moorage.settings_errors import value_error
+
+        raise value_error(
+            "serializer", name, str(exc), list(MoorageSettings.model_fields)
+        ) from None
 
 
 def reset_settings() -> None:

@@ -324,6 +324,13 @@ def validation_error(
     return _combine(problems)
 
 
+def value_error(field: str, value: Any, message: str, fields: Sequence[str]) -> ConfigurationError:
+    """A problem with the value of ``field`` found where the setting is used, after the
+    settings were read, named with its source like the problems found while reading."""
+    error = {"loc": (field,), "type": "value_error", "msg": message, "input": value}
+    return validation_error([error], fields, {})
+
+
 _JSON_EXAMPLES = {
     "storages": '{"shared": {"url": "s3://team/results"}}',
     "plugin_preferences": '{"s3": "s3"}',

@@ -44,8 +44,8 @@ from moorage.locking import IsolationLevel, LockManager
 from moorage.ops import Op, run_async, run_sync
 from moorage.records import HEAD_SIZE, ResultRecord, ResultRecordMetadata
 from moorage.resolve import lock_manager_from, storage_from
-from moorage.serializers import Serializer, SerializerField
-from moorage.settings import get_settings
+from moorage.serializers import SerializerField
+from moorage.settings import default_serializer, get_settings
 from moorage.storage import BytesLike, Storage, validate_key
 
 if TYPE_CHECKING:
@@ -131,10 +131,6 @@ def _default_lock_manager() -> LockManager | None:
     return None if url is None else lock_manager_from(url)
 
 
-def _default_serializer() -> Serializer:
-    return Serializer(type=get_settings().serializer)
-
-
 def _default_cache() -> ResultCache:
     from moorage.results import default_cache
 
@@ -176,7 +172,7 @@ class ResultStore(BaseModel):
         default_factory=_default_lock_manager
     )
     cache_result_in_memory: bool = True
-    serializer: SerializerField = Field(default_factory=_default_serializer)
+    serializer: SerializerField = Field(default_factory=default_serializer)
     storage_key_fn: Callable[[], str] = DEFAULT_STORAGE_KEY_FN
     cache: ResultCache = Field(default_factory=_default_cache)
     record_format: Literal["moorage", "prefect"] = Field(default_factory=_default_format)
