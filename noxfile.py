@@ -44,13 +44,17 @@ def uv_bin() -> str:
     return str(find_uv_bin())
 
 
-def sync(session: nox.Session, *groups: str, package: str | None = None) -> None:
+def sync(
+    session: nox.Session, *groups: str, package: str | None = None, workspace: bool = True
+) -> None:
     """Install exactly the versions in uv.lock into the session's virtualenv: the
-    workspace (or one ``package`` of it and what it needs) plus the dependency ``groups``
-    of the root pyproject.toml. ``--locked`` fails when pyproject.toml and uv.lock
-    disagree (run ``uv lock`` and commit the result)."""
+    workspace (or one ``package`` of it and what it needs, or nothing of it when not
+    ``workspace``) plus the dependency ``groups`` of the root pyproject.toml.
+    ``--locked`` fails when pyproject.toml and uv.lock disagree (run ``uv lock`` and
+    commit the result)."""
     venv = session.virtualenv.location
-    selection = ["--package", package] if package else [f"--group={g}" for g in groups]
+    flag = "--group" if workspace else "--only-group"
+    selection = ["--package", package] if package else [f"{flag}={g}" for g in groups]
     session.run_install(
         uv_bin(), "sync", "--locked", f"--python={venv}", *selection,
         env={"UV_PROJECT_ENVIRONMENT": venv}, external=True,
@@ -111,7 +115,7 @@ def build(session: nox.Session) -> None:
     """Wheels and sdists of all seven distributions into dist/, their metadata checked
     with ``twine check --strict``. Install from them with
     ``pip install "moorage[s3,redis]" --find-links dist/``."""
-    sync(session, "build")
+    sync(session, "build", workspace=False)
     wheels, sdists = build_distributions(session, ROOT / "dist")
     session.run("twine", "check", "--strict", *map(str, wheels + sdists))
     problems = [problem for wheel in wheels for problem in metadata_problems(wheel)]
@@ -159,7 +163,7 @@ def smoke(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting (ruff is pinned: formatting must not change under CI)."""
-    sync(session, "lint")
+    sync(session, "lint", workspace=False)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
