@@ -32,6 +32,12 @@ INVALID_KEYS: tuple[str, ...] = (
     "nul\x00byte",
     "trailing/",
     "/",
+    "lone\udc80surrogate",
+    "a/\ud800",
+    "k" * 1025,
+    "é" * 513,
+    "long/" + "s" * 256,
+    "/".join("d" * 129),
 )
 
 #: Listing prefixes `list_paths` must refuse: like `INVALID_KEYS`, except that the
@@ -281,6 +287,20 @@ class StorageContract:
         storage.delete_path("folder/only")
         assert self._listed(storage) == ["other"], "a deleted key (or its folder) was listed"
         assert self._listed(storage, "folder/") == []
+
+    def test_keys_at_the_limits(self, storage: Storage) -> None:
+        """The longest keys validation lets through can be written, listed and deleted."""
+        deep = "/".join("d" * 128)  # 128 segments, the most a key may have
+        wide = "/".join(["w" * 255, "é" * 127, "x" * 250])  # 761 bytes, full segments
+        for key in (deep, wide):
+            storage.write_path(key, key.encode())
+            assert storage.read_path(key) == key.encode()
+            assert storage.exists(key)
+        assert self._listed(storage) == sorted([deep, wide])
+        assert self._listed(storage, deep) == [deep]
+        for key in (deep, wide):
+            storage.delete_path(key)
+        assert self._listed(storage) == []
 
     # -- invalid keys ----------------------------------------------------------------------
 
