@@ -201,8 +201,8 @@ def test_variables_that_are_not_settings_are_not_blamed(
         "unknown setting 'plugins'; the settings are: storage, local_storage_path, "
         "metadata_storage, serializer, lock_manager, persist_by_default, "
         "tasks_default_persist_result, task_scheduling_storage, cache_max_entries, "
-        "cache_max_bytes, lock_hold_timeout, signing_key, record_format, storages, "
-        "plugin_preferences"
+        "cache_max_bytes, lock_hold_timeout, signing_key, record_format, "
+        "json_allowed_classes, storages, plugin_preferences"
     )
 
 

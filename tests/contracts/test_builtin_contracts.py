@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -144,6 +145,14 @@ class TestMemoryLockManager(LockManagerContract):
 # -- serializers ------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def allow_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """json reads models and dataclasses only when allowed: here through the setting, so
+    a serializer rebuilt from its stored description allows them too."""
+    names = [f"{cls.__module__}.{cls.__qualname__}" for cls in (Point, Item)]
+    monkeypatch.setenv("MOORAGE_JSON_ALLOWED_CLASSES", json.dumps(names))
+
+
 class TestPickleSerializer(SerializerContract):
     extra_samples = (*RICH_SAMPLES, Money(Decimal("5.00"), "EUR"), [Money(Decimal(1), "USD")])
     unserializable_samples = (threading.Lock(),)
@@ -153,6 +162,7 @@ class TestPickleSerializer(SerializerContract):
         return PickleSerializer(picklelib=request.param)
 
 
+@pytest.mark.usefixtures("allow_samples")
 class TestJSONSerializer(SerializerContract):
     extra_samples = RICH_SAMPLES
     unserializable_samples = (object(), Money(Decimal(1), "EUR"), threading.Lock(), 2**70)
@@ -179,6 +189,7 @@ class TestCompressedSerializer(SerializerContract):
         return CompressedSerializer(compressionlib=request.param)
 
 
+@pytest.mark.usefixtures("allow_samples")
 class TestCompressedJSONInsideCompressed(SerializerContract):
     """The generic ``compressed`` type wrapping json (not the preset)."""
 
@@ -199,6 +210,7 @@ class TestCompressedPickleSerializer(SerializerContract):
         return CompressedPickleSerializer()
 
 
+@pytest.mark.usefixtures("allow_samples")
 class TestCompressedJSONSerializer(SerializerContract):
     extra_samples = RICH_SAMPLES
     unserializable_samples = (object(),)

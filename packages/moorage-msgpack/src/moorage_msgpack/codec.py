@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import os
+import re
 import struct
+import sys
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -111,14 +115,43 @@ def _split_suffixes(text: str) -> tuple[str, str | None, int]:
     return text, key, fold
 
 
+#: A zone key as the tz database spells them (``America/Argentina/Buenos_Aires``,
+#: ``Etc/GMT+5``): no dots, so it can only ever name a file, never a module path.
+_ZONE_KEY = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
+_ZONES: dict[str, ZoneInfo] = {}
+
+
+def _zone(key: str) -> ZoneInfo | None:
+    """The zone ``key``, where it can be had without importing a module: zoneinfo imports
+    the ``tzdata`` package for a zone the system's zone files lack, and the key comes from
+    data, so a ``tzdata`` planted on ``sys.path`` would run. Found in the system's zone
+    files, or in tzdata once something else imported it; else None. `ValueError` for
+    text that is no zone key."""
+    zone = _ZONES.get(key)
+    if zone is not None:
+        return zone
+    if len(key) > 255 or not _ZONE_KEY.fullmatch(key):
+        raise ValueError(f"{key!r} is not a time zone key")
+    if "tzdata" not in sys.modules and not any(
+        os.path.isfile(os.path.join(root, key)) for root in zoneinfo.TZPATH
+    ):
+        return None
+    try:
+        zone = ZoneInfo(key)
+    except ZoneInfoNotFoundError:
+        return None
+    if len(_ZONES) < 1024:
+        _ZONES[key] = zone
+    return zone
+
+
 def _zoned(value: Any, key: str | None) -> Any:
     """``value`` (a datetime or time) in the zone ``key`` where this machine knows it and
     its rules give the stored offset; else ``value`` as it is (the instant wins)."""
     if key is None:
         return value
-    try:
-        zone = ZoneInfo(key)
-    except ZoneInfoNotFoundError:
+    zone = _zone(key)
+    if zone is None:
         return value
     zoned = value.replace(tzinfo=zone)
     offset = value.utcoffset()

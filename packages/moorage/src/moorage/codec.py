@@ -14,6 +14,7 @@ import orjson
 
 from moorage import prefect_format
 from moorage.errors import (
+    ClassNotAllowed,
     ConfigurationError,
     RecordCorrupted,
     RecordExpired,
@@ -33,7 +34,7 @@ from moorage.records import (
     parts_length,
     verify_payload,
 )
-from moorage.serializers import Serializer
+from moorage.serializers import Serializer, reading_serializer
 
 __all__ = [
     "Encoded",
@@ -189,19 +190,23 @@ def decode_payload(
     key: str,
     where: str,
     signing_key: bytes | None,
+    configured: Serializer | None = None,
 ) -> ResultRecord[Any]:
-    """Verify ``payload`` against ``parsed`` and decode it into a record."""
+    """Verify ``payload`` against ``parsed`` and decode it into a record. ``configured``
+    is the reader's serializer: which classes a payload may name comes from it (or from
+    settings), never from the record (see `reading_serializer`)."""
     meta = parsed.metadata
+    serializer = reading_serializer(meta.serializer, configured)
     if parsed.format == "moorage":
         header_meta = None
         if parsed.header is not None and parsed.metadata_bytes is not None:
             header_meta = (parsed.header, parsed.metadata_bytes)
         verify_payload(meta, payload, parsed.head, header_meta, signing_key, key, where)
-        value = _loads(meta.serializer, payload, key, where, prefect=False)
+        value = _loads(serializer, payload, key, where, prefect=False)
     else:
         if signing_key is not None:
             verify_payload(meta, payload, None, None, signing_key, key, where)
-        value = _loads(meta.serializer, payload, key, where, prefect=True)
+        value = _loads(serializer, payload, key, where, prefect=True)
     return ResultRecord(metadata=meta, result=value)
 
 
@@ -234,6 +239,9 @@ def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata 
             parsed = _prefect_parsed(value, key, where, with_text=True)
             assert parsed.prefect_text is not None
             return parsed, parsed.prefect_text
+        damage = prefect_format.damaged_record(value)
+        if damage is not None:  # never handed back whole as a raw payload's value
+            raise _corrupt(key, where, damage)
     return None, view
 
 
@@ -263,7 +271,8 @@ def decode_stored(
     if parsed is None:
         return decode_raw(payload, key, where, backup_serializer, signing_key), len(payload)
     check_fresh(key, where, parsed.metadata)
-    return decode_payload(parsed, payload, key, where, signing_key), len(payload)
+    record = decode_payload(parsed, payload, key, where, signing_key, backup_serializer)
+    return record, len(payload)
 
 
 def decode_stream(
@@ -309,7 +318,8 @@ def decode_stream(
     stream.seek(offset)
     reader = _PayloadReader(stream, size - offset)
     try:
-        value = meta.serializer.load_stream(reader)  # type: ignore[arg-type]
+        serializer = reading_serializer(meta.serializer, backup_serializer)
+        value = serializer.load_stream(reader)  # type: ignore[arg-type]
     except SerializationError as exc:
         reader.verify(meta.checksum, key, where)  # damage explains the failure best
         raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
@@ -393,7 +403,7 @@ def decode_record(
     parsed, payload = split_record(data, key, where)
     if parsed is None:
         return decode_raw(payload, key, where, backup_serializer, signing_key)
-    return decode_payload(parsed, payload, key, where, signing_key)
+    return decode_payload(parsed, payload, key, where, signing_key, backup_serializer)
 
 
 def decode_raw(
@@ -411,9 +421,13 @@ def decode_raw(
         verify_payload(meta, payload, None, None, signing_key, key, where)
     try:
         value = serializer.loads(payload)
+    except ClassNotAllowed as exc:  # read, and refused: not damage
+        raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
     except SerializationError:
         try:
             value = prefect_format.loads_text(serializer, payload)
+        except ClassNotAllowed as exc:
+            raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
         except SerializationError as exc:
             raise _corrupt(
                 key,
@@ -430,9 +444,10 @@ def decode_split(
     key: str,
     where: str,
     signing_key: bytes | None,
+    configured: Serializer | None = None,
 ) -> ResultRecord[Any]:
     parsed = parse_metadata_blob(metadata, key, where)
-    return decode_payload(parsed, payload, key, where, signing_key)
+    return decode_payload(parsed, payload, key, where, signing_key, configured)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ original as ``__cause__``.
 from __future__ import annotations
 
 __all__ = [
+    "ClassNotAllowed",
     "ConfigurationError",
     "InvalidKey",
     "LockError",
@@ -54,6 +55,13 @@ class InvalidKey(MoorageError, ValueError):
 
 class SerializationError(MoorageError):
     """A value could not be serialized, or a payload could not be deserialized."""
+
+
+class ClassNotAllowed(SerializationError):
+    """A payload names a class its reader does not allow (see ``json_allowed_classes``).
+
+    Reading never imports a module or builds a class because data names it: only the
+    standard value types and the classes the reader's configuration allows are built."""
 
 
 class ConfigurationError(MoorageError):

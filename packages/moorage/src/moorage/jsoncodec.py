@@ -6,29 +6,33 @@ objects, the same shape Prefect 3 uses, so either library reads the other's payl
 - ``{"__class__": "datetime.datetime", "data": "2024-09-01T12:00:00+00:00"}``
 - ``{"__exc_type__": "builtins.ValueError", "message": "bad input"}`` for exceptions.
 
-Decoding builds only types it knows (the standard ones below) plus pydantic models,
-dataclasses, enums and exceptions named by the tag; any other class name is refused, so a
-JSON payload can never make moorage call an arbitrary constructor.
+Decoding never imports a module. A tag resolves only to the standard value types below
+and to the classes the caller allows (``allowed``: pydantic models, dataclasses, enums,
+exceptions), looked up by their ``module.QualName``; any other tag is refused, and an
+exception whose class is neither a built-in exception nor allowed comes back as a plain
+`Exception` with its message.
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
 import dataclasses
 import datetime as dt
+import decimal
 import enum
-import importlib
 import pathlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 import orjson
 
-from moorage.errors import SerializationError
+from moorage.errors import ClassNotAllowed, SerializationError
 
-__all__ = ["decode", "dumps", "encode", "loads", "qualified_name"]
+__all__ = ["allowed_by_name", "decode", "dumps", "encode", "loads", "qualified_name"]
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -142,86 +146,113 @@ def _encode_other(obj: Any, t: type) -> Any:
     )
 
 
-def _resolve_class(name: str) -> type:
-    module_name, _, qualname = name.rpartition(".")
-    candidates = [(module_name, qualname)]
-    # Nested qualnames (Outer.Inner): try shorter module paths.
-    parts = name.split(".")
-    for i in range(len(parts) - 2, 0, -1):
-        candidates.append((".".join(parts[:i]), ".".join(parts[i:])))
-    for mod, qual in candidates:
-        try:
-            target: Any = importlib.import_module(mod)
-        except ImportError:
-            continue
-        try:
-            for attr in qual.split("."):
-                target = getattr(target, attr)
-        except AttributeError:
-            continue
-        if isinstance(target, type):
-            return target
-    raise SerializationError(
-        f"a JSON payload names the class {name!r}, which cannot be imported here; install "
-        "the package that defines it, or read the record where it was written"
-    )
+#: Classes a tag may name, by their ``module.QualName``: what the caller allows.
+Allowed = Mapping[str, type]
+
+_NOTHING_ALLOWED: Allowed = MappingProxyType({})
+
+#: Modules whose other classes are validated with pydantic (``datetime.timezone``...).
+#: Each is imported by this module already: a tag names an attribute, never a module.
+_STANDARD_MODULES: dict[str, ModuleType] = {
+    "datetime": dt,
+    "uuid": uuid,
+    "decimal": decimal,
+    "pathlib": pathlib,
+}
+
+#: The setting that allows classes, named in error messages.
+ALLOW_HINT = (
+    "allow the class with JSONSerializer(allowed_classes=[...]) or the json_allowed_classes "
+    "setting (classes or dotted names)"
+)
 
 
-def _decode_tag(name: str, data: Any) -> Any:
+def allowed_by_name(classes: Iterable[type]) -> Allowed:
+    """The tag-to-class mapping for ``classes``: each under its ``module.QualName``."""
+    return MappingProxyType({qualified_name(cls): cls for cls in classes})
+
+
+def _standard_class(name: str) -> type | None:
+    """``datetime.X``, ``uuid.X``, ``decimal.X``, ``pathlib.X`` (also ``pathlib._local.X``,
+    as Python 3.13 names path classes): a class of a module already imported, or None."""
+    module_name, _, attr = name.partition(".")
+    if module_name == "pathlib" and attr.startswith("_local."):
+        attr = attr[len("_local.") :]
+    module = _STANDARD_MODULES.get(module_name)
+    if module is None or not attr.isidentifier() or attr.startswith("_"):
+        return None
+    found = getattr(module, attr, None)
+    return found if isinstance(found, type) else None
+
+
+def _decode_tag(name: Any, data: Any, allowed: Allowed) -> Any:
+    if not isinstance(name, str):
+        raise SerializationError(f"a JSON payload holds a __class__ tag that is not text: {name!r}")
     known = _DECODERS.get(name)
     if known is not None:
         return known(data)
     if name == "builtins.tuple":
-        return tuple(decode(data))
+        return tuple(decode(data, allowed))
     if name in ("builtins.set", "builtins.frozenset"):
-        items = decode(data)
+        items = decode(data, allowed)
         return set(items) if name == "builtins.set" else frozenset(items)
     if name == "builtins.dict":
-        return {decode(k): decode(v) for k, v in data}
-    cls = _resolve_class(name)
+        return {decode(k, allowed): decode(v, allowed) for k, v in data}
+    cls = allowed.get(name)
+    if cls is None:
+        standard = _standard_class(name)
+        if standard is not None:
+            from pydantic import TypeAdapter
+
+            return TypeAdapter(standard).validate_python(data)
+        raise ClassNotAllowed(
+            f"refusing to build a {name} from JSON: the class is not allowed, and reading a "
+            f"payload never imports a module; {ALLOW_HINT}, or use serializer='pickle'"
+        )
     if issubclass(cls, enum.Enum):
-        return cls(decode(data))
+        return cls(decode(data, allowed))
     validate = getattr(cls, "model_validate", None)
     if validate is not None:
         return validate(data)
     if dataclasses.is_dataclass(cls):
         from pydantic import TypeAdapter
 
-        return TypeAdapter(cls).validate_python(decode(data))
-    if name.startswith(("datetime.", "uuid.", "decimal.", "pathlib.")):
-        from pydantic import TypeAdapter
-
-        return TypeAdapter(cls).validate_python(data)
+        return TypeAdapter(cls).validate_python(decode(data, allowed))
     raise SerializationError(
         f"refusing to build a {name} from JSON: only standard value types, enums, pydantic "
         "models and dataclasses are decoded. Use serializer='pickle' for other types"
     )
 
 
-def _decode_exception(name: str, message: str) -> BaseException:
-    try:
-        cls = _resolve_class(name)
-    except SerializationError:
-        cls = Exception
-    if not issubclass(cls, BaseException):
-        cls = Exception
+def _exception_class(name: Any, allowed: Allowed) -> type[BaseException] | None:
+    cls = allowed.get(name) if isinstance(name, str) else None
+    if cls is None and isinstance(name, str) and name.startswith("builtins."):
+        found = getattr(builtins, name[len("builtins.") :], None)
+        cls = found if isinstance(found, type) and issubclass(found, Exception) else None
+    return cls if cls is not None and issubclass(cls, BaseException) else None
+
+
+def _decode_exception(name: Any, message: Any, allowed: Allowed) -> BaseException:
+    cls = _exception_class(name, allowed)
+    if cls is None:
+        return Exception(message)
     try:
         return cls(message)
     except Exception:
         return Exception(f"{name}: {message}")
 
 
-def decode(obj: Any) -> Any:
-    """Rebuild tagged values inside parsed JSON."""
+def decode(obj: Any, allowed: Allowed = _NOTHING_ALLOWED) -> Any:
+    """Rebuild tagged values inside parsed JSON; classes only from ``allowed``."""
     t = type(obj)
     if t is dict:
         if "__class__" in obj and "data" in obj and len(obj) == 2:
-            return _decode_tag(obj["__class__"], obj["data"])
+            return _decode_tag(obj["__class__"], obj["data"], allowed)
         if "__exc_type__" in obj and len(obj) == 2 and "message" in obj:
-            return _decode_exception(obj["__exc_type__"], obj["message"])
-        return {k: decode(v) for k, v in obj.items()}
+            return _decode_exception(obj["__exc_type__"], obj["message"], allowed)
+        return {k: decode(v, allowed) for k, v in obj.items()}
     if t is list:
-        return [decode(v) for v in obj]
+        return [decode(v, allowed) for v in obj]
     return obj
 
 
@@ -232,13 +263,14 @@ def dumps(obj: Any) -> bytes:
         raise SerializationError(f"the json serializer cannot encode this value: {exc}") from exc
 
 
-def loads(data: bytes | bytearray | memoryview | str) -> Any:
+def loads(data: bytes | bytearray | memoryview | str, allowed: Allowed = _NOTHING_ALLOWED) -> Any:
+    """Parse and decode a payload; tags may name only the standard types and ``allowed``."""
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise SerializationError(f"payload is not valid JSON: {exc}") from exc
     try:
-        return decode(parsed)
+        return decode(parsed, allowed)
     except SerializationError:
         raise
     except Exception as exc:  # a tagged value whose data does not fit its type

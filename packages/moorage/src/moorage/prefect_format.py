@@ -32,6 +32,7 @@ from moorage.serializers import (
 
 __all__ = [
     "PREFECT_VERSION",
+    "damaged_record",
     "dumps_text",
     "encode_combined",
     "is_prefect_metadata",
@@ -67,6 +68,37 @@ def is_prefect_record(value: Any) -> bool:
         and set(value) == {"metadata", "result"}
         and is_prefect_metadata(value["metadata"])
     )
+
+
+def damaged_record(value: Any) -> str | None:
+    """What is wrong with a JSON object shaped like a combined record that is not one, or
+    None when it is not shaped like one (a raw JSON payload). Shaped like a record: a
+    ``result`` key beside a key close to ``metadata`` (``metadatA``), or a ``metadata``
+    key beside a key close to ``result``; such a document is a damaged record, never a
+    value to return whole."""
+    if not isinstance(value, dict) or is_prefect_record(value):
+        return None
+    keys = [k for k in value if isinstance(k, str)]
+    if "metadata" in value and "result" in value:
+        extra = sorted(k for k in keys if k not in ("metadata", "result"))
+        if extra:
+            return f"a Prefect record has only 'metadata' and 'result', not {extra}"
+        return "its 'metadata' is not a Prefect metadata object (no 'serializer' object)"
+    for present, wanted in (("result", "metadata"), ("metadata", "result")):
+        if present not in value:
+            continue
+        for k in keys:
+            if k != present and _close(k, wanted):
+                return f"it has a key {k!r} where a Prefect record has {wanted!r}"
+    return None
+
+
+def _close(key: str, wanted: str) -> bool:
+    import difflib
+
+    if key.strip().lower() == wanted:
+        return True
+    return difflib.SequenceMatcher(None, key.lower(), wanted).ratio() >= 0.75
 
 
 def serializer_dict(serializer: Serializer) -> dict[str, Any]:

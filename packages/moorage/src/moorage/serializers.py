@@ -13,6 +13,7 @@ presets ``compressed/pickle`` and ``compressed/json``.
 from __future__ import annotations
 
 import bz2
+import functools
 import importlib
 import lzma
 import pickle
@@ -26,7 +27,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
 from moorage import jsoncodec
-from moorage.errors import SerializationError
+from moorage.errors import ConfigurationError, SerializationError
+from moorage.jsoncodec import qualified_name
 
 __all__ = [
     "CompressedJSONSerializer",
@@ -37,11 +39,17 @@ __all__ = [
     "Serializer",
     "SerializerField",
     "UnknownSerializer",
+    "allowed_classes_from_settings",
     "coerce_serializer",
     "lookup_serializer_class",
+    "reading_serializer",
+    "resolve_allowed_classes",
 ]
 
 BytesLike = bytes | bytearray | memoryview
+
+#: Classes a payload may name (``type`` is a field name inside serializer classes).
+Classes = tuple[type, ...]
 
 #: Serializer classes declared by subclassing, by their ``type`` default.
 _DECLARED: dict[str, type[Serializer]] = {}
@@ -125,6 +133,124 @@ class Serializer(BaseModel):
         """The JSON-ready description stored in record metadata."""
         return self.model_dump(mode="json")
 
+    def trusted_classes(self) -> Classes | None:
+        """The classes this serializer, as configured, lets a payload name (see
+        `JSONSerializer.allowed_classes`); None when it has no such list (pickle)."""
+        return None
+
+    def with_trusted_classes(self, classes: Classes) -> Serializer:
+        """This serializer, letting payloads name ``classes`` and nothing else. A record
+        names its serializer, but which classes may be built comes from configuration:
+        a reader decodes with ``described.with_trusted_classes(...)`` (see
+        `reading_serializer`)."""
+        return self
+
+
+#: Fields that are configuration, never data: left out of stored descriptions, and
+#: dropped from any description read back, so a record cannot widen what its reader allows.
+_CONFIGURATION_ONLY = ("allowed_classes",)
+
+
+def _resolve_dotted(name: str) -> type:
+    """The class a dotted name (``package.module.QualName``) names, importing its module.
+    Done when a serializer is configured, never while data is read."""
+    parts = name.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        raise ConfigurationError(
+            f"allowed class {name!r} is not a dotted name such as 'myapp.models.Point'"
+        )
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module_name.startswith(exc.name):
+                continue  # that module does not exist: try a shorter module path
+            raise ConfigurationError(
+                f"allowed class {name!r}: importing {module_name!r} failed: {exc}"
+            ) from exc
+        except Exception as exc:
+            raise ConfigurationError(
+                f"allowed class {name!r}: importing {module_name!r} failed: {exc!r}"
+            ) from exc
+        for attr in parts[split:]:
+            target = getattr(target, attr, None)
+        if target is None:
+            break
+        if not isinstance(target, type):
+            raise ConfigurationError(
+                f"allowed class {name!r} names a {type(target).__name__}, not a class"
+            )
+        return target
+    raise ConfigurationError(
+        f"allowed class {name!r} cannot be found: no importable module defines it; check the "
+        "spelling (package.module.QualName) and that its package is installed"
+    )
+
+
+def resolve_allowed_classes(value: Any) -> tuple[type, ...]:
+    """Classes and dotted names, as classes; `ConfigurationError` for anything else."""
+    if isinstance(value, (str, type)):
+        value = [value]
+    try:
+        items = list(value)
+    except TypeError:
+        raise ConfigurationError(
+            f"allowed_classes takes a list of classes or dotted names, not {value!r}"
+        ) from None
+    resolved: list[type] = []
+    for item in items:
+        if isinstance(item, str):
+            item = _resolve_dotted(item)
+        elif not isinstance(item, type):
+            raise ConfigurationError(f"allowed_classes takes classes or dotted names, not {item!r}")
+        if item not in resolved:
+            resolved.append(item)
+    return tuple(resolved)
+
+
+_from_settings: tuple[tuple[str | type, ...], Classes] | None = None
+
+
+def allowed_classes_from_settings() -> tuple[type, ...]:
+    """The ``json_allowed_classes`` setting, resolved to classes (and remembered)."""
+    global _from_settings
+    from moorage.settings import MoorageSettings, get_settings
+
+    names = tuple(get_settings().json_allowed_classes)
+    if not names:
+        return ()
+    known = _from_settings
+    if known is not None and known[0] == names:
+        return known[1]
+    try:
+        classes = resolve_allowed_classes(names)
+    except ConfigurationError as exc:
+        from moorage.settings_errors import value_error
+
+        raise value_error(
+            "json_allowed_classes", list(names), str(exc), list(MoorageSettings.model_fields)
+        ) from None
+    _from_settings = (names, classes)
+    return classes
+
+
+def reading_serializer(described: Serializer, configured: Serializer | None) -> Serializer:
+    """The serializer that decodes a payload whose record names ``described``: that
+    type, allowing only the classes the reader configured (``configured``'s list where it
+    has one, else the ``json_allowed_classes`` setting), never what the record says."""
+    classes = configured.trusted_classes() if configured is not None else None
+    if classes is None:
+        classes = allowed_classes_from_settings()
+    return described.with_trusted_classes(classes)
+
+
+AllowedClasses = Annotated[
+    tuple[type, ...],
+    PlainValidator(resolve_allowed_classes),
+    PlainSerializer(lambda classes: [qualified_name(c) for c in classes], return_type=list),
+]
+
 
 def coerce_serializer(value: Any) -> Serializer:
     """Accept a serializer, a type name or a stored description (dict)."""
@@ -144,7 +270,7 @@ def coerce_serializer(value: Any) -> Serializer:
 #: when nested): every record read carries one, nearly always the same few, and building
 #: one is most of what parsing a record's metadata costs. Serializers are frozen, so
 #: sharing them is safe. Kept for one registry (plugins decide which class a type names)
-#: and bounded.
+#: and one ``json_allowed_classes`` setting, and bounded.
 _DESCRIBED: dict[Hashable, Serializer] = {}
 _described_for: object = None
 _DESCRIBED_MAX = 256
@@ -152,10 +278,13 @@ _DESCRIBED_MAX = 256
 
 def _from_description(value: dict[str, Any]) -> Serializer:
     global _described_for
-    registry = _plugins().get_registry()
-    if _described_for is not registry:
+    from moorage.settings import get_settings
+
+    # json serializers take their allowed classes from settings when built.
+    basis = (_plugins().get_registry(), tuple(get_settings().json_allowed_classes))
+    if _described_for != basis:
         _DESCRIBED.clear()
-        _described_for = registry
+        _described_for = basis
     key: Hashable | None
     try:  # flat descriptions (nearly all): their items, in the order they were stored
         key = tuple(value.items())
@@ -170,6 +299,8 @@ def _from_description(value: dict[str, Any]) -> Serializer:
         if found is not None:
             return found
     cls = lookup_serializer_class(value["type"]) or UnknownSerializer
+    if any(name in value for name in _CONFIGURATION_ONLY):
+        value = {k: v for k, v in value.items() if k not in _CONFIGURATION_ONLY}
     serializer = cls.model_validate(value)
     if key is not None:
         if len(_DESCRIBED) >= _DESCRIBED_MAX:
@@ -304,12 +435,32 @@ class JSONSerializer(Serializer):
     model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     type: str = "json"
+    #: Classes a payload may name, beyond the standard value types: pydantic models,
+    #: dataclasses, enums, exceptions. Classes or dotted names (``"myapp.models.Point"``),
+    #: resolved when the serializer is built. Default: the ``json_allowed_classes`` setting.
+    #: Configuration only: never stored in a record, never read from one.
+    allowed_classes: AllowedClasses = Field(
+        default_factory=lambda: allowed_classes_from_settings(), exclude=True
+    )
 
     def dumps(self, obj: Any) -> bytes:
         return jsoncodec.dumps(obj)
 
     def loads(self, data: BytesLike) -> Any:
-        return jsoncodec.loads(data)
+        return jsoncodec.loads(data, _tags(self.allowed_classes))
+
+    def trusted_classes(self) -> Classes | None:
+        return self.allowed_classes
+
+    def with_trusted_classes(self, classes: Classes) -> Serializer:
+        if classes == self.allowed_classes:
+            return self
+        return self.model_copy(update={"allowed_classes": classes})
+
+
+@functools.lru_cache(maxsize=64)
+def _tags(classes: Classes) -> jsoncodec.Allowed:
+    return jsoncodec.allowed_by_name(classes)
 
 
 def _zstd() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
@@ -376,6 +527,15 @@ class CompressedSerializer(Serializer):
                 f"could not decompress the payload with {self.compressionlib}: {exc!r}"
             ) from exc
         return self.serializer.loads(raw)
+
+    def trusted_classes(self) -> Classes | None:
+        return self.serializer.trusted_classes()
+
+    def with_trusted_classes(self, classes: Classes) -> Serializer:
+        inner = self.serializer.with_trusted_classes(classes)
+        if inner is self.serializer:
+            return self
+        return self.model_copy(update={"serializer": inner})
 
 
 class CompressedPickleSerializer(CompressedSerializer):

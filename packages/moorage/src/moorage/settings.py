@@ -28,7 +28,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from moorage.errors import ConfigurationError, SerializationError
 
@@ -111,11 +119,21 @@ class MoorageSettings(BaseModel):
     record_format: Literal["moorage", "prefect"] = Field(
         default="moorage", description="Format of written records."
     )
+    json_allowed_classes: list[str | type[Any]] = Field(
+        default_factory=list,
+        description="Classes (or dotted names, resolved when a serializer is built) that "
+        "json payloads may name: pydantic models, dataclasses, enums, exceptions. Reading "
+        "never imports a module named by data.",
+    )
     storages: dict[str, NamedStorage] = Field(default_factory=dict, description="Named storages.")
     plugin_preferences: dict[str, str] = Field(
         default_factory=dict,
         description="Which plugin serves a scheme or serializer type two plugins claim.",
     )
+
+    @field_serializer("json_allowed_classes")
+    def _dotted(self, value: list[str | type[Any]]) -> list[str]:
+        return [v if isinstance(v, str) else f"{v.__module__}.{v.__qualname__}" for v in value]
 
     @field_validator("local_storage_path")
     @classmethod

@@ -334,6 +334,7 @@ def value_error(field: str, value: Any, message: str, fields: Sequence[str]) -> 
 _JSON_EXAMPLES = {
     "storages": '{"shared": {"url": "s3://team/results"}}',
     "plugin_preferences": '{"s3": "s3"}',
+    "json_allowed_classes": '["myapp.models.Point"]',
 }
 
 

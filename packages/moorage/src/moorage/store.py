@@ -320,7 +320,9 @@ class ResultStore(BaseModel):
             payload = parsed.prefect_text
         else:
             payload = yield from self._payload_op(parsed.metadata, key, storage)
-        record = decode_payload(parsed, payload, key, storage.url, self.signing_key)
+        record = decode_payload(
+            parsed, payload, key, storage.url, self.signing_key, self.serializer
+        )
         return record, len(payload)
 
     def _payload_op(self, meta: ResultRecordMetadata, key: str, storage: Storage) -> Op[bytes]:
