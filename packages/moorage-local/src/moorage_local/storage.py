@@ -6,10 +6,18 @@ new bytes, never a part, even when the writer is killed mid-write. With ``durabl
 the file and its folder are also fsynced, so the write survives a power cut.
 
 Symlink policy: the root is resolved once, when the storage is built, so the root itself
-may be (or lie below) a symbolic link. Below the root nothing is followed: a key whose
-folders pass through a symbolic link, or whose file is one, is refused (`StorageError`
-on read and write), `exists` says False for it and listings skip links. Nested keys pay
-one ``lstat`` per folder level for this; flat keys pay nothing extra.
+may be (or lie below) a symbolic link. Below the root nothing is followed, even when
+another process swaps a folder for a link while a call runs: every file and folder is
+opened relative to its parent folder's descriptor (``openat``) with ``O_NOFOLLOW``, one
+folder level at a time, starting from a descriptor of the root that each process opens
+once. A key whose folders pass through a symbolic link, or whose file is one, is refused
+(`StorageError` on read, write and delete), `exists` says False for it and listings skip
+links.
+
+Temporary files name their writer (host, process id, a token drawn when the process
+starts). Those whose writer is gone, or older than `STALE_TEMP_AGE`, are removed on the
+first write into a folder by each process, when a listing passes them, and by
+`LocalStorage.prune_temp` (``ResultStore.prune(temp=True)``).
 """
 
 from __future__ import annotations
@@ -17,20 +25,26 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import re
 import secrets
+import socket
 import stat
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from moorage.errors import ConfigurationError, InvalidKey, RecordNotFound, StorageError
-from moorage.storage import BytesLike, Storage
+from moorage.storage import MAX_KEY_DEPTH, BytesLike, PruneReport, Storage, validate_key
 
 _T = TypeVar("_T")
 
 __all__ = [
     "READ_FLAGS",
+    "STALE_TEMP_AGE",
     "TEMP_PREFIX",
     "LocalStorage",
     "check_options",
@@ -44,14 +58,23 @@ __all__ = [
 
 #: Name prefix of the temporary files a write renames into place; never a key.
 TEMP_PREFIX = ".moorage-tmp-"
+#: Seconds after its last change when a temporary file counts as abandoned, whoever
+#: wrote it (a live writer changes its file far more often than that).
+STALE_TEMP_AGE = 3600.0
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO at a key must not block the open
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 #: Flags for opening a stored file: never through a link, never blocking on a FIFO.
 READ_FLAGS = os.O_RDONLY | _O_BINARY | _O_CLOEXEC | _O_NOFOLLOW | _O_NONBLOCK
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_CLOEXEC | _O_NOFOLLOW
+#: A folder below the root: opened only if it is a folder and not a link.
+_DIR_FLAGS = os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC | _O_NOFOLLOW
+#: The root itself, which may be (or lie below) a link.
+_ROOT_FLAGS = os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC
+_CLEANED_FOLDERS = 4096  # folders remembered per storage as cleaned of stale temp files
 # Concurrent deletes may prune a new folder before the write lands in it; each retry
 # means another thread made progress, and under heavy load 10 were seen to run out.
 _CREATE_ATTEMPTS = 100
@@ -156,10 +179,14 @@ class LocalStorage(Storage):
       ``?durable=`` value, else False. Strings such as ``"true"`` or ``"0"`` are accepted.
 
     The root folder is created on the first write. `list_paths` yields keys in sorted
-    order.
+    order. Each process opens the root once and keeps it open (a forked child and an
+    unpickled copy open their own); `close` lets it go.
     """
 
     schemes = ("file",)
+
+    _root_fd: int | None = None
+    _closer: weakref.finalize[Any, Any] | None = None
 
     def __init__(
         self,
@@ -176,9 +203,80 @@ class LocalStorage(Storage):
         value: object = merged.get("durable", False) if durable is None else durable
         self.durable = coerce_bool("durable", value, self.url)
         self._prefix = root if root.endswith(os.sep) else root + os.sep
+        self._cleaned: set[str] = set()
+        self._retired: list[weakref.finalize[Any, Any]] = []
 
     def __repr__(self) -> str:
         return f"LocalStorage({self.url!r}, durable={self.durable!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in ("_root_fd", "_closer", "_cleaned", "_retired"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cleaned = set()
+        self._retired = []
+
+    def close(self) -> None:
+        """Close this process's descriptor of the root; the next call opens it again."""
+        with _ROOTS_GUARD:
+            closer, self._root_fd, self._closer = self._closer, None, None
+            retired, self._retired = self._retired, []
+        for done in (*retired, closer):
+            if done is not None:
+                done()
+
+    # -- the root's descriptor -------------------------------------------------------
+
+    def _root(self, *, create: bool = False) -> int:
+        """This process's descriptor of the root folder (FileNotFoundError if missing)."""
+        fd = self._root_fd
+        if fd is not None:
+            return fd
+        with _ROOTS_GUARD:
+            if self._root_fd is not None:
+                return self._root_fd
+            try:
+                fd = os.open(self.root, _ROOT_FLAGS)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.makedirs(self.root, exist_ok=True)
+                fd = os.open(self.root, _ROOT_FLAGS)
+            self._closer = weakref.finalize(self, os.close, fd)
+            self._root_fd = fd
+            _OPEN_ROOTS.add(self)
+            return fd
+
+    def _root_moved(self, fd: int) -> bool:
+        """Whether ``fd`` is no longer the folder at `root` (it was removed or replaced);
+        if so, the next call opens the root again. Asked only after something was
+        missing, so hits pay nothing for it."""
+        try:
+            now = os.stat(self.root)
+        except OSError:
+            now = None
+        then = os.fstat(fd)
+        if now is not None and (now.st_ino, now.st_dev) == (then.st_ino, then.st_dev):
+            return False
+        with _ROOTS_GUARD:
+            if self._root_fd == fd and self._closer is not None:
+                # Other threads may still be using ``fd``: keep it open until close().
+                self._retired.append(self._closer)
+                self._root_fd = self._closer = None
+        return True
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's descriptors (the child opens its own)."""
+        for done in (*self._retired, self._closer):
+            if done is not None:
+                done()
+        self._retired = []
+        self._root_fd = self._closer = None
+        self._cleaned = set()
 
     # -- paths and checks ----------------------------------------------------------------
 
@@ -195,35 +293,63 @@ class LocalStorage(Storage):
             )
         return self._prefix + (key if os.sep == "/" else key.replace("/", os.sep))
 
-    def _check_folders(self, key: str, *, create: bool = False) -> None:
-        """Refuse a key whose folders are symbolic links; create missing ones if asked.
+    def _descend(
+        self,
+        root: int,
+        key: str,
+        names: Sequence[str],
+        opened: list[int],
+        created: list[tuple[int, str]] | None = None,
+    ) -> int:
+        """Open the folders ``names`` one level at a time from ``root``, never through a
+        link; return the last one's descriptor. Every descriptor opened is appended to
+        ``opened`` (the caller closes them). With ``created``, missing folders are made
+        and recorded there as (parent descriptor, name).
 
-        Raises FileNotFoundError for a missing folder (unless ``create``) and
-        NotADirectoryError for a file in the way.
+        Raises FileNotFoundError for a missing folder (without ``created``),
+        NotADirectoryError for a file in the way, and `StorageError` for a link.
         """
-        folder = self.root
-        for name in key.split("/")[:-1]:
-            folder = os.path.join(folder, name)
+        fd = root
+        for depth, name in enumerate(names):
             try:
-                mode = os.lstat(folder).st_mode
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
-                if not create:
+                if created is None:
                     raise
                 try:
-                    os.mkdir(folder)
+                    os.mkdir(name, dir_fd=fd)
+                    created.append((fd, name))
                 except FileExistsError:
-                    pass
-                mode = os.lstat(folder).st_mode
-            if stat.S_ISLNK(mode):
-                raise StorageError(
-                    f"key {key!r} in {self.url} passes through the symbolic link {folder}; "
-                    "LocalStorage does not follow links below its root. Replace the link "
-                    "with a folder, or point the storage at the link's target"
-                )
-            if not stat.S_ISDIR(mode):
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder)
+                    pass  # made meanwhile by another writer
+                try:
+                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except NotADirectoryError:
+                    raise self._not_a_folder(fd, key, names[: depth + 1]) from None
+            except NotADirectoryError:
+                raise self._not_a_folder(fd, key, names[: depth + 1]) from None
+            opened.append(child)
+            fd = child
+        return fd
+
+    def _not_a_folder(self, parent: int, key: str, names: Sequence[str]) -> Exception:
+        """The error for a folder of ``key`` that is a link or a file."""
+        where = os.path.join(self.root, *names)
+        try:
+            is_link = stat.S_ISLNK(os.stat(names[-1], dir_fd=parent, follow_symlinks=False).st_mode)
+        except OSError:
+            is_link = False
+        if is_link:
+            return StorageError(
+                f"key {key!r} in {self.url} passes through the symbolic link {where}; "
+                "LocalStorage does not follow links below its root. Replace the link "
+                "with a folder, or point the storage at the link's target"
+            )
+        return NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), where)
 
     def _error(self, action: str, key: str, exc: OSError) -> StorageError:
+        if exc.filename is not None and not os.path.isabs(os.fsdecode(exc.filename)):
+            # A call relative to a folder's descriptor names the file, not its path.
+            exc = OSError(exc.errno, exc.strerror, self._prefix + key)
         return StorageError(f"cannot {action} key {key!r} in {self.url}: {explain(exc)}")
 
     def _not_found(self, key: str, why: str = "") -> RecordNotFound:
@@ -271,20 +397,39 @@ class LocalStorage(Storage):
             os.close(fd)
 
     def _open(self, key: str) -> int:
-        path = self._path(key)
-        try:
-            if "/" in key:
-                self._check_folders(key)
-            return os.open(path, READ_FLAGS)
-        except OSError as exc:
-            if exc.errno in _ABSENT:
+        """A descriptor of ``key``'s file, opened for reading without following links."""
+        self._path(key)
+        head, _, name = key.rpartition("/")
+        names = head.split("/") if head else ()
+        for retry in (False, True):
+            try:
+                root = self._root()
+            except FileNotFoundError:
                 raise self._not_found(key) from None
-            if exc.errno == errno.ELOOP and os.path.islink(path):
-                raise StorageError(
-                    f"key {key!r} in {self.url} is a symbolic link ({path}); LocalStorage "
-                    "does not follow links below its root. Replace it with the file itself"
-                ) from exc
-            raise self._error("read", key, exc) from exc
+            except OSError as exc:
+                raise self._error("read", key, exc) from exc
+            opened: list[int] = []
+            try:
+                folder = self._descend(root, key, names, opened) if names else root
+                try:
+                    return os.open(name, READ_FLAGS, dir_fd=folder)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP and _is_link(folder, name):
+                        raise StorageError(
+                            f"key {key!r} in {self.url} is a symbolic link "
+                            f"({self._prefix + key}); LocalStorage does not follow links "
+                            "below its root. Replace it with the file itself"
+                        ) from exc
+                    raise
+            except OSError as exc:
+                if exc.errno not in _ABSENT:
+                    raise self._error("read", key, exc) from exc
+                if retry or not self._root_moved(root):
+                    raise self._not_found(key) from None
+            finally:
+                for fd in opened:
+                    os.close(fd)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _size(self, key: str, fd: int) -> int:
         info = os.fstat(fd)
@@ -294,16 +439,32 @@ class LocalStorage(Storage):
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is a regular file below the root (one ``stat`` for flat keys)."""
-        try:
-            if "/" in key:
-                self._check_folders(key)
-            return stat.S_ISREG(os.lstat(self._path(key)).st_mode)
-        except (StorageError, FileNotFoundError, NotADirectoryError):
-            return False
-        except OSError as exc:
-            if exc.errno in _ABSENT:
+        self._path(key)
+        head, _, name = key.rpartition("/")
+        names = head.split("/") if head else ()
+        for retry in (False, True):
+            try:
+                root = self._root()
+            except FileNotFoundError:
                 return False
-            raise self._error("check", key, exc) from exc
+            except OSError as exc:
+                raise self._error("check", key, exc) from exc
+            opened: list[int] = []
+            try:
+                folder = self._descend(root, key, names, opened) if names else root
+                mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
+                return stat.S_ISREG(mode)
+            except StorageError:
+                return False
+            except OSError as exc:
+                if exc.errno not in _ABSENT:
+                    raise self._error("check", key, exc) from exc
+                if retry or not self._root_moved(root):
+                    return False
+            finally:
+                for fd in opened:
+                    os.close(fd)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- writing -------------------------------------------------------------------
 
@@ -317,91 +478,361 @@ class LocalStorage(Storage):
 
     def _write(self, key: str, parts: Sequence[BytesLike]) -> str:
         path = self._path(key)
-        folder = os.path.dirname(path)
-        try:
-            fd, temp = self._create_temp(key, folder)
-            replace_with(path, fd, temp, parts, durable=self.durable)
-            if self.durable:
-                _fsync_folder(folder)
-        except OSError as exc:
-            raise self._error("write", key, exc) from exc
-        return path
-
-    def _create_temp(self, key: str, folder: str) -> tuple[int, str]:
-        """Open a new temporary file in ``folder``, creating missing folders if needed."""
+        head, _, name = key.rpartition("/")
+        names = head.split("/") if head else ()
         for attempt in range(_CREATE_ATTEMPTS):
+            opened: list[int] = []
+            created: list[tuple[int, str]] = []
+            root: int | None = None
             try:
-                if "/" in key:
-                    self._check_folders(key, create=attempt > 0)
-                return open_temp(folder)
-            except FileNotFoundError:
-                # First write below this folder, or a delete pruned it meanwhile.
+                root = self._root(create=True)
+                folder = self._descend(root, key, names, opened, created) if names else root
+                _replace_at(folder, name, parts, durable=self.durable)
+                if self.durable:
+                    os.fsync(folder)
+                if head not in self._cleaned:
+                    self._clean_folder(folder, head)
+                return path
+            except FileNotFoundError as exc:
+                # A delete pruned a folder meanwhile, or the root itself was removed.
+                _remove_folders(created)
                 if attempt == _CREATE_ATTEMPTS - 1:
-                    raise
-                os.makedirs(self.root, exist_ok=True)
+                    raise self._error("write", key, exc) from exc
+                if root is not None:
+                    self._root_moved(root)
+            except OSError as exc:
+                _remove_folders(created)
+                raise self._error("write", key, exc) from exc
+            except BaseException:
+                _remove_folders(created)
+                raise
+            finally:
+                for fd in opened:
+                    os.close(fd)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- temporary files of writers that are gone ---------------------------------------
+
+    def _clean_folder(self, folder: int, head: str) -> None:
+        """Remove stale temporary files from the folder a write just used: once per
+        folder and process, so the cost stays off every later write."""
+        if len(self._cleaned) >= _CLEANED_FOLDERS:
+            self._cleaned.clear()
+        self._cleaned.add(head)
+        try:
+            fd = os.open(".", _DIR_FLAGS, dir_fd=folder)  # scandir moves its own offset
+        except OSError:
+            return
+        try:
+            with os.scandir(fd) as scan:
+                names = [e.name for e in scan if e.name.startswith(TEMP_PREFIX)]
+            for temp in names:
+                _remove_if_stale(fd, temp, time.time())
+        except OSError:
+            pass  # cleaning is a courtesy: the write itself succeeded
+        finally:
+            os.close(fd)
+
+    def prune_temp(self) -> PruneReport:
+        """Remove the temporary files of writers that are gone (their process is not
+        running on this host) or that were last changed `STALE_TEMP_AGE` seconds ago or
+        more, in every folder below the root; return how many files and bytes went."""
+        files = size = 0
+        now = time.time()
+        try:
+            fd = os.open(".", _DIR_FLAGS, dir_fd=self._root())
+        except FileNotFoundError:
+            return PruneReport()
+        except OSError as exc:
+            raise StorageError(f"cannot prune {self.url}: {explain(exc)}") from exc
+        for folder, _, name in self._files(fd, "", "", 0, "prune"):
+            if name.startswith(TEMP_PREFIX):
+                removed = _remove_if_stale(folder, name, now)
+                if removed is not None:
+                    files += 1
+                    size += removed
+        return PruneReport(files=files, bytes=size)
 
     # -- deleting and listing --------------------------------------------------------------
 
     def delete_path(self, key: str) -> None:
         """Remove ``key``'s file (a missing key is fine) and its folders left empty."""
-        path = self._path(key)
-        try:
-            if "/" in key:
-                self._check_folders(key)
-            os.unlink(path)
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        except OSError as exc:
-            if exc.errno in _ABSENT or os.path.isdir(path):
-                return  # a folder of other keys is not itself a key
-            raise self._error("delete", key, exc) from exc
-        folder = os.path.dirname(path)
-        while len(folder) > len(self._prefix):
+        self._path(key)
+        head, _, name = key.rpartition("/")
+        names = head.split("/") if head else ()
+        for retry in (False, True):
             try:
-                os.rmdir(folder)
-            except OSError:
-                break  # not empty (or gone): stop pruning
-            folder = os.path.dirname(folder)
+                root = self._root()
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise self._error("delete", key, exc) from exc
+            opened: list[int] = []
+            try:
+                folder = self._descend(root, key, names, opened) if names else root
+                try:
+                    os.unlink(name, dir_fd=folder)
+                except IsADirectoryError:
+                    return  # a folder of other keys is not itself a key
+                except PermissionError:
+                    if _is_folder(folder, name):  # unlink says EPERM for folders on macOS
+                        return
+                    raise
+                parents = [root, *opened]
+                for depth in range(len(names) - 1, -1, -1):
+                    try:
+                        os.rmdir(names[depth], dir_fd=parents[depth])
+                    except OSError:
+                        break  # not empty (or gone): stop pruning
+                return
+            except NotADirectoryError:
+                return
+            except OSError as exc:
+                if exc.errno not in _ABSENT:
+                    raise self._error("delete", key, exc) from exc
+                if retry or not self._root_moved(root):
+                    return
+            finally:
+                for fd in opened:
+                    os.close(fd)
 
     def list_paths(self, prefix: str = "") -> Iterator[str]:
         """Yield the keys that start with ``prefix``, in sorted order.
 
         Only regular files count: temporary files, symbolic links and other special
         files are skipped, and only folders that can hold matching keys are read.
+        Stale temporary files met on the way are removed.
         """
         head, _, start = prefix.rpartition("/")
-        folder = self.root
-        if head:
-            try:
-                self._check_folders(head + "/")
-            except (StorageError, FileNotFoundError, NotADirectoryError):
-                return
-            folder = os.path.join(self.root, *head.split("/"))
-        yield from self._walk(folder, head + "/" if head else "", start)
-
-    def _walk(self, folder: str, key_prefix: str, start: str = "") -> Iterator[str]:
-        entries: list[tuple[str, str]] = []
+        names = head.split("/") if head else ()
         try:
-            with os.scandir(folder) as scan:
+            root = self._root()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise self._error("list", prefix, exc) from exc
+        opened: list[int] = []
+        try:
+            if names:
+                self._descend(root, prefix, names, opened)
+                fd = opened.pop()  # this call's own descriptor: scandir may move its offset
+            else:
+                fd = os.open(".", _DIR_FLAGS, dir_fd=root)
+        except (StorageError, FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise self._error("list", prefix, exc) from exc
+        finally:
+            for folder in opened:
+                os.close(folder)
+        now = time.time()
+        for folder, key_prefix, name in self._files(
+            fd, head + "/" if head else "", start, len(names)
+        ):
+            if name.startswith(TEMP_PREFIX):
+                _remove_if_stale(folder, name, now)
+                continue
+            key = key_prefix + name
+            try:
+                validate_key(key)
+            except InvalidKey:
+                continue  # a file no key can name (too long, not UTF-8, a backslash...)
+            yield key
+
+    def _files(
+        self, fd: int, key_prefix: str, start: str, depth: int, action: str = "list"
+    ) -> Iterator[tuple[int, str, str]]:
+        """(folder descriptor, key prefix, name) of every regular file below the folder
+        ``fd`` whose name starts with ``start``, in key order, without following links
+        and without recursion. ``fd`` is owned (closed) here; ``depth`` is the number of
+        segments of ``key_prefix``. Folders deeper than any key can be are not read."""
+        try:
+            entries = self._entries(fd, key_prefix + start, start, action)
+        except BaseException:
+            os.close(fd)
+            raise
+        stack: list[tuple[int, str, Iterator[tuple[str, bool]]]] = [(fd, key_prefix, iter(entries))]
+        try:
+            while stack:
+                folder, prefix, pending = stack[-1]
+                for name, is_folder in pending:
+                    if not is_folder:
+                        yield folder, prefix, name
+                    elif depth + len(stack) < MAX_KEY_DEPTH:
+                        try:
+                            child = os.open(name[:-1], _DIR_FLAGS, dir_fd=folder)
+                        except OSError as exc:
+                            if exc.errno in (*_ABSENT, errno.ELOOP):
+                                continue  # gone, or swapped for a link, meanwhile
+                            raise self._error(action, prefix + name, exc) from exc
+                        try:
+                            below = self._entries(child, prefix + name, "", action)
+                        except BaseException:
+                            os.close(child)
+                            raise
+                        stack.append((child, prefix + name, iter(below)))
+                        break
+                else:
+                    stack.pop()
+                    os.close(folder)
+        finally:
+            for folder, _, _ in stack:
+                os.close(folder)
+
+    def _entries(self, fd: int, where: str, start: str, action: str) -> list[tuple[str, bool]]:
+        """The folder's sub-folders (as ``name/``) and regular files whose names start
+        with ``start``, sorted, so that keys come out in sorted order."""
+        found: list[tuple[str, bool]] = []
+        try:
+            with os.scandir(fd) as scan:
                 for entry in scan:
                     name = entry.name
                     if not name.startswith(start):
                         continue
                     if entry.is_dir(follow_symlinks=False):
-                        entries.append((name + "/", entry.path))
-                    elif entry.is_file(follow_symlinks=False) and not name.startswith(TEMP_PREFIX):
-                        entries.append((name, entry.path))
+                        found.append((name + "/", True))
+                    elif entry.is_file(follow_symlinks=False):
+                        found.append((name, False))
         except OSError as exc:
             if exc.errno in _ABSENT:
-                return
-            raise self._error("list", key_prefix + start, exc) from exc
-        entries.sort()  # a folder sorts as "name/", so keys come out in sorted order
-        for name, path in entries:
-            if name.endswith("/"):
-                yield from self._walk(path, key_prefix + name)
-            else:
-                yield key_prefix + name
+                return []
+            raise self._error(action, where, exc) from exc
+        found.sort()
+        return found
+
+
+def _is_link(folder: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _is_folder(folder: int, name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _remove_folders(created: list[tuple[int, str]]) -> None:
+    """Undo the folders a failed write made, deepest first, as far as they are empty."""
+    for parent, name in reversed(created):
+        try:
+            os.rmdir(name, dir_fd=parent)
+        except OSError:
+            break  # another writer put something there meanwhile: keep it
+    created.clear()
+
+
+def _replace_at(folder: int, name: str, parts: Sequence[BytesLike], *, durable: bool) -> None:
+    """Write ``parts`` to a new temporary file in the folder ``folder`` and rename it
+    over ``name``; on any failure the temporary file is removed."""
+    temp = _temp_name()
+    fd = os.open(temp, _TEMP_FLAGS, 0o666, dir_fd=folder)
+    try:
+        try:
+            write_all(fd, parts)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        try:
+            os.unlink(temp, dir_fd=folder)
+        except OSError:
+            pass
+        raise
+
+
+def _remove_if_stale(folder: int, name: str, now: float) -> int | None:
+    """Remove the temporary file ``name`` if its writer is gone or it is older than
+    `STALE_TEMP_AGE`; return its size if this call removed it, else None."""
+    try:
+        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    if now - info.st_mtime < STALE_TEMP_AGE and not _writer_gone(name):
+        return None
+    try:
+        os.unlink(name, dir_fd=folder)
+    except OSError:
+        return None  # removed meanwhile, or not ours to remove
+    return info.st_size
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether the process that made the temporary file ``name`` has certainly ended.
+
+    Names are ``<prefix><host>-<pid>-<token>-<n>``. Only writers of this host (and of
+    this process-id namespace) can be checked; a process id now used by another process
+    counts as alive, except this process's own id with another token.
+    """
+    fields = name[len(TEMP_PREFIX) :].rsplit("-", 3)
+    if len(fields) != 4 or fields[0] != _HOST or not fields[1].isdigit() or os.name == "nt":
+        return False
+    pid = int(fields[1])
+    if pid == _PROCESS.pid:
+        return fields[2] != _PROCESS.token
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # EPERM: alive, another user's
+    return False
+
+
+def _host_name() -> str:
+    """This host as it appears in temporary file names: the host name, and on Linux the
+    process-id namespace, so containers sharing a host name never judge each other's
+    process ids."""
+    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:48] or "host"
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return host
+    return f"{host}.{namespace:x}"
+
+
+class _Process:
+    """This process's writer identity; drawn again in a forked child."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.token = secrets.token_hex(4)
+        self.writer = f"{_HOST}-{self.pid}-{self.token}-"
+
+
+_HOST = _host_name()
+_PROCESS = _Process()
+_COUNTER = itertools.count()
+_ROOTS_GUARD = threading.Lock()
+#: Storages holding a descriptor of their root, to be dropped in a forked child.
+_OPEN_ROOTS: weakref.WeakSet[LocalStorage] = weakref.WeakSet()
+
+
+def _temp_name() -> str:
+    """A new temporary file name: its writer's identity and a counter, unique without a
+    system call for randomness on every write (O_EXCL still refuses a clash)."""
+    return f"{TEMP_PREFIX}{_PROCESS.writer}{next(_COUNTER)}"
+
+
+def _after_fork_in_child() -> None:
+    global _PROCESS
+    _PROCESS = _Process()
+    for storage in list(_OPEN_ROOTS):
+        storage._forget_after_fork()
+    _OPEN_ROOTS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _read_fd(fd: int, size: int) -> bytes:
@@ -443,17 +874,9 @@ def _flat(part: BytesLike) -> memoryview:
 
 
 def open_temp(folder: str) -> tuple[int, str]:
-    """Create a new, uniquely named temporary file in ``folder``: its fd and path.
-
-    Names are a random token drawn once per process, the process id and a counter: unique
-    without a system call for randomness on every write (O_EXCL still refuses a clash).
-    """
-    temp = os.path.join(folder, f"{TEMP_PREFIX}{_TOKEN}-{os.getpid()}-{next(_COUNTER)}")
+    """Create a new, uniquely named temporary file in ``folder``: its fd and path."""
+    temp = os.path.join(folder, _temp_name())
     return os.open(temp, _TEMP_FLAGS, 0o666), temp
-
-
-_TOKEN = secrets.token_hex(4)
-_COUNTER = itertools.count()
 
 
 def replace_with(

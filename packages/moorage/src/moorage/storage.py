@@ -19,6 +19,7 @@ import inspect
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_SEGMENT_BYTES",
     "BytesLike",
     "MemoryStorage",
+    "PruneReport",
     "Storage",
     "validate_key",
     "validate_prefix",
@@ -123,6 +125,17 @@ def validate_prefix(prefix: object) -> str:
         validate_key(prefix[:-1])
         return prefix
     return validate_key(prefix)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What a prune removed: ``files`` files holding ``bytes`` bytes in all."""
+
+    files: int = 0
+    bytes: int = 0
+
+    def __add__(self, other: PruneReport) -> PruneReport:
+        return PruneReport(files=self.files + other.files, bytes=self.bytes + other.bytes)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -276,6 +289,19 @@ class Storage(ABC):
 
     async def aread_stream(self, key: str, consume: Callable[[BinaryIO | bytes, int], _T]) -> _T:
         return await in_thread(self.read_stream, key, consume)
+
+    # -- housekeeping: optional ---------------------------------------------------------
+
+    def prune_temp(self) -> PruneReport:
+        """Remove temporary files left by writers that are gone (killed mid-write) and
+        report what went. Storages that leave no such files (object stores write
+        atomically on the server) keep this default, which does nothing."""
+        return PruneReport()
+
+    async def aprune_temp(self) -> PruneReport:
+        if type(self).prune_temp is Storage.prune_temp:
+            return PruneReport()
+        return await in_thread(self.prune_temp)
 
     # -- helpers for the core --------------------------------------------------------
 

@@ -46,7 +46,7 @@ from moorage.records import HEAD_SIZE, ResultRecord, ResultRecordMetadata
 from moorage.resolve import lock_manager_from, storage_from
 from moorage.serializers import SerializerField
 from moorage.settings import default_serializer, get_settings
-from moorage.storage import BytesLike, Storage, validate_key
+from moorage.storage import BytesLike, PruneReport, Storage, validate_key
 
 if TYPE_CHECKING:
     from moorage.transactions import Transaction, TransactionOptions
@@ -515,6 +515,33 @@ class ResultStore(BaseModel):
         from moorage.transactions import Transaction
 
         return Transaction(self, key, isolation_level, **options)
+
+    # -- housekeeping -----------------------------------------------------------------
+
+    def _pruned_storages(self) -> list[Storage]:
+        storages = [self._storage()]
+        if self.metadata_storage is not None and self.metadata_storage.url != storages[0].url:
+            storages.append(self.metadata_storage)
+        return storages
+
+    def prune(self, *, temp: bool = False) -> PruneReport:
+        """Remove leftovers from the store's storages and report how many files and bytes
+        went: ``store.prune(temp=True)`` removes the temporary files of writers that were
+        killed mid-write (local storage; other storages have none). Nothing is removed
+        unless asked for."""
+        report = PruneReport()
+        if temp:
+            for storage in self._pruned_storages():
+                report += storage.prune_temp()
+        return report
+
+    async def aprune(self, *, temp: bool = False) -> PruneReport:
+        """`prune`, for async code."""
+        report = PruneReport()
+        if temp:
+            for storage in self._pruned_storages():
+                report += await storage.aprune_temp()
+        return report
 
     # -- parameters -------------------------------------------------------------------
 
