@@ -8,6 +8,12 @@ with a new ``type`` default). A record that names a type nobody provides gets an
 Built-ins: ``pickle`` (cloudpickle), ``json`` (orjson with a tagged encoding for
 datetimes, UUIDs, sets, models...), ``compressed`` wrapping another serializer, and the
 presets ``compressed/pickle`` and ``compressed/json``.
+
+``pickle`` runs code from data: reading a pickled payload runs whatever its writer put in
+it. For storage others can write, set a ``signing_key`` (unsigned records are refused
+before anything is unpickled) or use ``json``, which never imports a module while
+reading and builds only the classes its reader allows (`JSONSerializer.allowed_classes`,
+the ``json_allowed_classes`` setting).
 """
 
 from __future__ import annotations
