@@ -195,6 +195,12 @@ class LocalStorage(Storage):
         durable: bool | str | None = None,
         **options: object,
     ) -> None:
+        if os.open not in os.supports_dir_fd:
+            raise ConfigurationError(
+                "LocalStorage opens files relative to folder descriptors (dir_fd), which "
+                "this platform does not offer; use it on Linux, macOS or a BSD, or use "
+                "memory:// or an object store here"
+            )
         root, url_options = root_from_url(url_or_path, "LocalStorage")
         self.root = root
         self.url = Path(root).as_uri()
