@@ -24,7 +24,13 @@ import msgpack  # type: ignore[import-untyped, unused-ignore]
 import pydantic
 import pytest
 
-from moorage import ConfigurationError, MoorageError, RecordCorrupted, SerializationError
+from moorage import (
+    ClassNotAllowed,
+    ConfigurationError,
+    MoorageError,
+    RecordCorrupted,
+    SerializationError,
+)
 from moorage.cache import ResultCache
 from moorage.results import ResultStore
 from moorage.serializers import (
@@ -201,7 +207,8 @@ def test_json_class_tags_import_nothing(planted: Planted, fmt: str, make: type[S
         payload = json.dumps({"v": [{"__class__": tag, "data": 1}]}).encode()
         _write(planted.root, fmt, make(), payload, key)
         error = _read_error(_store(planted.root, fmt, make()), key)
-        assert isinstance(error, SerializationError), repr(error)
+        assert isinstance(error, ClassNotAllowed), repr(error)
+        assert isinstance(error, SerializationError)
         assert isinstance(error, MoorageError)
         assert tag in str(error)
         assert "json_allowed_classes" in str(error)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from moorage.errors import (
+    ClassNotAllowed,
     ConfigurationError,
     InvalidKey,
     LockError,
@@ -23,6 +24,7 @@ from moorage.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClassNotAllowed",
     "ConfigurationError",
     "Flow",
     "InvalidKey",

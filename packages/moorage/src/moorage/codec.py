@@ -68,6 +68,13 @@ def _corrupt(key: str, where: str, what: str) -> RecordCorrupted:
     )
 
 
+def _undecodable(key: str, where: str, exc: SerializationError) -> SerializationError:
+    """A payload that could not be decoded, naming the record; a refused class stays a
+    `ClassNotAllowed`."""
+    cls = ClassNotAllowed if isinstance(exc, ClassNotAllowed) else SerializationError
+    return cls(f"cannot decode record {key!r} in {where}: {exc}")
+
+
 def _load_metadata(data: BytesLike, key: str, where: str) -> ResultRecordMetadata:
     try:
         return ResultRecordMetadata.load_bytes(data)
@@ -216,7 +223,7 @@ def _loads(serializer: Serializer, payload: BytesLike, key: str, where: str, pre
             return prefect_format.loads_text(serializer, payload)
         return serializer.loads(payload)
     except SerializationError as exc:
-        raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
+        raise _undecodable(key, where, exc) from exc
 
 
 def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata | None, BytesLike]:
@@ -322,7 +329,7 @@ def decode_stream(
         value = serializer.load_stream(reader)  # type: ignore[arg-type]
     except SerializationError as exc:
         reader.verify(meta.checksum, key, where)  # damage explains the failure best
-        raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
+        raise _undecodable(key, where, exc) from exc
     reader.verify(meta.checksum, key, where)
     return ResultRecord(metadata=meta, result=value), size - offset
 
@@ -422,12 +429,12 @@ def decode_raw(
     try:
         value = serializer.loads(payload)
     except ClassNotAllowed as exc:  # read, and refused: not damage
-        raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
+        raise _undecodable(key, where, exc) from exc
     except SerializationError:
         try:
             value = prefect_format.loads_text(serializer, payload)
         except ClassNotAllowed as exc:
-            raise SerializationError(f"cannot decode record {key!r} in {where}: {exc}") from exc
+            raise _undecodable(key, where, exc) from exc
         except SerializationError as exc:
             raise _corrupt(
                 key,
