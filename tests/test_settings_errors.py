@@ -202,7 +202,8 @@ def test_variables_that_are_not_settings_are_not_blamed(
         "metadata_storage, serializer, lock_manager, persist_by_default, "
         "tasks_default_persist_result, task_scheduling_storage, cache_max_entries, "
         "cache_max_bytes, lock_hold_timeout, signing_key, record_format, "
-        "json_allowed_classes, storages, plugin_preferences"
+        "accept_unsigned_prefect_records, max_payload_bytes, json_allowed_classes, storages, "
+        "plugin_preferences"
     )
 
 

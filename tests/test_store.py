@@ -382,8 +382,11 @@ def test_prefect_format_cannot_be_signed(make_storage: MakeStorage) -> None:
 
 
 def test_tampered_signed_record_refused_before_unpickling(make_storage: MakeStorage) -> None:
+    import hashlib
     import pickle
-    import zlib
+    import struct
+
+    from moorage.integrity import crc32c
 
     storage = make_storage()
     store = make_store(
@@ -392,14 +395,15 @@ def test_tampered_signed_record_refused_before_unpickling(make_storage: MakeStor
     record = store.write("harmless", key="t")
     data = storage.read_path("t")
     evil = pickle.dumps("evil")
-    # rewrite payload, length and checksum consistently: only the MAC can tell
-    meta = record.metadata.model_copy(
-        update={"payload_length": len(evil), "checksum": f"crc32:{zlib.crc32(evil):08x}"}
-    )
+    # rewrite payload, length, digest and head CRC consistently: only the MAC can tell
+    digest = f"sha256:{hashlib.sha256(evil).hexdigest()}"
+    meta = record.metadata.model_copy(update={"payload_length": len(evil), "checksum": digest})
     meta_bytes = meta.dump_bytes()
-    header = bytearray(data[:12])
-    header[8:12] = len(meta_bytes).to_bytes(4, "big")
-    storage.write_path("t", bytes(header) + data[12:44] + meta_bytes + evil)
+    prefix = bytearray(data[:12])
+    prefix[8:12] = len(meta_bytes).to_bytes(4, "big")
+    header = bytes(prefix) + struct.pack(">I", crc32c([bytes(prefix), meta_bytes]))
+    storage.write_path("t", header + data[16:48] + meta_bytes + evil)
+    assert not store.exists("t")
     with pytest.raises(RecordCorrupted, match="signature"):
         store.read("t")
 

@@ -141,9 +141,11 @@ def test_streamed_payload_is_plain_pickle(store: ResultStore, tmp_path: Path) ->
 def test_a_large_metadata_only_record_is_refused_as_such(tmp_path: Path) -> None:
     """A detached record (metadata whose payload lives elsewhere) put where a whole
     record belongs is refused, streamed or not, rather than decoded as empty."""
-    from moorage.records import ResultRecordMetadata, encode_native
+    from moorage.records import ResultRecordMetadata, checksum_of, encode_native
 
-    meta = ResultRecordMetadata(storage_key="x", padding="p" * BIG)  # a huge extra field
+    meta = ResultRecordMetadata(  # a huge extra field
+        storage_key="x", padding="p" * BIG, payload_length=0, checksum=checksum_of(b"")
+    )
     blob = b"".join(bytes(p) for p in encode_native(meta.dump_bytes(), b"", detached=True))
     (tmp_path / "x").write_bytes(blob)
     store = ResultStore(result_storage=tmp_path, cache_result_in_memory=False)

@@ -6,7 +6,6 @@ checksums, signatures and payload lookup lives here once.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
@@ -20,6 +19,7 @@ from moorage.errors import (
     RecordExpired,
     SerializationError,
 )
+from moorage.integrity import DEFAULT_MAX_PAYLOAD_BYTES, PayloadCheck
 from moorage.records import (
     HEAD_SIZE,
     HEADER_SIZE,
@@ -27,18 +27,22 @@ from moorage.records import (
     NativeHead,
     ResultRecord,
     ResultRecordMetadata,
+    check_metadata,
     checksum_of,
     encode_native,
     is_native,
     parse_native_head,
     parts_length,
+    payload_checksum_algorithm,
+    verify_head,
     verify_payload,
 )
-from moorage.serializers import Serializer, reading_serializer
+from moorage.serializers import CompressedSerializer, Serializer, reading_serializer
 
 __all__ = [
     "Encoded",
     "ParsedMetadata",
+    "Trust",
     "decode_record",
     "decode_split",
     "encode_record",
@@ -49,6 +53,37 @@ BytesLike = bytes | bytearray | memoryview
 RecordFormat = Literal["moorage", "prefect"]
 
 
+#: The most metadata bytes a native head may announce; more is damage, not metadata.
+MAX_METADATA_BYTES = 16 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """What a reader accepts: with ``signing_key``, only records signed with it (Prefect
+    records and raw payloads, which cannot be signed, only when
+    ``accept_unsigned_prefect`` is set); compressed payloads of unstated size decompress
+    to at most ``max_payload_bytes``."""
+
+    signing_key: bytes | None = None
+    accept_unsigned_prefect: bool = False
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+
+    def allow_unsigned(self, key: str, where: str, what: str) -> None:
+        """Refuse a Prefect record or raw payload (``what``) in a signing store, unless the
+        user opted in."""
+        if self.signing_key is not None and not self.accept_unsigned_prefect:
+            raise RecordCorrupted(
+                f"record {key!r} in {where} is {what}, which carries no signature, and this "
+                "store has a signing_key, so it was refused unread; to read such records "
+                "anyway, set accept_unsigned_prefect_records=True on the store (or the "
+                "MOORAGE_ACCEPT_UNSIGNED_PREFECT_RECORDS setting)"
+            )
+
+
+def as_trust(value: Trust | bytes | None) -> Trust:
+    return value if isinstance(value, Trust) else Trust(signing_key=value)
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedMetadata:
     """Metadata read from a record or a metadata file, before the payload is touched."""
@@ -56,8 +91,6 @@ class ParsedMetadata:
     metadata: ResultRecordMetadata
     format: RecordFormat
     head: NativeHead | None = None
-    header: BytesLike | None = None  # native: the 12-byte fixed prefix, covered by the MAC
-    metadata_bytes: BytesLike | None = None
     #: For combined Prefect records, the payload text already parsed from the JSON.
     prefect_text: bytes | None = None
 
@@ -84,20 +117,21 @@ def _load_metadata(data: BytesLike, key: str, where: str) -> ResultRecordMetadat
         raise _corrupt(key, where, f"invalid metadata ({exc})") from exc
 
 
-def _native_metadata(data: BytesLike, key: str, where: str) -> ParsedMetadata | int:
-    """Parse a native head; an int is the number of bytes needed when ``data`` is short."""
+def _native_metadata(data: BytesLike, key: str, where: str, trust: Trust) -> ParsedMetadata | int:
+    """Parse and verify a native head; an int is the number of bytes needed when ``data``
+    is short."""
     head = parse_native_head(data, key, where)
+    if head.metadata_length > MAX_METADATA_BYTES:
+        raise _corrupt(key, where, f"its head announces {head.metadata_length} metadata bytes")
     end = head.payload_offset
     if len(data) < end:
         return end
-    meta_bytes = memoryview(data)[head.metadata_offset : end]
-    return ParsedMetadata(
-        _load_metadata(meta_bytes, key, where),
-        "moorage",
-        head,
-        memoryview(data)[:HEADER_SIZE],
-        meta_bytes,
-    )
+    view = memoryview(data)
+    meta_bytes = view[head.metadata_offset : end]
+    verify_head(head, view[:HEADER_SIZE], meta_bytes, trust.signing_key, key, where)
+    meta = _load_metadata(meta_bytes, key, where)
+    check_metadata(meta, head.mac is not None, trust.signing_key, key, where)
+    return ParsedMetadata(meta, "moorage", head)
 
 
 def _check_whole_length(parsed: ParsedMetadata, size: int, key: str, where: str) -> None:
@@ -118,16 +152,19 @@ def _parse_json(data: BytesLike) -> Any:
 
 
 def metadata_from_head(
-    head: BytesLike, key: str, where: str, complete: bool
+    head: BytesLike, key: str, where: str, complete: bool, trust: Trust | bytes | None = None
 ) -> ParsedMetadata | int | None:
-    """Metadata from the first bytes of a stored object, without its payload.
+    """Metadata from the first bytes of a stored object, without its payload; a native
+    head is verified (CRC-32C, and the MAC with a signing key) before it is believed.
 
     Returns the metadata, or the number of bytes needed to see all of it, or None when
     the object is a raw payload (no metadata: it never expires). ``complete`` says that
-    ``head`` is the whole object.
+    ``head`` is the whole object. `RecordCorrupted` for a head that fails its checks,
+    and in a signing store for anything unsigned.
     """
+    trust = as_trust(trust)
     if is_native(head):
-        parsed = _native_metadata(head, key, where)
+        parsed = _native_metadata(head, key, where, trust)
         if complete and isinstance(parsed, ParsedMetadata):
             _check_whole_length(parsed, len(head), key, where)
         return parsed
@@ -138,9 +175,12 @@ def metadata_from_head(
         if parsed is None and not complete:
             return max(len(head) * 4, HEAD_SIZE * 16)  # metadata longer than the head
         if prefect_format.is_prefect_record(parsed):
+            trust.allow_unsigned(key, where, "a Prefect record")
             return _prefect_parsed(parsed, key, where, with_text=False)
         if prefect_format.is_prefect_metadata(parsed):
+            trust.allow_unsigned(key, where, "a Prefect record")
             return ParsedMetadata(_prefect_meta(parsed, key, where), "prefect")
+    trust.allow_unsigned(key, where, "a raw payload (no record around it)")
     return None
 
 
@@ -176,17 +216,27 @@ def _prefect_parsed(
     return ParsedMetadata(meta, "prefect", prefect_text=text.encode("utf-8") if with_text else None)
 
 
-def parse_metadata_blob(data: BytesLike, key: str, where: str) -> ParsedMetadata:
-    """Parse a complete metadata object (from a metadata storage, or a whole record)."""
+def parse_metadata_blob(
+    data: BytesLike, key: str, where: str, trust: Trust | bytes | None = None
+) -> ParsedMetadata:
+    """Parse and verify a complete metadata object (from a metadata storage, or a whole
+    record)."""
+    trust = as_trust(trust)
     if is_native(data):
-        parsed = _native_metadata(data, key, where)
+        parsed = _native_metadata(data, key, where, trust)
         if isinstance(parsed, int):
             raise _corrupt(key, where, f"{len(data)} bytes, the head says {parsed}")
+        assert parsed.head is not None
+        if parsed.head.detached and len(data) != parsed.head.payload_offset:
+            end = parsed.head.payload_offset
+            raise _corrupt(key, where, f"{len(data)} bytes where its head announces {end}")
         return parsed
     value = _parse_json(data)
     if prefect_format.is_prefect_record(value):
+        trust.allow_unsigned(key, where, "a Prefect record")
         return _prefect_parsed(value, key, where, with_text=True)
     if prefect_format.is_prefect_metadata(value):
+        trust.allow_unsigned(key, where, "a Prefect record")
         return ParsedMetadata(_prefect_meta(value, key, where), "prefect")
     raise _corrupt(key, where, "it is neither a moorage nor a Prefect record")
 
@@ -196,44 +246,87 @@ def decode_payload(
     payload: BytesLike,
     key: str,
     where: str,
-    signing_key: bytes | None,
+    trust: Trust | bytes | None,
     configured: Serializer | None = None,
 ) -> ResultRecord[Any]:
-    """Verify ``payload`` against ``parsed`` and decode it into a record. ``configured``
-    is the reader's serializer: which classes a payload may name comes from it (or from
-    settings), never from the record (see `reading_serializer`)."""
+    """Verify ``payload`` against ``parsed`` (already verified) and decode it into a
+    record. ``configured`` is the reader's serializer: which classes a payload may name
+    comes from it (or from settings), never from the record (see `reading_serializer`)."""
+    trust = as_trust(trust)
     meta = parsed.metadata
     serializer = reading_serializer(meta.serializer, configured)
     if parsed.format == "moorage":
-        header_meta = None
-        if parsed.header is not None and parsed.metadata_bytes is not None:
-            header_meta = (parsed.header, parsed.metadata_bytes)
-        verify_payload(meta, payload, parsed.head, header_meta, signing_key, key, where)
-        value = _loads(serializer, payload, key, where, prefect=False)
+        verify_payload(meta, payload, key, where)
+        signed = _signed(parsed, trust)
+        value = _loads(serializer, meta, payload, key, where, trust, signed=signed)
     else:
-        if signing_key is not None:
-            verify_payload(meta, payload, None, None, signing_key, key, where)
-        value = _loads(serializer, payload, key, where, prefect=True)
+        trust.allow_unsigned(key, where, "a Prefect record")
+        value = _loads(serializer, meta, payload, key, where, trust, prefect=True)
     return ResultRecord(metadata=meta, result=value)
 
 
-def _loads(serializer: Serializer, payload: BytesLike, key: str, where: str, prefect: bool) -> Any:
+def _signed(parsed: ParsedMetadata, trust: Trust) -> bool:
+    """Whether this store checked the record's signature (so its metadata is trusted)."""
+    head = parsed.head
+    return trust.signing_key is not None and head is not None and head.mac is not None
+
+
+def _loads(
+    serializer: Serializer,
+    meta: ResultRecordMetadata,
+    payload: BytesLike,
+    key: str,
+    where: str,
+    trust: Trust,
+    *,
+    signed: bool = False,
+    prefect: bool = False,
+) -> Any:
+    """Decode a verified payload. A compressed payload decompresses incrementally, to at
+    most (native records) the length its metadata states or (foreign ones)
+    ``max_payload_bytes``."""
     try:
         if prefect:
-            return prefect_format.loads_text(serializer, payload)
+            return prefect_format.loads_text(serializer, payload, trust.max_payload_bytes)
+        if isinstance(serializer, CompressedSerializer):
+            limit, why, exact = _decompression_limit(meta, trust, signed)
+            return serializer.loads_bounded(payload, limit, why=why, exact=exact)
         return serializer.loads(payload)
+    except RecordCorrupted as exc:
+        raise _corrupt(key, where, str(exc)) from exc
     except SerializationError as exc:
         raise _undecodable(key, where, exc) from exc
 
 
-def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata | None, BytesLike]:
-    """Separate a whole stored object into its metadata and payload, decoding neither payload.
+def _decompression_limit(
+    meta: ResultRecordMetadata, trust: Trust, signed: bool
+) -> tuple[int, str, bool]:
+    """How far a native compressed payload may decompress: exactly the length its
+    metadata states, which an unsigned record may not set past ``max_payload_bytes``."""
+    stated = meta.uncompressed_length
+    if stated is None:  # check_metadata refuses this for native records
+        return trust.max_payload_bytes, "the max_payload_bytes setting", False
+    if stated > trust.max_payload_bytes and not signed:
+        raise RecordCorrupted(
+            f"its metadata states an uncompressed length of {stated} bytes, more than "
+            f"max_payload_bytes ({trust.max_payload_bytes}) allows an unsigned record; if "
+            "it is genuine, raise the max_payload_bytes setting to read it"
+        )
+    return stated, "the uncompressed length its metadata states", True
+
+
+def split_record(
+    data: BytesLike, key: str, where: str, trust: Trust | bytes | None = None
+) -> tuple[ParsedMetadata | None, BytesLike]:
+    """Separate a whole stored object into its (verified) metadata and payload, decoding
+    neither payload.
 
     Returns ``(None, data)`` for a raw payload.
     """
+    trust = as_trust(trust)
     view = memoryview(data)
     if is_native(view):
-        parsed = _native_metadata(view, key, where)
+        parsed = _native_metadata(view, key, where, trust)
         if isinstance(parsed, int):
             raise _corrupt(key, where, f"{len(view)} bytes, the head says {parsed}")
         assert parsed.head is not None
@@ -243,12 +336,14 @@ def split_record(data: BytesLike, key: str, where: str) -> tuple[ParsedMetadata 
     if bytes(view[:1]) == b"{":
         value = _parse_json(view)
         if prefect_format.is_prefect_record(value):
+            trust.allow_unsigned(key, where, "a Prefect record")
             parsed = _prefect_parsed(value, key, where, with_text=True)
             assert parsed.prefect_text is not None
             return parsed, parsed.prefect_text
         damage = prefect_format.damaged_record(value)
         if damage is not None:  # never handed back whole as a raw payload's value
             raise _corrupt(key, where, damage)
+    trust.allow_unsigned(key, where, "a raw payload (no record around it)")
     return None, view
 
 
@@ -270,15 +365,16 @@ def decode_stored(
     key: str,
     where: str,
     backup_serializer: Serializer | None,
-    signing_key: bytes | None,
+    trust: Trust | bytes | None,
 ) -> tuple[ResultRecord[Any], int]:
     """Decode a whole object read from result storage, refusing an expired record before
     its payload is decoded: the record and its payload's size."""
-    parsed, payload = split_record(data, key, where)
+    trust = as_trust(trust)
+    parsed, payload = split_record(data, key, where, trust)
     if parsed is None:
-        return decode_raw(payload, key, where, backup_serializer, signing_key), len(payload)
+        return decode_raw(payload, key, where, backup_serializer, trust), len(payload)
     check_fresh(key, where, parsed.metadata)
-    record = decode_payload(parsed, payload, key, where, signing_key, backup_serializer)
+    record = decode_payload(parsed, payload, key, where, trust, backup_serializer)
     return record, len(payload)
 
 
@@ -286,7 +382,7 @@ def decode_stream(
     key: str,
     where: str,
     backup_serializer: Serializer | None,
-    signing_key: bytes | None,
+    trust: Trust | bytes | None,
     source: BinaryIO | bytes,
     size: int,
 ) -> tuple[ResultRecord[Any], int]:
@@ -296,41 +392,42 @@ def decode_stream(
     A large unsigned native record is decoded as it is read: its serializer's
     `~moorage.serializers.Serializer.load_stream` builds the value from the file, while
     the length and checksum are checked on the bytes going by; a value read from a
-    damaged payload is dropped and `RecordCorrupted` raised. Signed records (their
-    signature must be checked before decoding), Prefect records and raw payloads are read
-    whole.
+    damaged payload is dropped and `RecordCorrupted` raised. In a signing store (the
+    payload's digest must be checked before decoding), compressed payloads (checked before
+    they are decompressed), Prefect records and raw payloads are read whole.
     """
+    trust = as_trust(trust)
     if isinstance(source, bytes):
-        return decode_stored(source, key, where, backup_serializer, signing_key)
+        return decode_stored(source, key, where, backup_serializer, trust)
     stream = source
-    if signing_key is not None:
-        return decode_stored(_read_all(stream, size), key, where, backup_serializer, signing_key)
+    if trust.signing_key is not None:
+        return decode_stored(_read_all(stream, size), key, where, backup_serializer, trust)
     head = _read_all(stream, min(size, HEAD_SIZE))
-    parsed = metadata_from_head(head, key, where, complete=False)
+    parsed = metadata_from_head(head, key, where, False, trust)
     if isinstance(parsed, int) and parsed <= size:
         head += _read_all(stream, parsed - len(head))
-        parsed = metadata_from_head(head, key, where, complete=False)
+        parsed = metadata_from_head(head, key, where, False, trust)
     if (
         not isinstance(parsed, ParsedMetadata)
         or parsed.head is None
-        or parsed.head.mac  # signed: checked whole, before decoding
         or parsed.head.detached  # metadata only: refused as such by decode_stored
+        or isinstance(parsed.metadata.serializer, CompressedSerializer)
     ):
         rest = _read_all(stream, size - len(head))
-        return decode_stored(head + rest, key, where, backup_serializer, signing_key)
+        return decode_stored(head + rest, key, where, backup_serializer, trust)
     _check_whole_length(parsed, size, key, where)
     meta = parsed.metadata
     check_fresh(key, where, meta)
     offset = parsed.head.payload_offset
     stream.seek(offset)
-    reader = _PayloadReader(stream, size - offset)
+    reader = _PayloadReader(stream, size - offset, meta.checksum or "")
     try:
         serializer = reading_serializer(meta.serializer, backup_serializer)
         value = serializer.load_stream(reader)  # type: ignore[arg-type]
     except SerializationError as exc:
-        reader.verify(meta.checksum, key, where)  # damage explains the failure best
+        reader.verify(key, where)  # damage explains the failure best
         raise _undecodable(key, where, exc) from exc
-    reader.verify(meta.checksum, key, where)
+    reader.verify(key, where)
     return ResultRecord(metadata=meta, result=value), size - offset
 
 
@@ -348,12 +445,12 @@ def _read_all(stream: BinaryIO, n: int) -> bytes:
 
 class _PayloadReader:
     """A read-only view of the payload's bytes in a stream, for a deserializer: it reads
-    no further than the payload and keeps the CRC-32 and count of what went by."""
+    no further than the payload and checks what went by against its checksum."""
 
-    def __init__(self, stream: BinaryIO, length: int) -> None:
+    def __init__(self, stream: BinaryIO, length: int, checksum: str) -> None:
         self._stream = stream
         self._left = length
-        self._crc = 0
+        self._check = PayloadCheck(checksum)  # check_metadata made sure it is well-formed
 
     def read(self, n: int = -1) -> bytes:
         n = self._left if n is None or n < 0 else min(n, self._left)
@@ -379,10 +476,10 @@ class _PayloadReader:
         return data
 
     def _seen(self, data: BytesLike) -> None:
-        self._crc = zlib.crc32(data, self._crc)
+        self._check.update(data)
         self._left -= len(data) if not isinstance(data, memoryview) else data.nbytes
 
-    def verify(self, checksum: str | None, key: str, where: str) -> None:
+    def verify(self, key: str, where: str) -> None:
         """Read what the deserializer left, then check the whole payload's length and
         checksum; `RecordCorrupted` naming the key if either is wrong."""
         chunk = bytearray(1 << 20)
@@ -390,12 +487,11 @@ class _PayloadReader:
             pass
         if self._left > 0:
             raise _corrupt(key, where, f"its payload ends {self._left} bytes early")
-        if checksum is not None and f"crc32:{self._crc:08x}" != checksum:
+        if not self._check.matches():
             raise _corrupt(
                 key,
                 where,
-                f"it failed its checksum ({checksum} expected); the stored bytes were "
-                "altered or damaged",
+                "it failed its payload checksum; the stored bytes were altered or damaged",
             )
 
 
@@ -404,13 +500,14 @@ def decode_record(
     key: str,
     where: str,
     backup_serializer: Serializer | None,
-    signing_key: bytes | None,
+    trust: Trust | bytes | None,
 ) -> ResultRecord[Any]:
     """Decode a whole object from result storage: native, Prefect, or a raw payload."""
-    parsed, payload = split_record(data, key, where)
+    trust = as_trust(trust)
+    parsed, payload = split_record(data, key, where, trust)
     if parsed is None:
-        return decode_raw(payload, key, where, backup_serializer, signing_key)
-    return decode_payload(parsed, payload, key, where, signing_key, backup_serializer)
+        return decode_raw(payload, key, where, backup_serializer, trust)
+    return decode_payload(parsed, payload, key, where, trust, backup_serializer)
 
 
 def decode_raw(
@@ -418,21 +515,25 @@ def decode_raw(
     key: str,
     where: str,
     serializer: Serializer | None,
-    signing_key: bytes | None,
+    trust: Trust | bytes | None,
 ) -> ResultRecord[Any]:
     """A raw payload (no record around it), as Prefect leaves for flow results."""
+    trust = as_trust(trust)
+    trust.allow_unsigned(key, where, "a raw payload (no record around it)")
     if serializer is None:
         raise _corrupt(key, where, "it is not a record and no serializer was given to read it raw")
     meta = ResultRecordMetadata(storage_key=key, serializer=serializer, moorage_version=None)
-    if signing_key is not None:
-        verify_payload(meta, payload, None, None, signing_key, key, where)
     try:
-        value = serializer.loads(payload)
+        if isinstance(serializer, CompressedSerializer):
+            why = "the max_payload_bytes setting"
+            value = serializer.loads_bounded(payload, trust.max_payload_bytes, why=why)
+        else:
+            value = serializer.loads(payload)
     except ClassNotAllowed as exc:  # read, and refused: not damage
         raise _undecodable(key, where, exc) from exc
     except SerializationError:
         try:
-            value = prefect_format.loads_text(serializer, payload)
+            value = prefect_format.loads_text(serializer, payload, trust.max_payload_bytes)
         except ClassNotAllowed as exc:
             raise _undecodable(key, where, exc) from exc
         except SerializationError as exc:
@@ -450,11 +551,11 @@ def decode_split(
     payload: BytesLike,
     key: str,
     where: str,
-    signing_key: bytes | None,
+    trust: Trust | bytes | None,
     configured: Serializer | None = None,
 ) -> ResultRecord[Any]:
-    parsed = parse_metadata_blob(metadata, key, where)
-    return decode_payload(parsed, payload, key, where, signing_key, configured)
+    parsed = parse_metadata_blob(metadata, key, where, trust)
+    return decode_payload(parsed, payload, key, where, trust, configured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,6 +603,6 @@ def encode_record(
     if not split:
         return Encoded(key, record.to_parts(payload, signing_key), None, size)
     meta.payload_length = size
-    meta.checksum = checksum_of(payload)
+    meta.checksum = checksum_of(payload, payload_checksum_algorithm(signing_key))
     meta_parts = encode_native(meta.dump_bytes(), payload, signing_key, detached=True)
     return Encoded(key, payload, meta_parts, size)

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from moorage.errors import ConfigurationError, SerializationError
+from moorage.integrity import decompress_bounded
 from moorage.records import ResultRecordMetadata, format_expiration
 from moorage.serializers import (
     CompressedSerializer,
@@ -153,19 +154,21 @@ def _b64(text: bytes | bytearray | memoryview) -> bytes:
         raise SerializationError(f"payload is not the base64 text Prefect writes: {exc}") from exc
 
 
-def loads_text(serializer: Serializer, text: bytes | bytearray | memoryview) -> Any:
-    """Decode a payload in Prefect's text form."""
+def loads_text(
+    serializer: Serializer, text: bytes | bytearray | memoryview, limit: int | None = None
+) -> Any:
+    """Decode a payload in Prefect's text form. Compressed text may decompress to at most
+    ``limit`` bytes (default: the ``max_payload_bytes`` setting): Prefect records do not
+    state their size."""
     if isinstance(serializer, CompressedSerializer):
-        _, decompress = compression_functions(serializer.compressionlib)
-        try:
-            inner = decompress(_b64(text))
-        except SerializationError:
-            raise
-        except Exception as exc:
-            raise SerializationError(
-                f"could not decompress the payload with {serializer.compressionlib}: {exc!r}"
-            ) from exc
-        return loads_text(serializer.serializer, inner)
+        if limit is None:
+            from moorage.settings import get_settings
+
+            limit = get_settings().max_payload_bytes
+        inner = decompress_bounded(
+            serializer.compressionlib, _b64(text), limit, why="the max_payload_bytes setting"
+        )
+        return loads_text(serializer.serializer, inner, limit)
     if isinstance(serializer, PickleSerializer):
         return serializer.loads(_b64(text))
     return serializer.loads(text)

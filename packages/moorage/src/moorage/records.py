@@ -1,22 +1,25 @@
 """Result records: metadata plus payload, and the native on-disk format.
 
-Native format, version 1 (documented byte by byte in ``docs/format.md``):
+Native format, version 2 (documented byte by byte in ``docs/format.md``):
 
 ```text
     offset  size  field
     0       4     magic b"\\x89MOR"
-    4       1     format version (1)
+    4       1     format version (2)
     5       1     flags: bit 0 signed, bit 1 detached payload
     6       2     reserved, zero
     8       4     metadata length M, unsigned big-endian
-    12      32    HMAC-SHA256, present only when the signed flag is set
-    12|44   M     metadata: compact UTF-8 JSON
+    12      4     head CRC-32C: of bytes 0-11 and the metadata, unsigned big-endian
+    16      32    HMAC-SHA256 of bytes 0-15 and the metadata, only when signed
+    16|48   M     metadata: compact UTF-8 JSON
     ...     P     payload: the serializer's output, raw (absent when detached)
 ```
 
-The metadata names the payload length and its CRC-32, so a reader checks both before
-decoding; a signed record's MAC covers header, metadata and payload and is checked
-before anything is unpickled. ``exists`` and listings read only the head.
+The metadata holds the payload's length and checksum (``crc32c:...``, or in signed
+records the SHA-256 digest ``sha256:...``), so the head alone (checked by its CRC, and by
+its MAC in a signing store) vouches for the payload: ``exists``, listings and expiry
+decisions check the head they read, and a read checks the payload against it before
+decoding anything.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import datetime as dt
 import hashlib
 import hmac
 import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -36,7 +38,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from moorage import __version__
 from moorage.errors import RecordCorrupted, SerializationError
-from moorage.serializers import PickleSerializer, Serializer, SerializerField
+from moorage.integrity import CRC32C, SHA256, PayloadCheck, crc32c, parse_checksum
+from moorage.integrity import checksum_of as _checksum_of
+from moorage.serializers import (
+    CompressedSerializer,
+    PickleSerializer,
+    Serializer,
+    SerializerField,
+)
 
 __all__ = [
     "FLAG_DETACHED",
@@ -51,16 +60,20 @@ __all__ = [
     "encode_native",
     "is_native",
     "parse_native_head",
+    "verify_head",
 ]
 
 R = TypeVar("R")
 
 MAGIC = b"\x89MOR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FLAG_SIGNED = 0x01
 FLAG_DETACHED = 0x02
-_HEADER = struct.Struct(">4sBBHI")
-HEADER_SIZE = _HEADER.size  # 12
+_KNOWN_FLAGS = FLAG_SIGNED | FLAG_DETACHED
+_PREFIX = struct.Struct(">4sBBHI")  # the bytes the head CRC covers, before the CRC
+_HEADER = struct.Struct(">4sBBHII")
+PREFIX_SIZE = _PREFIX.size  # 12
+HEADER_SIZE = _HEADER.size  # 16
 MAC_SIZE = 32
 #: How many bytes `exists` and listings read first; enough for typical metadata.
 HEAD_SIZE = 4096
@@ -81,12 +94,10 @@ def format_expiration(value: dt.datetime | None) -> str | None:
     return _utc(value).isoformat().replace("+00:00", "Z")
 
 
-def checksum_of(payload: BytesLike | Sequence[BytesLike]) -> str:
-    """The checksum stored in metadata, of a payload or of its parts in order."""
-    crc = 0
-    for part in payload_parts(payload):
-        crc = zlib.crc32(part, crc)
-    return f"crc32:{crc:08x}"
+def checksum_of(payload: BytesLike | Sequence[BytesLike], algorithm: str = CRC32C) -> str:
+    """The checksum stored in metadata, of a payload or of its parts in order:
+    ``crc32c:`` and 8 hex digits (unsigned records), or ``sha256:`` and 64 (signed)."""
+    return _checksum_of(payload_parts(payload), algorithm)
 
 
 def payload_parts(payload: BytesLike | Sequence[BytesLike]) -> list[BytesLike]:
@@ -111,6 +122,8 @@ class ResultRecordMetadata(BaseModel):
     moorage_version: str | None = __version__
     storage_block_id: UUID | None = None
     payload_length: int | None = None
+    #: For compressed serializers: the length of the payload once decompressed.
+    uncompressed_length: int | None = None
     checksum: str | None = None
 
     def is_expired(self, now: dt.datetime | None = None) -> bool:
@@ -128,6 +141,7 @@ class ResultRecordMetadata(BaseModel):
             if self.storage_block_id is None
             else str(self.storage_block_id),
             "payload_length": self.payload_length,
+            "uncompressed_length": self.uncompressed_length,
             "checksum": self.checksum,
         }
         if self.model_extra:
@@ -155,11 +169,14 @@ class ResultRecordMetadata(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class NativeHead:
-    """The parsed fixed-size prefix of a native record."""
+    """The parsed fixed-size prefix of a native record (not yet verified: see
+    `verify_head`)."""
 
     flags: int
+    reserved: int
     metadata_offset: int
     metadata_length: int
+    head_crc: int
     mac: bytes | None
 
     @property
@@ -176,38 +193,95 @@ def is_native(data: BytesLike) -> bool:
     return data[:4] == MAGIC  # bytes, bytearray and memoryview compare by content
 
 
+def _corrupt(key: str, where: str, what: str) -> RecordCorrupted:
+    return RecordCorrupted(
+        f"record {key!r} in {where} {what}; it was refused unread: delete it and write it again"
+    )
+
+
 def parse_native_head(data: BytesLike, key: str, where: str) -> NativeHead:
-    """Parse the fixed prefix; ``data`` must start with `MAGIC`."""
+    """Parse the fixed prefix; ``data`` must start with `MAGIC`. Nothing in it is trusted
+    until `verify_head` has checked it."""
     if len(data) < HEADER_SIZE:
-        raise RecordCorrupted(
-            f"record {key!r} in {where} is truncated: {len(data)} bytes, shorter than the "
-            f"{HEADER_SIZE}-byte header; delete it and write it again"
+        raise _corrupt(
+            key,
+            where,
+            f"is truncated: {len(data)} bytes, shorter than the {HEADER_SIZE}-byte header",
         )
-    _, version, flags, _, meta_len = _HEADER.unpack_from(data)
+    _, version, flags, reserved, meta_len, head_crc = _HEADER.unpack_from(data)
     if version != FORMAT_VERSION:
         raise RecordCorrupted(
             f"record {key!r} in {where} uses native format version {version}; this moorage "
-            f"({__version__}) reads version {FORMAT_VERSION}: upgrade moorage"
+            f"({__version__}) reads version {FORMAT_VERSION} only: upgrade moorage, or write "
+            "the record again"
         )
     offset = HEADER_SIZE
     mac = None
     if flags & FLAG_SIGNED:
         mac = bytes(data[offset : offset + MAC_SIZE])
         offset += MAC_SIZE
-    return NativeHead(flags, offset, meta_len, mac)
+    return NativeHead(flags, reserved, offset, meta_len, head_crc, mac)
 
 
-def _mac(
-    signing_key: bytes,
-    header: BytesLike,
-    metadata: BytesLike,
-    payload: BytesLike | Sequence[BytesLike],
-) -> bytes:
+def _head_mac(signing_key: bytes, header: BytesLike, metadata: BytesLike) -> bytes:
     mac = hmac.new(signing_key, header, hashlib.sha256)
     mac.update(metadata)
-    for part in payload_parts(payload):
-        mac.update(part)
     return mac.digest()
+
+
+def verify_head(
+    head: NativeHead,
+    header: BytesLike,
+    metadata: BytesLike,
+    signing_key: bytes | None,
+    key: str,
+    where: str,
+) -> None:
+    """Check a native head: its CRC-32C, its flags and, with ``signing_key``, its MAC
+    (an unsigned record is refused then). ``header`` is the record's first 16 bytes."""
+    crc = crc32c([memoryview(header)[:PREFIX_SIZE], metadata])
+    if crc != head.head_crc:
+        raise _corrupt(
+            key,
+            where,
+            f"failed its head checksum (CRC-32C {head.head_crc:08x} stored, {crc:08x} "
+            "computed): its header or metadata were altered or damaged",
+        )
+    if head.flags & ~_KNOWN_FLAGS or head.reserved:
+        raise _corrupt(key, where, f"has unknown flags ({head.flags:#04x}, {head.reserved:#06x})")
+    if signing_key is None:
+        return
+    if head.mac is None:
+        raise RecordCorrupted(
+            f"record {key!r} in {where} is not signed, but this store has a signing_key, "
+            "so it was refused unread; write it again with the key set, or unset signing_key"
+        )
+    if not hmac.compare_digest(_head_mac(signing_key, header, metadata), head.mac):
+        raise RecordCorrupted(
+            f"record {key!r} in {where} has an invalid signature: it was written with another "
+            "signing_key or altered since; it was refused unread"
+        )
+
+
+def check_metadata(
+    meta: ResultRecordMetadata, signed: bool, signing_key: bytes | None, key: str, where: str
+) -> None:
+    """The checks a native record's metadata must name: its payload's length and
+    checksum (a SHA-256 digest when the record is signed or read by a signing store)."""
+    length = meta.payload_length
+    if type(length) is not int or length < 0:
+        raise _corrupt(key, where, f"has no valid payload_length ({length!r})")
+    parsed = parse_checksum(meta.checksum)
+    if parsed is None:
+        raise _corrupt(key, where, f"has no checksum moorage knows ({meta.checksum!r})")
+    if (signed or signing_key is not None) and parsed[0] != SHA256:
+        raise _corrupt(key, where, f"is signed, but its checksum is not a digest ({parsed[0]})")
+    unpacked = meta.uncompressed_length
+    if isinstance(meta.serializer, CompressedSerializer):
+        if type(unpacked) is not int or unpacked < 0:
+            raise _corrupt(key, where, f"has no valid uncompressed_length ({unpacked!r})")
+    elif unpacked is not None:
+        raise _corrupt(key, where, "has an uncompressed_length but no compressed serializer")
 
 
 def encode_native(
@@ -218,54 +292,45 @@ def encode_native(
 ) -> list[BytesLike]:
     """The buffers of a native record, in order (joined, they are the record's bytes).
 
-    With ``detached`` the payload is not part of the record (it is stored elsewhere), but
-    the MAC still covers it.
+    ``metadata`` must already name the payload's length and checksum. With ``detached``
+    the payload is not part of the record (it is stored elsewhere).
     """
     flags = (FLAG_SIGNED if signing_key else 0) | (FLAG_DETACHED if detached else 0)
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, flags, 0, len(metadata))
+    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, flags, 0, len(metadata))
+    header = prefix + struct.pack(">I", crc32c([prefix, metadata]))
     parts: list[BytesLike] = [header]
     if signing_key:
-        parts.append(_mac(signing_key, header, metadata, payload))
+        parts.append(_head_mac(signing_key, header, metadata))
     parts.append(metadata)
     if not detached:
         parts.extend(payload_parts(payload))
     return parts
 
 
-def verify_payload(
-    meta: ResultRecordMetadata,
-    payload: BytesLike,
-    head: NativeHead | None,
-    header_and_metadata: tuple[BytesLike, BytesLike] | None,
-    signing_key: bytes | None,
-    key: str,
-    where: str,
-) -> None:
-    """Check length, checksum and (when a signing key is set) the signature."""
-    if meta.payload_length is not None and len(payload) != meta.payload_length:
-        raise RecordCorrupted(
-            f"record {key!r} in {where} is truncated or padded: payload is {len(payload)} "
-            f"bytes, its metadata says {meta.payload_length}; delete it and write it again"
+def verify_payload(meta: ResultRecordMetadata, payload: BytesLike, key: str, where: str) -> None:
+    """Check a payload's length and checksum against its (verified) metadata."""
+    size = memoryview(payload).nbytes
+    if size != meta.payload_length:
+        raise _corrupt(
+            key,
+            where,
+            f"is truncated or padded: its payload is {size} bytes, its metadata says "
+            f"{meta.payload_length}",
         )
-    if meta.checksum is not None and checksum_of(payload) != meta.checksum:
-        raise RecordCorrupted(
-            f"record {key!r} in {where} failed its checksum ({meta.checksum} expected); the "
-            "stored bytes were altered or damaged: delete it and write it again"
+    check = PayloadCheck(meta.checksum or "")
+    check.update(payload)
+    if not check.matches():
+        raise _corrupt(
+            key,
+            where,
+            f"failed its payload checksum ({meta.checksum} expected): the stored bytes were "
+            "altered or damaged",
         )
-    if signing_key is None:
-        return
-    if head is None or head.mac is None or header_and_metadata is None:
-        raise RecordCorrupted(
-            f"record {key!r} in {where} is not signed, but a signing_key is configured, so "
-            "it is refused unread; write it again with the key set, or unset signing_key"
-        )
-    header, metadata = header_and_metadata
-    expected = _mac(signing_key, header, metadata, payload)
-    if not hmac.compare_digest(expected, head.mac):
-        raise RecordCorrupted(
-            f"record {key!r} in {where} has an invalid signature: it was written with another "
-            "signing_key or altered since; it was refused before decoding"
-        )
+
+
+def payload_checksum_algorithm(signing_key: bytes | None) -> str:
+    """Signed records carry a SHA-256 digest of their payload; others a CRC-32C."""
+    return SHA256 if signing_key else CRC32C
 
 
 class ResultRecord(BaseModel, Generic[R]):
@@ -290,8 +355,14 @@ class ResultRecord(BaseModel, Generic[R]):
 
     def serialize_result_parts(self) -> list[BytesLike]:
         """The payload as buffers to write in order (see `Serializer.dump_parts`): large
-        buffers of the result are referenced, not copied."""
+        buffers of the result are referenced, not copied. For a compressed serializer,
+        the uncompressed length goes into the metadata."""
         try:
+            if isinstance(self.serializer, CompressedSerializer):
+                parts, length = self.serializer.dump_parts_measured(self.result)
+                self.metadata.uncompressed_length = length
+                return parts
+            self.metadata.uncompressed_length = None
             return self.serializer.dump_parts(self.result)
         except SerializationError:
             raise
@@ -312,10 +383,11 @@ class ResultRecord(BaseModel, Generic[R]):
         detached: bool = False,
     ) -> list[BytesLike]:
         """Native record buffers for this record with ``payload`` (one buffer or its parts);
-        fills in the length and checksum."""
+        fills in the length and checksum (``payload`` must come from
+        `serialize_result_parts`, which fills in the uncompressed length)."""
         parts = payload_parts(payload)
         self.metadata.payload_length = parts_length(parts)
-        self.metadata.checksum = checksum_of(parts)
+        self.metadata.checksum = checksum_of(parts, payload_checksum_algorithm(signing_key))
         return encode_native(self.metadata.dump_bytes(), parts, signing_key, detached)
 
     def serialize(self, signing_key: bytes | None = None) -> bytes:

@@ -524,14 +524,33 @@ class CompressedSerializer(Serializer):
         compress, _ = compression_functions(self.compressionlib)
         return compress(self.serializer.dumps(obj))
 
+    def dump_parts_measured(self, obj: Any) -> tuple[list[BytesLike], int]:
+        """The compressed payload as buffers, and the length of the uncompressed bytes
+        (stored in a native record's metadata, the cap when it is read back)."""
+        from moorage.integrity import compress_parts
+
+        streamed = compress_parts(self.compressionlib, self.serializer.dump_parts(obj))
+        if streamed is not None:
+            return list(streamed[0]), streamed[1]
+        compress, _ = compression_functions(self.compressionlib)
+        inner = self.serializer.dumps(obj)
+        return [compress(inner)], len(inner)
+
+    def dump_parts(self, obj: Any) -> list[BytesLike]:
+        return self.dump_parts_measured(obj)[0]
+
     def loads(self, data: BytesLike) -> Any:
-        _, decompress = compression_functions(self.compressionlib)
-        try:
-            raw = decompress(data)
-        except Exception as exc:
-            raise SerializationError(
-                f"could not decompress the payload with {self.compressionlib}: {exc!r}"
-            ) from exc
+        from moorage.settings import get_settings
+
+        limit = get_settings().max_payload_bytes
+        return self.loads_bounded(data, limit, why="the max_payload_bytes setting")
+
+    def loads_bounded(self, data: BytesLike, limit: int, *, why: str, exact: bool = False) -> Any:
+        """`loads`, decompressing incrementally: `~moorage.errors.RecordCorrupted` as soon
+        as the uncompressed bytes pass ``limit`` (or, ``exact``, differ from it)."""
+        from moorage.integrity import decompress_bounded
+
+        raw = decompress_bounded(self.compressionlib, data, limit, why=why, exact=exact)
         return self.serializer.loads(raw)
 
     def trusted_classes(self) -> Classes | None:

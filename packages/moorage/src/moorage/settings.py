@@ -119,6 +119,17 @@ class MoorageSettings(BaseModel):
     record_format: Literal["moorage", "prefect"] = Field(
         default="moorage", description="Format of written records."
     )
+    accept_unsigned_prefect_records: bool = Field(
+        default=False,
+        description="With a signing_key, still read Prefect records and raw payloads, "
+        "which carry no signature.",
+    )
+    max_payload_bytes: int = Field(
+        default=1 << 30,
+        gt=0,
+        description="The most bytes a compressed payload of unstated size (Prefect "
+        "records, raw payloads) may decompress to.",
+    )
     json_allowed_classes: list[str | type[Any]] = Field(
         default_factory=list,
         description="Classes (or dotted names, resolved when a serializer is built) that "

@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from moorage.cache import ResultCache
 from moorage.codec import (
     ParsedMetadata,
+    Trust,
     check_fresh,
     decode_payload,
     decode_stored,
@@ -145,6 +146,14 @@ def _default_format() -> Literal["moorage", "prefect"]:
     return get_settings().record_format
 
 
+def _default_accept_unsigned_prefect() -> bool:
+    return get_settings().accept_unsigned_prefect_records
+
+
+def _default_max_payload_bytes() -> int:
+    return get_settings().max_payload_bytes
+
+
 class ResultStore(BaseModel):
     """Writes Python values as result records, reads them back, and locks keys.
 
@@ -177,6 +186,10 @@ class ResultStore(BaseModel):
     cache: ResultCache = Field(default_factory=_default_cache)
     record_format: Literal["moorage", "prefect"] = Field(default_factory=_default_format)
     signing_key: bytes | None = Field(default_factory=_default_signing_key, repr=False)
+    #: With a signing_key, still read Prefect records and raw payloads (never signed).
+    accept_unsigned_prefect_records: bool = Field(default_factory=_default_accept_unsigned_prefect)
+    #: The most bytes a compressed payload of unstated size may decompress to.
+    max_payload_bytes: int = Field(default_factory=_default_max_payload_bytes, gt=0)
 
     # -- small helpers -------------------------------------------------------------
 
@@ -195,6 +208,9 @@ class ResultStore(BaseModel):
     def _cache_key(self, key: str) -> tuple[str, str, bytes | None]:
         # Stores with different signing keys must not vouch for each other's reads.
         return (self._storage().url, key, self.signing_key)
+
+    def _trust(self) -> Trust:
+        return Trust(self.signing_key, self.accept_unsigned_prefect_records, self.max_payload_bytes)
 
     def _lock_manager(self) -> LockManager:
         if self.lock_manager is None:
@@ -239,7 +255,7 @@ class ResultStore(BaseModel):
         while True:
             head = yield (storage, "read_head", (key, size))
             complete = len(head) < size
-            parsed = metadata_from_head(head, key, storage.url, complete)
+            parsed = metadata_from_head(head, key, storage.url, complete, self._trust())
             if not isinstance(parsed, int):
                 return parsed
             if complete or parsed <= len(head):
@@ -303,26 +319,24 @@ class ResultStore(BaseModel):
 
     def _read_combined_op(self, key: str, storage: Storage) -> Op[tuple[ResultRecord[Any], int]]:
         if storage.streams_reads:  # large records are decoded from the open file
-            decode = partial(decode_stream, key, storage.url, self.serializer, self.signing_key)
+            decode = partial(decode_stream, key, storage.url, self.serializer, self._trust())
             decoded: tuple[ResultRecord[Any], int] = yield (storage, "read_stream", (key, decode))
             return decoded
         data = yield (storage, "read_path", (key,))
-        return decode_stored(data, key, storage.url, self.serializer, self.signing_key)
+        return decode_stored(data, key, storage.url, self.serializer, self._trust())
 
     def _read_split_op(
         self, key: str, storage: Storage, metadata_storage: Storage
     ) -> Op[tuple[ResultRecord[Any], int]]:
         meta_blob = yield (metadata_storage, "read_path", (key,))
-        parsed = parse_metadata_blob(meta_blob, key, metadata_storage.url)
+        parsed = parse_metadata_blob(meta_blob, key, metadata_storage.url, self._trust())
         check_fresh(key, metadata_storage.url, parsed.metadata)
         payload: BytesLike
         if parsed.prefect_text is not None:
             payload = parsed.prefect_text
         else:
             payload = yield from self._payload_op(parsed.metadata, key, storage)
-        record = decode_payload(
-            parsed, payload, key, storage.url, self.signing_key, self.serializer
-        )
+        record = decode_payload(parsed, payload, key, storage.url, self._trust(), self.serializer)
         return record, len(payload)
 
     def _payload_op(self, meta: ResultRecordMetadata, key: str, storage: Storage) -> Op[bytes]:

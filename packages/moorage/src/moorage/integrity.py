@@ -1,0 +1,278 @@
+"""Checksums, digests and bounded decompression: what lets a reader trust stored bytes.
+
+- CRC-32C (`google-crc32c`) protects a native record's head and, in unsigned records,
+  its payload against accidental damage. It is computed over a payload's parts in
+  order, never over a joined copy of them.
+- SHA-256 is the payload digest of signed records: the head, covered by the MAC, holds
+  it, so a payload cannot be swapped for another with the same CRC.
+- Decompression is incremental and capped, so a few bytes claiming gigabytes are refused
+  before the memory is taken.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import lzma
+import zlib
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import google_crc32c
+
+from moorage.errors import RecordCorrupted, SerializationError
+
+__all__ = [
+    "CRC32C",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "SHA256",
+    "PayloadCheck",
+    "checksum_of",
+    "compress_parts",
+    "crc32c",
+    "decompress_bounded",
+    "parse_checksum",
+]
+
+BytesLike = bytes | bytearray | memoryview
+
+CRC32C = "crc32c"
+SHA256 = "sha256"
+#: Checksum algorithms a native record may name, and the hex digits of each value.
+_ALGORITHMS = {CRC32C: 8, SHA256: 64}
+
+#: The default `max_payload_bytes` setting: the most bytes a payload whose size no
+#: trusted record states (a Prefect record, a raw payload) may decompress to: 1 GiB.
+DEFAULT_MAX_PAYLOAD_BYTES = 1 << 30
+
+#: google-crc32c reads only ``bytes``: other buffers go through in copies this large.
+_COPY_CHUNK = 1 << 20
+#: Decompressed output is produced at most this many bytes at a time.
+_OUT_CHUNK = 1 << 20
+
+
+def _crc_extend(crc: int, data: BytesLike) -> int:
+    if type(data) is bytes:
+        return int(google_crc32c.extend(crc, data))
+    view = memoryview(data)
+    if type(view.obj) is bytes and view.c_contiguous and view.nbytes == len(view.obj):
+        return int(google_crc32c.extend(crc, view.obj))
+    view = view.cast("B") if view.ndim != 1 or view.format != "B" else view
+    for start in range(0, view.nbytes, _COPY_CHUNK):
+        crc = int(google_crc32c.extend(crc, view[start : start + _COPY_CHUNK].tobytes()))
+    return crc
+
+
+def crc32c(parts: Iterable[BytesLike], crc: int = 0) -> int:
+    """The CRC-32C of ``parts`` in order (continuing from ``crc``), without joining them."""
+    for part in parts:
+        crc = _crc_extend(crc, part)
+    return crc
+
+
+class _Hasher(Protocol):
+    def update(self, data: BytesLike, /) -> None: ...  # pragma: no cover
+
+    def hexdigest(self) -> str: ...  # pragma: no cover
+
+
+class _CRCHasher:
+    __slots__ = ("_crc",)
+
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def update(self, data: BytesLike, /) -> None:
+        self._crc = _crc_extend(self._crc, data)
+
+    def hexdigest(self) -> str:
+        return f"{self._crc:08x}"
+
+
+def _hasher(algorithm: str) -> _Hasher:
+    if algorithm == CRC32C:
+        return _CRCHasher()
+    return hashlib.sha256()
+
+
+def checksum_of(parts: Iterable[BytesLike], algorithm: str = CRC32C) -> str:
+    """The ``checksum`` a native record's metadata holds for a payload of ``parts``:
+    ``crc32c:`` and 8 hex digits, or ``sha256:`` and 64."""
+    hasher = _hasher(algorithm)
+    for part in parts:
+        hasher.update(part)
+    return f"{algorithm}:{hasher.hexdigest()}"
+
+
+def parse_checksum(value: Any) -> tuple[str, str] | None:
+    """``(algorithm, hex digits)`` of a well-formed checksum; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    algorithm, sep, digits = value.partition(":")
+    width = _ALGORITHMS.get(algorithm)
+    if not sep or width is None or len(digits) != width:
+        return None
+    if digits.strip("0123456789abcdef"):
+        return None
+    return algorithm, digits
+
+
+class PayloadCheck:
+    """Checks payload bytes, fed in order, against a well-formed checksum."""
+
+    __slots__ = ("_algorithm", "_digits", "_hasher", "length")
+
+    def __init__(self, checksum: str) -> None:
+        parsed = parse_checksum(checksum)
+        if parsed is None:
+            raise ValueError(f"not a checksum moorage knows: {checksum!r}")
+        self._algorithm, self._digits = parsed
+        self._hasher = _hasher(self._algorithm)
+        self.length = 0
+
+    def update(self, data: BytesLike) -> None:
+        self._hasher.update(data)
+        self.length += memoryview(data).nbytes
+
+    def matches(self) -> bool:
+        import hmac
+
+        return hmac.compare_digest(self._hasher.hexdigest(), self._digits)
+
+
+# -- bounded decompression -------------------------------------------------------------
+
+
+class _Decompressor(Protocol):
+    """What zlib, lzma and bz2 decompressor objects share (zlib's is adapted)."""
+
+    @property
+    def eof(self) -> bool: ...  # pragma: no cover
+
+    @property
+    def unused_data(self) -> bytes: ...  # pragma: no cover
+
+    def decompress(self, data: BytesLike, max_length: int = -1) -> bytes: ...  # pragma: no cover
+
+
+class _Zlib:
+    """zlib's decompressobj with the lzma/bz2 calling convention: input not consumed
+    because the output was full is kept, and fed again on the next call."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj()
+        self._pending = b""
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._d.eof)
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._d.unused_data)
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._pending
+
+    def decompress(self, data: BytesLike, max_length: int = -1) -> bytes:
+        feed = self._pending + bytes(data) if self._pending else data
+        out = self._d.decompress(feed, max_length)
+        self._pending = self._d.unconsumed_tail
+        return out
+
+
+def _decompressor(lib: str) -> Any:
+    if lib == "zlib":
+        return _Zlib()
+    if lib == "lzma":
+        return lzma.LZMADecompressor()
+    if lib == "bz2":
+        return bz2.BZ2Decompressor()
+    return None
+
+
+def _too_large(lib: str, limit: int, why: str) -> RecordCorrupted:
+    return RecordCorrupted(
+        f"its {lib}-compressed payload decompresses to more than {limit} bytes, {why}; it "
+        "was refused before the memory was taken"
+    )
+
+
+def decompress_bounded(
+    lib: str, data: BytesLike, limit: int, *, why: str, exact: bool = False
+) -> bytearray:
+    """Decompress ``data`` with ``lib`` (zlib, lzma or bz2), producing at most ``limit``
+    bytes; `RecordCorrupted` as soon as the output would pass it (with ``exact``, also
+    when it falls short). ``why`` says where the limit comes from, for the message.
+
+    Other libraries (zstd, lz4) are decompressed whole, then measured.
+    """
+    decompressor = _decompressor(lib)
+    if decompressor is None:
+        from moorage.serializers import compression_functions
+
+        _, decompress = compression_functions(lib)
+        out = bytearray(decompress(bytes(data)))
+        if len(out) > limit:
+            raise _too_large(lib, limit, why)
+    else:
+        out = _run(decompressor, lib, data, limit, why)
+    if exact and len(out) != limit:
+        raise RecordCorrupted(
+            f"its {lib}-compressed payload decompresses to {len(out)} bytes, where its "
+            f"metadata says {limit}"
+        )
+    return out
+
+
+def _run(decompressor: Any, lib: str, data: BytesLike, limit: int, why: str) -> bytearray:
+    out = bytearray()
+    feed: BytesLike = data
+    try:
+        while True:
+            room = limit + 1 - len(out)
+            chunk = decompressor.decompress(feed, min(_OUT_CHUNK, room))
+            feed = b""
+            out += chunk
+            if len(out) > limit:
+                raise _too_large(lib, limit, why)
+            if decompressor.eof:
+                break
+            if decompressor.needs_input and not chunk:
+                raise SerializationError(
+                    f"could not decompress the payload with {lib}: the compressed data ends early"
+                )
+    except (RecordCorrupted, SerializationError):
+        raise
+    except Exception as exc:
+        raise SerializationError(f"could not decompress the payload with {lib}: {exc!r}") from exc
+    if decompressor.unused_data:
+        raise SerializationError(
+            f"could not decompress the payload with {lib}: "
+            f"{len(decompressor.unused_data)} bytes follow the compressed data"
+        )
+    return out
+
+
+def compress_parts(lib: str, parts: Iterable[BytesLike]) -> tuple[list[bytes], int] | None:
+    """Compress ``parts`` in order with ``lib`` (zlib, lzma or bz2) without joining them:
+    the compressed chunks and the uncompressed length. None for other libraries."""
+    compressor: Any
+    if lib == "zlib":
+        compressor = zlib.compressobj()
+    elif lib == "lzma":
+        compressor = lzma.LZMACompressor()
+    elif lib == "bz2":
+        compressor = bz2.BZ2Compressor()
+    else:
+        return None
+    out: list[bytes] = []
+    length = 0
+    for part in parts:
+        length += memoryview(part).nbytes
+        chunk = compressor.compress(part)
+        if chunk:
+            out.append(chunk)
+    out.append(compressor.flush())
+    return out, length
