@@ -219,6 +219,18 @@ def test_a_forked_child_uses_its_own_root(storage: LocalStorage) -> None:
     assert sorted(storage.list_paths()) == ["child/key", "parent"]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_fork_while_another_thread_opens_a_root_leaves_the_child_free() -> None:
+    from moorage_local import storage as module
+
+    with module._ROOTS_GUARD:  # as if another thread were opening a root at the fork
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os._exit(0 if module._ROOTS_GUARD.acquire(blocking=False) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child inherited a held lock"
+
+
 def test_pickled_copy_and_close(storage: LocalStorage) -> None:
     storage.write_path("k", b"1")
     copy = pickle.loads(pickle.dumps(storage))

@@ -830,8 +830,9 @@ def _temp_name() -> str:
 
 
 def _after_fork_in_child() -> None:
-    global _PROCESS
+    global _PROCESS, _ROOTS_GUARD
     _PROCESS = _Process()
+    _ROOTS_GUARD = threading.Lock()  # another thread may have held it at the fork
     for storage in list(_OPEN_ROOTS):
         storage._forget_after_fork()
     _OPEN_ROOTS.clear()
