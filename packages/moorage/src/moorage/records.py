@@ -259,7 +259,8 @@ def verify_head(
     if not hmac.compare_digest(_head_mac(signing_key, header, metadata), head.mac):
         raise RecordCorrupted(
             f"record {key!r} in {where} has an invalid signature: it was written with another "
-            "signing_key or altered since; it was refused unread"
+            "signing_key or altered since, and was refused unread; check that every writer "
+            "uses this signing_key, or write the record again"
         )
 
 
