@@ -226,8 +226,11 @@ def unpickled(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     return seen
 
 
-def write(serializer: str, layout: Layout, unpickled: list[bytes]) -> Written:
-    results, meta = _memory(), (_memory() if layout.split else None)
+def write(
+    serializer: str, layout: Layout, unpickled: list[bytes], results: Storage | None = None
+) -> Written:
+    results = results or _memory()
+    meta = _memory() if layout.split else None
     store = make_store(serializer, layout, results, meta)
     record = store.write(VALUE, key=KEY, expiration=EXPIRATION)
     objects = {"result": bytes(results.read_path(KEY))}
@@ -385,3 +388,21 @@ def test_mutated_prefect_records(serializer: str, split: bool, unpickled: list[b
         assert not signing.exists(KEY)
         tally.add("refused by a signing store")
     print(serializer, "prefect", "split" if split else "combined", dict(tally.outcomes))
+
+
+@pytest.mark.parametrize("serializer", ["pickle", "json", "msgpack"])
+def test_mutated_records_streamed_from_local_storage(
+    serializer: str, unpickled: list[bytes], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Local storage decodes large unsigned records as they stream from the file, and
+    checks the payload after the value is built: a damaged one is still refused."""
+    results = storage_from(tmp_path)
+    monkeypatch.setattr(type(results), "stream_threshold", 0)  # stream every record
+    layout = Layout()
+    written = write(serializer, layout, unpickled, results)
+    store = make_store(serializer, layout, results, None)
+    rng = random.Random(f"{SEED}-{serializer}-streamed")
+    tally = Tally()
+    for target, _name, mutated in mutations(rng, written, NATIVE_MUTATIONS // 2, False):
+        check_one(written, store, target, mutated, True, unpickled, tally)
+    print(serializer, "streamed", dict(tally.outcomes))
