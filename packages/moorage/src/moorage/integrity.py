@@ -189,7 +189,49 @@ def _decompressor(lib: str) -> Any:
         return lzma.LZMADecompressor()
     if lib == "bz2":
         return bz2.BZ2Decompressor()
+    if lib == "lz4":
+        try:
+            import lz4.frame  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            return None  # compression_functions explains what to install
+        return lz4.frame.LZ4FrameDecompressor()
     return None
+
+
+def _zstd_bounded(data: BytesLike, limit: int, why: str) -> bytearray | None:
+    """zstd: the frame states its size (refused past ``limit`` before decompressing), or
+    the output buffer is bounded. None when zstandard is not installed."""
+    try:
+        import zstandard  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    frame = bytes(data)
+    try:
+        size = zstandard.frame_content_size(frame)
+        if size > limit:
+            raise _too_large("zstd", limit, why)
+        bound = limit + 1 if size < 0 else 0
+        out = zstandard.ZstdDecompressor().decompress(frame, max_output_size=bound)
+    except RecordCorrupted:
+        raise
+    except Exception as exc:
+        if _zstd_exceeds(zstandard, frame, limit):  # the bounded buffer was too small
+            raise _too_large("zstd", limit, why) from exc
+        raise SerializationError(f"could not decompress the payload with zstd: {exc!r}") from exc
+    return bytearray(out)
+
+
+def _zstd_exceeds(zstandard: Any, frame: bytes, limit: int) -> bool:
+    """Whether ``frame`` decompresses to more than ``limit`` bytes, counted a chunk at a
+    time (zstd reports a full output buffer and a truncated frame alike)."""
+    total = 0
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(frame)
+        while total <= limit and (chunk := reader.read(_OUT_CHUNK)):
+            total += len(chunk)
+    except Exception:
+        return False
+    return total > limit
 
 
 def _too_large(lib: str, limit: int, why: str) -> RecordCorrupted:
@@ -206,10 +248,15 @@ def decompress_bounded(
     bytes; `RecordCorrupted` as soon as the output would pass it (with ``exact``, also
     when it falls short). ``why`` says where the limit comes from, for the message.
 
-    Other libraries (zstd, lz4) are decompressed whole, then measured.
+    lz4 is decompressed incrementally too; zstd within a bounded buffer (or not at all
+    when its frame states a larger size). Other libraries are decompressed whole, then
+    measured.
     """
     decompressor = _decompressor(lib)
-    if decompressor is None:
+    zstd = _zstd_bounded(data, limit, why) if lib in ("zstd", "zstandard") else None
+    if zstd is not None:
+        out = zstd
+    elif decompressor is None:
         from moorage.serializers import compression_functions
 
         _, decompress = compression_functions(lib)
