@@ -14,8 +14,9 @@ from __future__ import annotations
 import bz2
 import hashlib
 import lzma
+import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import google_crc32c
@@ -38,8 +39,8 @@ BytesLike = bytes | bytearray | memoryview
 
 CRC32C = "crc32c"
 SHA256 = "sha256"
-#: Checksum algorithms a native record may name, and the hex digits of each value.
-_ALGORITHMS = {CRC32C: 8, SHA256: 64}
+#: The checksums a native record may hold: an algorithm, and its lowercase hex digits.
+_CHECKSUM = re.compile(r"(crc32c):([0-9a-f]{8})|(sha256):([0-9a-f]{64})")
 
 #: The default `max_payload_bytes` setting: the most bytes a payload whose size no
 #: trusted record states (a Prefect record, a raw payload) may decompress to: 1 GiB.
@@ -51,15 +52,20 @@ _COPY_CHUNK = 1 << 20
 _OUT_CHUNK = 1 << 20
 
 
+_extend: Callable[[int, bytes], int] = google_crc32c.extend
+
+
 def _crc_extend(crc: int, data: BytesLike) -> int:
     if type(data) is bytes:
-        return int(google_crc32c.extend(crc, data))
+        return _extend(crc, data)
     view = memoryview(data)
+    if view.nbytes <= _COPY_CHUNK:  # small: one copy is the cheapest way in
+        return _extend(crc, view.tobytes())
     if type(view.obj) is bytes and view.c_contiguous and view.nbytes == len(view.obj):
-        return int(google_crc32c.extend(crc, view.obj))
+        return _extend(crc, view.obj)
     view = view.cast("B") if view.ndim != 1 or view.format != "B" else view
     for start in range(0, view.nbytes, _COPY_CHUNK):
-        crc = int(google_crc32c.extend(crc, view[start : start + _COPY_CHUNK].tobytes()))
+        crc = _extend(crc, view[start : start + _COPY_CHUNK].tobytes())
     return crc
 
 
@@ -108,13 +114,12 @@ def parse_checksum(value: Any) -> tuple[str, str] | None:
     """``(algorithm, hex digits)`` of a well-formed checksum; None for anything else."""
     if not isinstance(value, str):
         return None
-    algorithm, sep, digits = value.partition(":")
-    width = _ALGORITHMS.get(algorithm)
-    if not sep or width is None or len(digits) != width:
+    match = _CHECKSUM.fullmatch(value)
+    if match is None:
         return None
-    if digits.strip("0123456789abcdef"):
-        return None
-    return algorithm, digits
+    if match[1]:
+        return match[1], match[2]
+    return match[3], match[4]
 
 
 class PayloadCheck:
