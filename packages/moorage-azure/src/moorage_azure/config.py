@@ -3,7 +3,8 @@
 adlfs turns the credential options (and the ``AZURE_STORAGE_*`` variables it reads
 itself) into an `azure.storage.blob.aio.BlobServiceClient`. adlfs builds that client
 without retry or timeout settings, so `build_filesystem` rebuilds it from the URL and
-credential adlfs chose, adding the bounded retry policy and timeouts of this module.
+credential adlfs chose, adding the bounded retry policy and timeouts of this module, and
+a transport that bounds each request attempt as a whole (`moorage_azure.transport`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
 from moorage.errors import ConfigurationError
 from moorage.options import parse_bool, parse_count, parse_seconds
+from moorage_azure.transport import BoundedTransport
 
 __all__ = ["AzureConfig", "build_filesystem", "scrub"]
 
@@ -65,6 +67,8 @@ _IGNORED_BESIDE_CONNECTION_STRING = (
 )
 
 MIB = 1024 * 1024
+#: How much of a response the transport reads at a time: the blob SDK's own choice.
+_DATA_BLOCK_SIZE = 256 * 1024
 _MAX_BLOCK = 4000 * MIB  # the service's limit for one block
 
 
@@ -213,5 +217,10 @@ def build_filesystem(
         max_single_put_size=config.block_size,
         max_block_size=config.block_size,
         user_agent="moorage-azure/0.1.0",
+        transport=BoundedTransport(
+            connection_timeout=config.connection_timeout,
+            read_timeout=config.read_timeout,
+            connection_data_block_size=_DATA_BLOCK_SIZE,
+        ),
     )
     return fs

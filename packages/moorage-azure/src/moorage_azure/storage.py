@@ -23,11 +23,11 @@ from azure.storage.blob.aio import BlobClient, BlobServiceClient
 from fsspec.asyn import AsyncFileSystem, sync
 
 from moorage.errors import ConfigurationError
-from moorage.objectstore import ObjectStorage
+from moorage.objectstore import ObjectStorage, overall_limit
 from moorage.storage import BytesLike
 from moorage_azure.config import AzureConfig, build_filesystem
 from moorage_azure.errors import describe, error_code
-from moorage_azure.upload import upload
+from moorage_azure.upload import COMMIT_ATTEMPTS, upload
 
 __all__ = ["AzureStorage"]
 
@@ -114,6 +114,28 @@ class AzureStorage(ObjectStorage):
             account=(service.account_name if service else None) or "?",
             endpoint=f"{service.scheme}://{service.primary_hostname}" if service else "Azure",
             config=self.config,
+        )
+
+    # -- bounds --------------------------------------------------------------------------
+
+    def time_limit(self, action: str, nbytes: int | None) -> float | None:
+        if nbytes is None:
+            return None  # a whole read or a listing: each request is bounded on its own
+        config = self.config
+        # A block upload may stage its blocks and commit them COMMIT_ATTEMPTS times.
+        return overall_limit(
+            connect=config.connection_timeout,
+            read=config.read_timeout,
+            attempts=config.retries + 1,
+            backoff=sum(config.retry_backoff * 1.25 * 2**i for i in range(config.retries)),
+            nbytes=nbytes * COMMIT_ATTEMPTS,
+            rounds=2 + 2 * COMMIT_ATTEMPTS,
+        )
+
+    def limit_advice(self) -> str:
+        return (
+            "check the account name, account_host or the BlobEndpoint of the connection "
+            "string, and that the service is up and responsive, or raise read_timeout"
         )
 
     # -- the operations ------------------------------------------------------------------

@@ -12,11 +12,13 @@ objects by name, which the JSON API does everywhere, so it builds
 
 gcsfs fixes its retry count (6 attempts) when the class is defined; `PlainGCSFileSystem`
 runs gcsfs's own retry policy (what is retried, the backoff, no retry of 404s) with the
-number of retries set per storage instead.
+number of retries set per storage instead, and bounds each attempt of an upload as a
+whole (see `attempt_limit`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -36,19 +38,60 @@ _one_attempt = GCSFileSystem._request.__wrapped__
 _with_retries = retry_request.__wrapped__
 
 
-class PlainGCSFileSystem(GCSFileSystem):  # type: ignore[misc]
-    """The JSON-API-only gcsfs filesystem, with a per-instance number of retries."""
+MIB = 1024 * 1024
 
-    def __init__(self, *args: Any, retries: int, **kwargs: Any) -> None:
+
+def attempt_limit(connect: float, read: float, nbytes: int) -> float:
+    """Seconds one attempt of a request sending an ``nbytes`` body may take."""
+    return connect + read * (1 + nbytes / MIB)
+
+
+async def _bounded_attempt(
+    fs: PlainGCSFileSystem, method: str, path: str, *args: Any, **kwargs: Any
+) -> Any:
+    """One request; one that sends a body runs under `attempt_limit`.
+
+    aiohttp's ``sock_read`` bounds every wait for an answer, but not the sending of a
+    body to a server that stopped reading: an upload to a frozen endpoint waited for
+    good. A request without a body (reads, listings, deletes) is left to ``sock_read``
+    alone, so a long but steady download is never cut off. Past its limit the attempt
+    fails as aiohttp's `ServerTimeoutError`, which gcsfs retries like any timeout.
+    """
+    data = kwargs.get("data")
+    nbytes = memoryview(data).nbytes if isinstance(data, (bytes, bytearray, memoryview)) else 0
+    if not nbytes:
+        return await _one_attempt(fs, method, path, *args, **kwargs)
+    limit = attempt_limit(*fs.bound, nbytes)
+    timer = asyncio.timeout(limit)
+    try:
+        async with timer:
+            return await _one_attempt(fs, method, path, *args, **kwargs)
+    except TimeoutError as exc:
+        if not timer.expired():
+            raise
+        # aiohttp's own timeout error: gcsfs retries it (a bare TimeoutError it does not).
+        raise aiohttp.ServerTimeoutError(f"no complete answer within {limit:.3g} s") from exc
+
+
+class PlainGCSFileSystem(GCSFileSystem):  # type: ignore[misc]
+    """The JSON-API-only gcsfs filesystem, with a per-instance number of retries, and
+    each attempt of an upload request bounded in time (`attempt_limit`)."""
+
+    def __init__(
+        self, *args: Any, retries: int, bound: tuple[float, float] = (10.0, 60.0), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.attempts = retries + 1
+        self.bound = bound  # (connect_timeout, timeout)
 
     async def _request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        return await _with_retries(_one_attempt, self.attempts, self, method, path, *args, **kwargs)
+        return await _with_retries(
+            _bounded_attempt, self.attempts, self, method, path, *args, **kwargs
+        )
 
     async def _request_once(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
         """One request without retries, for best-effort clean-up calls."""
-        return await _one_attempt(self, method, path, *args, **kwargs)
+        return await _bounded_attempt(self, method, path, *args, **kwargs)
 
 
 def build_filesystem(options: GCSOptions, *, asynchronous: bool, loop: Any) -> PlainGCSFileSystem:
@@ -69,6 +112,7 @@ def build_filesystem(options: GCSOptions, *, asynchronous: bool, loop: Any) -> P
         ),
         "session_kwargs": dict(options.session_kwargs),
         "retries": options.retries,
+        "bound": (options.connect_timeout, options.timeout),
         "asynchronous": asynchronous,
         "loop": loop,
         "skip_instance_cache": True,

@@ -25,7 +25,7 @@ from fsspec.asyn import AsyncFileSystem, sync
 from gcsfs.retry import HttpError, NonRetryableError
 from google.auth.exceptions import GoogleAuthError
 
-from moorage.objectstore import ObjectStorage
+from moorage.objectstore import ObjectStorage, overall_limit
 from moorage.storage import BytesLike
 from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
 from moorage_gcs.options import EMULATOR_VARIABLE, GCSOptions
@@ -82,6 +82,26 @@ class GCSStorage(ObjectStorage):
         start = len(self._root) + 1
         keys = (item["name"][start:] for item in items)
         return sorted(k for k in keys if k and not k.endswith("/") and k.startswith(prefix))
+
+    # -- bounds -------------------------------------------------------------------------
+
+    def time_limit(self, action: str, nbytes: int | None) -> float | None:
+        if nbytes is None:
+            return None  # a whole read or a listing: each request is bounded on its own
+        retries = self.settings.retries
+        return overall_limit(
+            connect=self.settings.connect_timeout,
+            read=self.settings.timeout,
+            attempts=retries + 1,
+            backoff=sum(min(1 + 2.0**i, 32.0) for i in range(retries)),  # gcsfs's backoff
+            nbytes=nbytes,
+        )
+
+    def limit_advice(self) -> str:
+        return (
+            f"check the option endpoint_url (or {EMULATOR_VARIABLE}) and that the server is "
+            "up and responsive, or raise the options timeout / retries"
+        )
 
     # -- errors -------------------------------------------------------------------------
 

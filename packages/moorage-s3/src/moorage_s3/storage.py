@@ -15,6 +15,7 @@ The contract itself (sync and async shells, the I/O loop, error wrapping) lives 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -24,11 +25,12 @@ from botocore.loaders import create_loader  # type: ignore[import-untyped]
 from fsspec.asyn import AsyncFileSystem
 from s3fs import S3FileSystem
 
-from moorage.objectstore import ObjectStorage
+from moorage.objectstore import ObjectStorage, overall_limit
 from moorage.storage import BytesLike
 from moorage_s3.errors import error_code, explain
 from moorage_s3.multipart import BufferSlicer, upload_multipart
 from moorage_s3.options import S3Options
+from moorage_s3.transport import BoundedSession
 
 __all__ = ["S3Storage"]
 
@@ -74,8 +76,10 @@ class S3Storage(ObjectStorage):
     # -- the client -------------------------------------------------------------------
 
     def make_filesystem(self, *, asynchronous: bool, loop: Any) -> AsyncFileSystem:
+        kwargs = self.s3_options.filesystem_kwargs()
+        kwargs["config_kwargs"]["http_session_cls"] = BoundedSession
         fs = S3FileSystem(
-            **self.s3_options.filesystem_kwargs(),
+            **kwargs,
             session=_new_session(self.s3_options.profile),
             skip_instance_cache=True,
             use_listings_cache=False,
@@ -156,6 +160,36 @@ class S3Storage(ObjectStorage):
             found = error_code(exc)
             if found is None or found[0] != "BucketAlreadyOwnedByYou":
                 raise
+
+    # -- bounds -----------------------------------------------------------------------
+
+    def attempts(self) -> int:
+        """Attempts per request: ``retries``, else ``AWS_MAX_ATTEMPTS``, else botocore's
+        largest default (5, legacy mode)."""
+        if self.s3_options.retries is not None:
+            return self.s3_options.retries
+        try:
+            return max(int(os.environ.get("AWS_MAX_ATTEMPTS", "")), 1)
+        except ValueError:
+            return 5
+
+    def time_limit(self, action: str, nbytes: int | None) -> float | None:
+        if nbytes is None:
+            return None  # a whole read or a listing: each request is bounded on its own
+        attempts = self.attempts()
+        return overall_limit(
+            connect=self.s3_options.connect_timeout,
+            read=self.s3_options.read_timeout,
+            attempts=attempts,
+            backoff=sum(min(2.0**i, 20.0) for i in range(attempts - 1)),  # botocore's caps
+            nbytes=nbytes,
+        )
+
+    def limit_advice(self) -> str:
+        return (
+            "check endpoint_url (or AWS_ENDPOINT_URL_S3) and that the service is up and "
+            "responsive, or raise read_timeout"
+        )
 
     # -- errors -----------------------------------------------------------------------
 

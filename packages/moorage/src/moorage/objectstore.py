@@ -15,7 +15,11 @@ and how the SDK's exceptions read. Everything else lives here once:
 - ``exists`` asks for the object's metadata (a HEAD request), ``read_head`` asks for a
   byte range, listings ask for names: none of them downloads a payload;
 - backends' exceptions become `moorage.StorageError` subclasses whose messages name the
-  URL and the fix, never the credentials.
+  URL and the fix, never the credentials;
+- no call hangs: each backend bounds every request attempt with its timeouts, and on top
+  of that an operation whose size is known runs under an overall limit derived from the
+  same timeouts and attempts (`ObjectStorage.time_limit`), past which it is cancelled and
+  reported as a `StorageError` naming the URL and key.
 
 This module imports fsspec; only the plugin packages (which depend on it) import it.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -37,6 +41,26 @@ from moorage.storage import BytesLike, Storage
 __all__ = ["ObjectStorage"]
 
 _T = TypeVar("_T")
+
+MIB = 1024 * 1024
+
+
+def overall_limit(
+    *, connect: float, read: float, attempts: int, backoff: float, nbytes: int, rounds: int = 3
+) -> float:
+    """The longest an operation moving ``nbytes`` may take, all its requests together.
+
+    Each attempt of a request may spend ``connect`` seconds connecting and ``read``
+    seconds waiting for the server, plus ``read`` seconds per MiB of body it sends (a body
+    moving slower than 1 MiB per ``read`` seconds counts as stalled). An operation makes
+    up to ``rounds`` small requests one after the other (create, complete, a bucket
+    check...), and its payload may be cut into parts sent in sequence: twice the
+    payload's MiB in rounds covers those. ``backoff`` is the most the client sleeps
+    between attempts of one request, in total. Generous on purpose: this limit catches
+    hangs, the per-request timeouts catch slowness.
+    """
+    mib = nbytes / MIB
+    return attempts * (connect + read) * (rounds + 2 * mib) + backoff * (rounds + mib)
 
 
 class ObjectStorage(Storage):
@@ -86,6 +110,16 @@ class ObjectStorage(Storage):
         """A message for a backend-specific failure, or None to use the generic one."""
         return None
 
+    def time_limit(self, action: str, nbytes: int | None) -> float | None:
+        """Seconds an operation moving ``nbytes`` (None: not known in advance, as for a
+        whole-object read or a listing) may take in all, or None for no overall limit;
+        the client library's per-request timeouts still apply. See `overall_limit`."""
+        return None
+
+    def limit_advice(self) -> str:
+        """What to check or raise when an operation ran out of its overall limit."""
+        return "check that the service is up and responsive, or raise its timeout options"
+
     # -- the filesystem and the two shells ---------------------------------------------
 
     def _filesystem(self) -> AsyncFileSystem:
@@ -98,27 +132,64 @@ class ObjectStorage(Storage):
             return self._fs
 
     def _run(
-        self, op: Callable[..., Awaitable[_T]], action: str, key: str | None, *args: Any
+        self,
+        op: Callable[..., Awaitable[_T]],
+        action: str,
+        key: str | None,
+        *args: Any,
+        nbytes: int | None = None,
     ) -> _T:
         try:
             fs = self._filesystem()
-            return sync(fs.loop, op, fs, *args)  # type: ignore[no-any-return]
+            return sync(fs.loop, self._bounded, op, action, key, nbytes, fs, *args)  # type: ignore[no-any-return]
         except MoorageError:
             raise
         except Exception as exc:
             raise self._error(exc, action, key) from exc
 
     async def _arun(
-        self, op: Callable[..., Coroutine[Any, Any, _T]], action: str, key: str | None, *args: Any
+        self,
+        op: Callable[..., Awaitable[_T]],
+        action: str,
+        key: str | None,
+        *args: Any,
+        nbytes: int | None = None,
     ) -> _T:
         try:
             fs = self._filesystem()
-            future = asyncio.run_coroutine_threadsafe(op(fs, *args), fs.loop)
+            bounded = self._bounded(op, action, key, nbytes, fs, *args)
+            future = asyncio.run_coroutine_threadsafe(bounded, fs.loop)
             return await asyncio.wrap_future(future)
         except MoorageError:
             raise
         except Exception as exc:
             raise self._error(exc, action, key) from exc
+
+    async def _bounded(
+        self,
+        op: Callable[..., Awaitable[_T]],
+        action: str,
+        key: str | None,
+        nbytes: int | None,
+        fs: AsyncFileSystem,
+        *args: Any,
+    ) -> _T:
+        """``op(fs, *args)`` on the I/O loop, cancelled once `time_limit` has passed."""
+        limit = self.time_limit(action, nbytes)
+        if limit is None:
+            return await op(fs, *args)
+        timer = asyncio.timeout(limit)
+        try:
+            async with timer:
+                return await op(fs, *args)
+        except TimeoutError as exc:
+            if not timer.expired():
+                raise
+            raise StorageError(
+                f"cannot {action} {self._where(key)}: no complete answer within {limit:.3g} s "
+                "(the limit its connect and read timeouts and attempts allow); the endpoint "
+                f"accepts connections but stopped answering or reading; {self.limit_advice()}"
+            ) from exc
 
     # -- errors -----------------------------------------------------------------------
 
@@ -222,19 +293,19 @@ class ObjectStorage(Storage):
         return self._run(self._read, "read", key, key, None)
 
     def read_head(self, key: str, n: int) -> bytes:
-        return self._run(self._read, "read", key, key, n)
+        return self._run(self._read, "read", key, key, n, nbytes=n)
 
     def write_path(self, key: str, content: bytes) -> str:
-        return self._run(self._write, "write", key, key, [content])
+        return self._run(self._write, "write", key, key, [content], nbytes=len(content))
 
     def write_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
-        return self._run(self._write, "write", key, key, parts)
+        return self._run(self._write, "write", key, key, parts, nbytes=_size(parts))
 
     def exists(self, key: str) -> bool:
-        return self._run(self._exists, "check", key, key)
+        return self._run(self._exists, "check", key, key, nbytes=0)
 
     def delete_path(self, key: str) -> None:
-        self._run(self._delete, "delete", key, key)
+        self._run(self._delete, "delete", key, key, nbytes=0)
 
     def list_paths(self, prefix: str = "") -> Iterator[str]:
         return iter(self._run(self._list, "list", None, prefix))
@@ -243,19 +314,19 @@ class ObjectStorage(Storage):
         return await self._arun(self._read, "read", key, key, None)
 
     async def aread_head(self, key: str, n: int) -> bytes:
-        return await self._arun(self._read, "read", key, key, n)
+        return await self._arun(self._read, "read", key, key, n, nbytes=n)
 
     async def awrite_path(self, key: str, content: bytes) -> str:
-        return await self._arun(self._write, "write", key, key, [content])
+        return await self._arun(self._write, "write", key, key, [content], nbytes=len(content))
 
     async def awrite_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
-        return await self._arun(self._write, "write", key, key, parts)
+        return await self._arun(self._write, "write", key, key, parts, nbytes=_size(parts))
 
     async def aexists(self, key: str) -> bool:
-        return await self._arun(self._exists, "check", key, key)
+        return await self._arun(self._exists, "check", key, key, nbytes=0)
 
     async def adelete_path(self, key: str) -> None:
-        await self._arun(self._delete, "delete", key, key)
+        await self._arun(self._delete, "delete", key, key, nbytes=0)
 
     async def alist_paths(self, prefix: str = "") -> list[str]:
         return await self._arun(self._list, "list", None, prefix)
@@ -266,3 +337,7 @@ class ObjectStorage(Storage):
     def close(self) -> None:
         with self._guard:
             self._fs = None
+
+
+def _size(parts: Sequence[BytesLike]) -> int:
+    return sum(memoryview(part).nbytes for part in parts)
