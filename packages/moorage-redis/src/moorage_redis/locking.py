@@ -20,6 +20,7 @@ from redis import exceptions as rex
 from moorage.errors import LockError
 from moorage.locking import DEFAULT_HOLD_TIMEOUT, LockManager, release_error
 from moorage.ops import Call, run_async, run_sync
+from moorage_redis.cleanup import Cleanups, uncertain
 from moorage_redis.clients import Clients
 from moorage_redis.errors import translated
 from moorage_redis.options import RedisOptions, parse_options
@@ -67,6 +68,7 @@ class RedisLockManager(LockManager):
         super().__init__(self.options.hold_timeout)
         self.url = self.options.url
         self._clients = Clients(self.options)
+        self._cleanups = Cleanups(self._clients)
 
     def redis_key(self, key: str) -> bytes:
         """The Redis key holding the lock on ``key`` (also its release channel)."""
@@ -78,10 +80,21 @@ class RedisLockManager(LockManager):
     # -- the primitives, blocking ----------------------------------------------------------
 
     def attempt(self, key: str, holder: str, ms: int) -> Attempt:
-        """Take, re-take (extending it) or fail to take the lock, in one script run."""
+        """Take, re-take (extending it) or fail to take the lock, in one script run.
+
+        If the outcome is unknown (a timeout, a broken connection), the lock is released
+        for ``holder`` in the background (`moorage_redis.cleanup`) before the error is
+        raised: the command may still run on the server later."""
+        name = self.redis_key(key)
+        self._cleanups.cancel(name, holder)
         client = self._clients.sync()
-        with self._translated("acquire", key):
-            reply = client.acquire(keys=[self.redis_key(key)], args=[encode(holder), ms])
+        try:
+            with self._translated("acquire", key):
+                reply = client.acquire(keys=[name], args=[encode(holder), ms])
+        except LockError as exc:
+            if uncertain(exc):
+                self._cleanups.schedule(name, holder, _seconds(ms))
+            raise
         return acquire_attempt(reply)
 
     def probe(self, key: str) -> Attempt:
@@ -119,9 +132,20 @@ class RedisLockManager(LockManager):
     # -- the primitives, asyncio -----------------------------------------------------------
 
     async def aattempt(self, key: str, holder: str, ms: int) -> Attempt:
+        name = self.redis_key(key)
+        if self._cleanups.pending(name, holder):  # rare: wait for it off the event loop
+            await asyncio.to_thread(self._cleanups.cancel, name, holder)
         client = await self._clients.current()
-        with self._translated("acquire", key):
-            reply = await client.acquire(keys=[self.redis_key(key)], args=[encode(holder), ms])
+        try:
+            with self._translated("acquire", key):
+                reply = await client.acquire(keys=[name], args=[encode(holder), ms])
+        except LockError as exc:
+            if uncertain(exc):
+                self._cleanups.schedule(name, holder, _seconds(ms))
+            raise
+        except asyncio.CancelledError:  # the script may have been sent already
+            self._cleanups.schedule(name, holder, _seconds(ms))
+            raise
         return acquire_attempt(reply)
 
     async def aprobe(self, key: str) -> Attempt:
@@ -231,6 +255,11 @@ class RedisLockManager(LockManager):
     async def aclose(self) -> None:
         """Close the running loop's asyncio client and the blocking client."""
         await self._clients.aclose()
+
+
+def _seconds(ms: int) -> float | None:
+    """A hold time in ms as given to the scripts (0: no expiry) in seconds."""
+    return ms / 1000 if ms else None
 
 
 class ReleaseWaiter:
