@@ -72,6 +72,17 @@ def test_datetimes_keep_microseconds_and_offsets() -> None:
     assert back.replace(tzinfo=None) == value.replace(tzinfo=None)
 
 
+@pytest.mark.parametrize(
+    "offset", [dt.timedelta(microseconds=1), -dt.timedelta(hours=5, seconds=3, microseconds=7)]
+)
+def test_offsets_keep_their_microseconds(offset: dt.timedelta) -> None:
+    # Python 3.11's fromisoformat reads "+00:00:00.000001" as UTC (found by hypothesis).
+    zone = dt.timezone(offset)
+    serializer = MsgpackSerializer()
+    for value in (dt.time(0, 0, tzinfo=zone), dt.datetime(2020, 1, 1, tzinfo=zone)):
+        assert serializer.loads(serializer.dumps(value)).utcoffset() == offset
+
+
 def test_naive_stays_naive_and_utc_is_the_utc_singleton() -> None:
     assert round_trip(dt.datetime(2024, 1, 1)).tzinfo is None
     assert round_trip(dt.datetime(2024, 1, 1, tzinfo=dt.UTC)).tzinfo is dt.UTC

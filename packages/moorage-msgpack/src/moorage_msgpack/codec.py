@@ -158,9 +158,28 @@ def _zoned(value: Any, key: str | None) -> Any:
     return zoned if offset is None or zoned.utcoffset() == offset else value
 
 
+#: A UTC offset with microseconds, as ``isoformat`` writes one (``+05:30:00.000001``).
+_FINE_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2}):(\d{2})\.(\d{6})$")
+
+
+def _exact_offset(text: str) -> dt.timezone | None:
+    """The offset at the end of ``text`` when it has microseconds, which Python 3.11's
+    ``fromisoformat`` drops (it reads ``+00:00:00.000001`` as UTC); else None."""
+    found = _FINE_OFFSET.search(text)
+    if found is None:
+        return None
+    sign, hours, minutes, seconds, micros = found.groups()
+    offset = dt.timedelta(
+        hours=int(hours), minutes=int(minutes), seconds=int(seconds), microseconds=int(micros)
+    )
+    return dt.timezone(-offset if sign == "-" else offset)
+
+
 def _decode_datetime(data: bytes) -> dt.datetime:
     text, key, fold = _split_suffixes(data.decode())
     value = dt.datetime.fromisoformat(text)
+    if (exact := _exact_offset(text)) is not None:
+        value = value.replace(tzinfo=exact)
     if fold:
         value = value.replace(fold=1)
     zoned: dt.datetime = _zoned(value, key)
@@ -170,6 +189,8 @@ def _decode_datetime(data: bytes) -> dt.datetime:
 def _decode_time(data: bytes) -> dt.time:
     text, key, fold = _split_suffixes(data.decode())
     value = dt.time.fromisoformat(text)
+    if (exact := _exact_offset(text)) is not None:
+        value = value.replace(tzinfo=exact)
     if fold:
         value = value.replace(fold=1)
     zoned: dt.time = _zoned(value, key)
