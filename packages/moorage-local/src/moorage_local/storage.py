@@ -42,6 +42,13 @@ from moorage.storage import MAX_KEY_DEPTH, BytesLike, PruneReport, Storage, vali
 
 _T = TypeVar("_T")
 
+
+class _Missing:
+    """What `LocalStorage._at_key` returns for a key that is not there."""
+
+
+_MISSING = _Missing()
+
 __all__ = [
     "READ_FLAGS",
     "STALE_TEMP_AGE",
@@ -404,6 +411,38 @@ class LocalStorage(Storage):
 
     def _open(self, key: str) -> int:
         """A descriptor of ``key``'s file, opened for reading without following links."""
+
+        def open_file(folder: int, name: str, parents: list[int]) -> int:
+            try:
+                return os.open(name, READ_FLAGS, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP and _is_link(folder, name):
+                    raise StorageError(
+                        f"key {key!r} in {self.url} is a symbolic link "
+                        f"({self._prefix + key}); LocalStorage does not follow links "
+                        "below its root. Replace it with the file itself"
+                    ) from exc
+                raise
+
+        fd = self._at_key(key, "read", open_file)
+        if isinstance(fd, _Missing):
+            raise self._not_found(key)
+        return fd
+
+    def _at_key(
+        self,
+        key: str,
+        action: str,
+        use: Callable[[int, str, list[int]], _T],
+        *,
+        blocked_is_missing: bool = False,
+    ) -> _T | _Missing:
+        """``use(folder, name, parents)`` on the folder that holds ``key``, opened from
+        the root one level at a time without following links (``parents`` are the root
+        and the folders on the way). `_MISSING` when the key's folder or file is absent;
+        then, if the root was removed or replaced meanwhile, the root is opened again and
+        ``use`` tried once more. A link or a file in the way raises `StorageError`, or
+        counts as missing with ``blocked_is_missing``."""
         self._path(key)
         head, _, name = key.rpartition("/")
         names = head.split("/") if head else ()
@@ -411,27 +450,23 @@ class LocalStorage(Storage):
             try:
                 root = self._root()
             except FileNotFoundError:
-                raise self._not_found(key) from None
+                return _MISSING
             except OSError as exc:
-                raise self._error("read", key, exc) from exc
+                raise self._error(action, key, exc) from exc
             opened: list[int] = []
             try:
-                folder = self._descend(root, key, names, opened) if names else root
                 try:
-                    return os.open(name, READ_FLAGS, dir_fd=folder)
-                except OSError as exc:
-                    if exc.errno == errno.ELOOP and _is_link(folder, name):
-                        raise StorageError(
-                            f"key {key!r} in {self.url} is a symbolic link "
-                            f"({self._prefix + key}); LocalStorage does not follow links "
-                            "below its root. Replace it with the file itself"
-                        ) from exc
+                    folder = self._descend(root, key, names, opened) if names else root
+                except StorageError:
+                    if blocked_is_missing:
+                        return _MISSING
                     raise
+                return use(folder, name, [root, *opened])
             except OSError as exc:
                 if exc.errno not in _ABSENT:
-                    raise self._error("read", key, exc) from exc
+                    raise self._error(action, key, exc) from exc
                 if retry or not self._root_moved(root):
-                    raise self._not_found(key) from None
+                    return _MISSING
             finally:
                 for fd in opened:
                     os.close(fd)
@@ -445,32 +480,11 @@ class LocalStorage(Storage):
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is a regular file below the root (one ``stat`` for flat keys)."""
-        self._path(key)
-        head, _, name = key.rpartition("/")
-        names = head.split("/") if head else ()
-        for retry in (False, True):
-            try:
-                root = self._root()
-            except FileNotFoundError:
-                return False
-            except OSError as exc:
-                raise self._error("check", key, exc) from exc
-            opened: list[int] = []
-            try:
-                folder = self._descend(root, key, names, opened) if names else root
-                mode = os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
-                return stat.S_ISREG(mode)
-            except StorageError:
-                return False
-            except OSError as exc:
-                if exc.errno not in _ABSENT:
-                    raise self._error("check", key, exc) from exc
-                if retry or not self._root_moved(root):
-                    return False
-            finally:
-                for fd in opened:
-                    os.close(fd)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def is_file(folder: int, name: str, parents: list[int]) -> bool:
+            return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+
+        return self._at_key(key, "check", is_file, blocked_is_missing=True) is True
 
     # -- writing -------------------------------------------------------------------
 
@@ -563,44 +577,24 @@ class LocalStorage(Storage):
 
     def delete_path(self, key: str) -> None:
         """Remove ``key``'s file (a missing key is fine) and its folders left empty."""
-        self._path(key)
-        head, _, name = key.rpartition("/")
-        names = head.split("/") if head else ()
-        for retry in (False, True):
+        names = key.split("/")[:-1]
+
+        def unlink(folder: int, name: str, parents: list[int]) -> None:
             try:
-                root = self._root()
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                raise self._error("delete", key, exc) from exc
-            opened: list[int] = []
-            try:
-                folder = self._descend(root, key, names, opened) if names else root
-                try:
-                    os.unlink(name, dir_fd=folder)
-                except IsADirectoryError:
-                    return  # a folder of other keys is not itself a key
-                except PermissionError:
-                    if _is_folder(folder, name):  # unlink says EPERM for folders on macOS
-                        return
-                    raise
-                parents = [root, *opened]
-                for depth in range(len(names) - 1, -1, -1):
-                    try:
-                        os.rmdir(names[depth], dir_fd=parents[depth])
-                    except OSError:
-                        break  # not empty (or gone): stop pruning
-                return
-            except NotADirectoryError:
-                return
-            except OSError as exc:
-                if exc.errno not in _ABSENT:
-                    raise self._error("delete", key, exc) from exc
-                if retry or not self._root_moved(root):
+                os.unlink(name, dir_fd=folder)
+            except IsADirectoryError:
+                return  # a folder of other keys is not itself a key
+            except PermissionError:
+                if _is_folder(folder, name):  # unlink says EPERM for folders on macOS
                     return
-            finally:
-                for fd in opened:
-                    os.close(fd)
+                raise
+            for depth in range(len(names) - 1, -1, -1):
+                try:
+                    os.rmdir(names[depth], dir_fd=parents[depth])
+                except OSError:
+                    break  # not empty (or gone): stop pruning
+
+        self._at_key(key, "delete", unlink)
 
     def list_paths(self, prefix: str = "") -> Iterator[str]:
         """Yield the keys that start with ``prefix``, in sorted order.
