@@ -8,11 +8,8 @@ far above the configured bounds (timeouts of 1 s, no retry), not a speed test.
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,27 +17,10 @@ from moorage_azure import AzureStorage
 
 from servers import ServerProcess
 from servers.azure import AzureServer, connection_string, start_azurite
-from servers.hangs import assert_all_fail_in_time, black_hole, frozen
+from servers.hangs import MIB, assert_all_fail_in_time, black_hole, every_operation, frozen
 
-MIB = 1024 * 1024
 BOUNDS = {"read_timeout": 1, "connection_timeout": 1, "retries": 0, "retry_backoff": 0}
 JOIN_TIMEOUT = 60.0
-
-
-def every_operation(single: AzureStorage, blocks: AzureStorage) -> dict[str, Callable[[], Any]]:
-    big = os.urandom(6 * MIB)  # far more than the socket buffers hold
-    return {
-        "read": lambda: single.read_path("k"),
-        "read_head": lambda: single.read_head("k", 4),
-        "write": lambda: single.write_path("w", b"small"),
-        "write_large": lambda: single.write_path("w", big),  # one Put Blob
-        "write_blocks": lambda: blocks.write_parts("w", [big[:MIB], memoryview(big)[MIB:]]),
-        "exists": lambda: single.exists("k"),
-        "delete": lambda: single.delete_path("k"),
-        "list": lambda: list(single.list_paths("")),
-        "aread": lambda: asyncio.run(single.aread_path("k")),
-        "awrite_blocks": lambda: asyncio.run(blocks.awrite_path("w", big)),
-    }
 
 
 def storages(url: str, endpoint: str) -> tuple[AzureStorage, AzureStorage]:
@@ -54,7 +34,7 @@ def test_a_black_hole_endpoint_fails_every_operation_in_time() -> None:
     with black_hole() as endpoint:
         single, blocks = storages("az://quiet/records", endpoint)
         try:
-            calls = every_operation(single, blocks)
+            calls = every_operation(single, blocks, "blocks")
             assert_all_fail_in_time(calls, single.url, JOIN_TIMEOUT, endpoint)
         finally:
             single.close()
@@ -77,7 +57,7 @@ def test_a_frozen_azurite_fails_every_operation_in_time(
     assert single.read_path("k") == b"record"
     try:
         with frozen(process):
-            calls = every_operation(single, blocks)
+            calls = every_operation(single, blocks, "blocks")
             assert_all_fail_in_time(calls, single.url, JOIN_TIMEOUT, "the frozen Azurite")
     finally:
         single.close()

@@ -8,12 +8,9 @@ far above the configured bounds (timeouts of 1 s, no retry), not a speed test.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,27 +18,10 @@ from moorage_gcs import GCSStorage
 
 from servers import ServerProcess, free_port
 from servers.gcs import LAUNCHER, GCSServer
-from servers.hangs import assert_all_fail_in_time, black_hole, frozen
+from servers.hangs import MIB, assert_all_fail_in_time, black_hole, every_operation, frozen
 
-MIB = 1024 * 1024
 BOUNDS = {"timeout": 1, "connect_timeout": 1, "retries": 0, "token": "anon"}
 JOIN_TIMEOUT = 60.0
-
-
-def every_operation(single: GCSStorage, resumable: GCSStorage) -> dict[str, Callable[[], Any]]:
-    big = os.urandom(6 * MIB)  # far more than the socket buffers hold
-    return {
-        "read": lambda: single.read_path("k"),
-        "read_head": lambda: single.read_head("k", 4),
-        "write": lambda: single.write_path("w", b"small"),
-        "write_large": lambda: single.write_path("w", big),  # one upload request
-        "write_resumable": lambda: resumable.write_parts("w", [big[:MIB], memoryview(big)[MIB:]]),
-        "exists": lambda: single.exists("k"),
-        "delete": lambda: single.delete_path("k"),
-        "list": lambda: list(single.list_paths("")),
-        "aread": lambda: asyncio.run(single.aread_path("k")),
-        "awrite_resumable": lambda: asyncio.run(resumable.awrite_path("w", big)),
-    }
 
 
 def storages(url: str, endpoint: str) -> tuple[GCSStorage, GCSStorage]:
@@ -54,7 +34,7 @@ def test_a_black_hole_endpoint_fails_every_operation_in_time() -> None:
     with black_hole() as endpoint:
         single, resumable = storages("gs://quiet/records", endpoint)
         try:
-            calls = every_operation(single, resumable)
+            calls = every_operation(single, resumable, "resumable")
             assert_all_fail_in_time(calls, single.url, JOIN_TIMEOUT, endpoint)
         finally:
             single.close()
@@ -79,7 +59,7 @@ def test_a_frozen_emulator_fails_every_operation_in_time(
     assert single.read_path("k") == b"record"
     try:
         with frozen(process):
-            calls = every_operation(single, resumable)
+            calls = every_operation(single, resumable, "resumable")
             assert_all_fail_in_time(calls, single.url, JOIN_TIMEOUT, "the frozen emulator")
     finally:
         single.close()

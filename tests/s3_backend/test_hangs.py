@@ -8,15 +8,13 @@ far above the configured bounds (timeouts of 1 s, one attempt), not a speed test
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,30 +22,21 @@ from moorage import StorageError
 from moorage_s3 import S3Storage
 
 from servers import ServerProcess
-from servers.hangs import HANG, assert_all_fail_in_time, black_hole, frozen, outcomes
+from servers.hangs import (
+    HANG,
+    MIB,
+    assert_all_fail_in_time,
+    black_hole,
+    every_operation,
+    frozen,
+    outcomes,
+)
 from servers.s3 import S3Server, start_moto
 
-MIB = 1024 * 1024
 BOUNDS = {"connect_timeout": 1, "read_timeout": 1, "retries": 1}
 MULTIPART = {"multipart_threshold": 5 * MIB, "part_size": 5 * MIB}
 #: Far above any bound here: the longest, a 3 MiB PUT, may take 1 + 1 * (1 + 3) s.
 JOIN_TIMEOUT = 60.0
-
-
-def every_operation(single: S3Storage, multipart: S3Storage) -> dict[str, Callable[[], Any]]:
-    big = os.urandom(6 * MIB)  # far more than the socket buffers hold
-    return {
-        "read": lambda: single.read_path("k"),
-        "read_head": lambda: single.read_head("k", 4),
-        "write": lambda: single.write_path("w", b"small"),
-        "write_large": lambda: single.write_path("w", big[: 3 * MIB]),  # one PutObject
-        "write_multipart": lambda: multipart.write_parts("w", [big[:MIB], memoryview(big)[MIB:]]),
-        "exists": lambda: single.exists("k"),
-        "delete": lambda: single.delete_path("k"),
-        "list": lambda: list(single.list_paths("")),
-        "aread": lambda: asyncio.run(single.aread_path("k")),
-        "awrite_multipart": lambda: asyncio.run(multipart.awrite_path("w", big)),
-    }
 
 
 def test_a_black_hole_endpoint_fails_every_operation_in_time() -> None:
@@ -58,7 +47,10 @@ def test_a_black_hole_endpoint_fails_every_operation_in_time() -> None:
         multipart = S3Storage("s3://quiet/records", **options, **MULTIPART)
         try:
             assert_all_fail_in_time(
-                every_operation(single, multipart), single.url, JOIN_TIMEOUT, endpoint
+                every_operation(single, multipart, "multipart", large=3 * MIB),
+                single.url,
+                JOIN_TIMEOUT,
+                endpoint,
             )
         finally:
             single.close()
@@ -83,7 +75,7 @@ def test_a_frozen_server_fails_every_operation_in_time(
     assert single.read_path("k") == b"record"  # the pool now holds a live connection
     try:
         with frozen(process):
-            calls = every_operation(single, multipart)
+            calls = every_operation(single, multipart, "multipart", large=3 * MIB)
             assert_all_fail_in_time(calls, single.url, JOIN_TIMEOUT, "frozen moto")
     finally:
         single.close()

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from moorage import StorageError
+from moorage.storage import Storage
 
 from servers import ServerProcess
 
@@ -110,3 +112,29 @@ def assert_all_fail_in_time(
         assert url in text, f"{name}: {text}"
         if "list" not in name:
             assert "'k'" in text or "'w'" in text, f"{name}: {text}"
+
+
+MIB = 1024 * 1024
+
+
+def every_operation(
+    single: Storage, chunked: Storage, chunked_name: str, *, large: int = 6 * MIB
+) -> dict[str, Callable[[], Any]]:
+    """Every storage operation as a call, sync and async: ``single`` sends a write in one
+    request, ``chunked`` in parts (``chunked_name``: multipart, resumable, blocks).
+    ``large`` bytes are far more than the socket buffers hold."""
+    big = os.urandom(6 * MIB)
+    return {
+        "read": lambda: single.read_path("k"),
+        "read_head": lambda: single.read_head("k", 4),
+        "write": lambda: single.write_path("w", b"small"),
+        "write_large": lambda: single.write_path("w", big[:large]),  # one request
+        f"write_{chunked_name}": lambda: chunked.write_parts(
+            "w", [big[:MIB], memoryview(big)[MIB:]]
+        ),
+        "exists": lambda: single.exists("k"),
+        "delete": lambda: single.delete_path("k"),
+        "list": lambda: list(single.list_paths("")),
+        "aread": lambda: asyncio.run(single.aread_path("k")),
+        f"awrite_{chunked_name}": lambda: asyncio.run(chunked.awrite_path("w", big)),
+    }
