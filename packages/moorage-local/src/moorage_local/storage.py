@@ -730,20 +730,7 @@ def _replace_at(folder: int, name: str, parts: Sequence[BytesLike], *, durable: 
     over ``name``; on any failure the temporary file is removed."""
     temp = _temp_name()
     fd = os.open(temp, _TEMP_FLAGS, 0o666, dir_fd=folder)
-    try:
-        try:
-            write_all(fd, parts)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
-    except BaseException:
-        try:
-            os.unlink(temp, dir_fd=folder)
-        except OSError:
-            pass
-        raise
+    replace_with(name, fd, temp, parts, durable=durable, dir_fd=folder)
 
 
 def _remove_if_stale(folder: int, name: str, now: float) -> int | None:
@@ -881,10 +868,17 @@ def open_temp(folder: str) -> tuple[int, str]:
 
 
 def replace_with(
-    path: str, fd: int, temp: str, parts: Sequence[BytesLike], *, durable: bool = False
+    path: str,
+    fd: int,
+    temp: str,
+    parts: Sequence[BytesLike],
+    *,
+    durable: bool = False,
+    dir_fd: int | None = None,
 ) -> None:
     """Write ``parts`` to the temporary file ``fd`` (at ``temp``), close it and rename it
-    over ``path``; on any failure the temporary file is removed."""
+    over ``path``; on any failure the temporary file is removed. With ``dir_fd``, both
+    names are relative to that folder's descriptor."""
     try:
         try:
             write_all(fd, parts)
@@ -892,10 +886,10 @@ def replace_with(
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, path)
+        os.replace(temp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         try:
-            os.unlink(temp)
+            os.unlink(temp, dir_fd=dir_fd)
         except OSError:
             pass
         raise
