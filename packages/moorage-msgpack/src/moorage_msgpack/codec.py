@@ -27,7 +27,7 @@ import uuid
 import zoneinfo
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgpack  # type: ignore[import-untyped, unused-ignore]
@@ -175,26 +175,27 @@ def _exact_offset(text: str) -> dt.timezone | None:
     return dt.timezone(-offset if sign == "-" else offset)
 
 
-def _decode_datetime(data: bytes) -> dt.datetime:
+_Moment = TypeVar("_Moment", dt.datetime, dt.time)
+
+
+def _decode_moment(data: bytes, parse: Callable[[str], _Moment]) -> _Moment:
+    """A datetime or time from its text: offset (to the microsecond), fold and zone."""
     text, key, fold = _split_suffixes(data.decode())
-    value = dt.datetime.fromisoformat(text)
+    value = parse(text)
     if (exact := _exact_offset(text)) is not None:
         value = value.replace(tzinfo=exact)
     if fold:
         value = value.replace(fold=1)
-    zoned: dt.datetime = _zoned(value, key)
+    zoned: _Moment = _zoned(value, key)
     return zoned
+
+
+def _decode_datetime(data: bytes) -> dt.datetime:
+    return _decode_moment(data, dt.datetime.fromisoformat)
 
 
 def _decode_time(data: bytes) -> dt.time:
-    text, key, fold = _split_suffixes(data.decode())
-    value = dt.time.fromisoformat(text)
-    if (exact := _exact_offset(text)) is not None:
-        value = value.replace(tzinfo=exact)
-    if fold:
-        value = value.replace(fold=1)
-    zoned: dt.time = _zoned(value, key)
-    return zoned
+    return _decode_moment(data, dt.time.fromisoformat)
 
 
 # -- the other scalars -----------------------------------------------------------------------
