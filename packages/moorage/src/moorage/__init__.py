@@ -19,6 +19,7 @@ from moorage.errors import (
     RecordNotFound,
     SerializationError,
     StorageError,
+    WriteConflict,
 )
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "StorageError",
     "Task",
     "Transaction",
+    "WriteConflict",
     "__version__",
     "flow",
     "hookimpl",

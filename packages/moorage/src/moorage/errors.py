@@ -20,6 +20,7 @@ __all__ = [
     "RecordNotFound",
     "SerializationError",
     "StorageError",
+    "WriteConflict",
 ]
 
 
@@ -39,6 +40,12 @@ class RecordNotFound(StorageError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class WriteConflict(StorageError):
+    """A conditional write found the key taken: ``if_absent=True`` and bytes are already
+    stored there, or ``if_version=...`` and the object changed (or went) since that
+    version was read. Nothing was written."""
 
 
 class RecordExpired(MoorageError):

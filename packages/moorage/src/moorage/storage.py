@@ -2,10 +2,18 @@
 
 A storage object stores bytes under relative keys below its root. Subclasses implement
 the sync five (`read_path`, `write_path`, `exists`, `delete_path`, `list_paths`) plus
-`resolve_path`; the base class supplies the async twins (the sync method run in a worker
-thread), `read_head` (from `read_path`) and `write_parts` (joins the parts). Remote
-backends override the async twins with native async I/O, and any backend may override
-`read_head` and `write_parts` to avoid fetching or copying a whole payload.
+`resolve_path`; the base class supplies the async twins (the plugin's own async write
+when it has one, else the sync method run in a worker thread), `read_head` (from
+`read_path`) and `write_parts` (joins the parts). Remote backends override the async
+twins with native async I/O, and any backend may override `read_head` and `write_parts`
+to avoid fetching or copying a whole payload.
+
+Conditional writes are optional capabilities a backend declares: `conditional_create`
+(``if_absent=True``: write only where nothing is stored, decided by the storage itself)
+and `conditional_replace` (`version_of` plus ``if_version=``: write only over the
+version read before). A failed condition raises `WriteConflict` and writes nothing. The
+store commits transactions with them, and falls back to a check under the key's lock on
+a backend that declares neither.
 
 Keys are validated here and only here: every key-taking method of every subclass is
 wrapped when the subclass is defined, so a plugin cannot forget the check and no I/O
@@ -16,14 +24,16 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, BinaryIO, ClassVar, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
-from moorage.errors import InvalidKey, RecordNotFound
+from moorage.errors import InvalidKey, RecordNotFound, WriteConflict
 from moorage.ops import in_thread
 
 __all__ = [
@@ -36,6 +46,8 @@ __all__ = [
     "Storage",
     "validate_key",
     "validate_prefix",
+    "write_conditions",
+    "write_conflict",
 ]
 
 BytesLike: TypeAlias = bytes | bytearray | memoryview
@@ -138,6 +150,17 @@ class PruneReport:
         return PruneReport(files=self.files + other.files, bytes=self.bytes + other.bytes)
 
 
+def write_conditions(if_absent: bool, if_version: str | None) -> dict[str, Any]:
+    """The keyword arguments that pass a write's conditions on, none when there are
+    none: a backend that declares no conditional writes is called as before."""
+    conditions: dict[str, Any] = {}
+    if if_absent:
+        conditions["if_absent"] = True
+    if if_version is not None:
+        conditions["if_version"] = if_version
+    return conditions
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
 
@@ -158,6 +181,8 @@ _KEY_TAKING = (
     "adelete_path",
     "read_stream",
     "aread_stream",
+    "version_of",
+    "aversion_of",
 )
 _KEY_METHODS: dict[str, Callable[[object], str]] = dict.fromkeys(_KEY_TAKING, validate_key)
 _KEY_METHODS["list_paths"] = validate_prefix
@@ -220,20 +245,54 @@ class Storage(ABC):
         return self.read_path(key)[:n]
 
     @abstractmethod
-    def write_path(self, key: str, content: bytes) -> str:
-        """Store ``content`` under ``key`` atomically; return the resolved location."""
+    def write_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        """Store ``content`` under ``key`` atomically; return the resolved location.
 
-    def write_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
-        """Store the concatenation of ``parts`` atomically.
+        ``if_absent`` and ``if_version`` are passed only to a backend that declares
+        `conditional_create` or `conditional_replace`; one that does must raise
+        `WriteConflict`, and write nothing, when its condition does not hold.
+        """
+
+    def write_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        """Store the concatenation of ``parts`` atomically, under the same conditions as
+        `write_path`.
 
         The default joins the parts (one copy); backends that can write a sequence of
         buffers (``os.writev``, multipart uploads) override it to avoid that copy.
         """
-        return self.write_path(key, b"".join(parts))
+        return self.write_path(key, b"".join(parts), **write_conditions(if_absent, if_version))
 
     @abstractmethod
     def exists(self, key: str) -> bool:
         """Whether ``key`` holds bytes, found without downloading them."""
+
+    # -- conditional writes: optional ------------------------------------------------
+
+    #: Whether writes honour ``if_absent=True`` atomically: the storage itself refuses
+    #: to replace an existing object (a conditional request, a hard link, a lock held
+    #: by the storage), so of two racing writers exactly one succeeds.
+    conditional_create: ClassVar[bool] = False
+    #: Whether `version_of` is implemented and writes honour ``if_version``.
+    conditional_replace: ClassVar[bool] = False
+
+    def version_of(self, key: str) -> str | None:
+        """An opaque token naming the object now stored under ``key`` (an ETag, a
+        generation number), or None when there is none. A write given
+        ``if_version=token`` succeeds only while that same object is stored. Only called
+        when `conditional_replace` is true."""
+        raise NotImplementedError(f"{type(self).__name__} has no object versions")
+
+    async def aversion_of(self, key: str) -> str | None:
+        return await in_thread(self.version_of, key)
 
     @abstractmethod
     def delete_path(self, key: str) -> None:
@@ -255,11 +314,25 @@ class Storage(ABC):
     async def aread_head(self, key: str, n: int) -> bytes:
         return await in_thread(self.read_head, key, n)
 
-    async def awrite_path(self, key: str, content: bytes) -> str:
-        return await in_thread(self.write_path, key, content)
+    async def awrite_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        conditions = write_conditions(if_absent, if_version)
+        return await in_thread(partial(self.write_path, key, content, **conditions))
 
-    async def awrite_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
-        return await in_thread(self.write_parts, key, parts)
+    async def awrite_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        conditions = write_conditions(if_absent, if_version)
+        if type(self).awrite_path is not Storage.awrite_path:
+            # The plugin writes natively async: use that rather than a worker thread.
+            return await self.awrite_path(key, b"".join(parts), **conditions)
+        return await in_thread(partial(self.write_parts, key, parts, **conditions))
 
     async def aexists(self, key: str) -> bool:
         return await in_thread(self.exists, key)
@@ -320,16 +393,34 @@ class Storage(ABC):
         """Release connections or file handles the backend holds."""
 
 
+def write_conflict(key: str, url: str, if_version: str | None) -> WriteConflict:
+    """The `WriteConflict` of a failed conditional write, in the words every backend uses."""
+    if if_version is None:
+        return WriteConflict(
+            f"record {key!r} in {url} was written by someone else first; nothing was "
+            "written. Read the record that is there, or write with overwrite"
+        )
+    return WriteConflict(
+        f"record {key!r} in {url} changed since version {if_version!r} was read (another "
+        "writer committed, or it was deleted); nothing was written. Read it again"
+    )
+
+
 class MemoryStorage(Storage):
     """Process-wide in-memory storage: ``memory://name/prefix``.
 
     Two `MemoryStorage` objects with the same URL share their contents, like two
-    clients of one bucket. Useful for tests and for caching within one process.
+    clients of one bucket. Useful for tests and for caching within one process. A copy
+    pickled to another process is a storage of the same name there, with that
+    process's contents.
     """
 
     schemes = ("memory",)
-    _spaces: ClassVar[dict[str, dict[str, bytes]]] = {}
+    conditional_create = True
+    conditional_replace = True
+    _spaces: ClassVar[dict[str, dict[str, tuple[bytes, int]]]] = {}
     _guard: ClassVar[threading.Lock] = threading.Lock()
+    _versions: ClassVar[Iterator[int]] = itertools.count(1)
 
     def __init__(self, url: str = "memory://") -> None:
         parts = urlsplit(url)
@@ -341,17 +432,42 @@ class MemoryStorage(Storage):
         with self._guard:
             self._data = self._spaces.setdefault(root, {})
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.url,))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.url))
+
     def read_path(self, key: str) -> bytes:
         try:
-            return self._data[key]
+            return self._data[key][0]
         except KeyError:
             raise RecordNotFound(
                 f"no record under key {key!r} in {self.url}; write it first or check the key"
             ) from None
 
-    def write_path(self, key: str, content: bytes) -> str:
-        self._data[key] = bytes(content)  # one dict assignment: atomic under the GIL
+    def write_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        entry = (bytes(content), next(self._versions))
+        if if_absent or if_version is not None:
+            with self._guard:
+                current = self._data.get(key)
+                if if_absent and current is not None:
+                    raise write_conflict(key, self.url, None)
+                if if_version is not None and (current is None or str(current[1]) != if_version):
+                    raise write_conflict(key, self.url, if_version)
+                self._data[key] = entry
+        else:
+            self._data[key] = entry  # one dict assignment: atomic under the GIL
         return self.resolve_path(key)
+
+    def version_of(self, key: str) -> str | None:
+        current = self._data.get(key)
+        return None if current is None else str(current[1])
 
     def exists(self, key: str) -> bool:
         return key in self._data
@@ -371,11 +487,23 @@ class MemoryStorage(Storage):
     async def aread_head(self, key: str, n: int) -> bytes:
         return self.read_head(key, n)
 
-    async def awrite_path(self, key: str, content: bytes) -> str:
-        return self.write_path(key, content)
+    async def awrite_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        return self.write_path(key, content, **write_conditions(if_absent, if_version))
 
-    async def awrite_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
-        return self.write_parts(key, parts)
+    async def awrite_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        return self.write_parts(key, parts, **write_conditions(if_absent, if_version))
+
+    async def aversion_of(self, key: str) -> str | None:
+        return self.version_of(key)
 
     async def aexists(self, key: str) -> bool:
         return self.exists(key)
