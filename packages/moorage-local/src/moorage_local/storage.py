@@ -38,7 +38,14 @@ from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from moorage.errors import ConfigurationError, InvalidKey, RecordNotFound, StorageError
-from moorage.storage import MAX_KEY_DEPTH, BytesLike, PruneReport, Storage, validate_key
+from moorage.storage import (
+    MAX_KEY_DEPTH,
+    BytesLike,
+    PruneReport,
+    Storage,
+    validate_key,
+    write_conflict,
+)
 
 _T = TypeVar("_T")
 
@@ -191,6 +198,10 @@ class LocalStorage(Storage):
     """
 
     schemes = ("file",)
+    #: ``if_absent`` writes link the finished temporary file to the key's name, which
+    #: the file system refuses if the name exists: of two racing writers one wins.
+    #: There is no compare-and-swap for files, so no ``if_version``.
+    conditional_create = True
 
     _root_fd: int | None = None
     _closer: weakref.finalize[Any, Any] | None = None
@@ -488,15 +499,33 @@ class LocalStorage(Storage):
 
     # -- writing -------------------------------------------------------------------
 
-    def write_path(self, key: str, content: bytes) -> str:
-        """Store ``content`` under ``key`` atomically; return the file's absolute path."""
-        return self._write(key, (content,))
+    def write_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        """Store ``content`` under ``key`` atomically; return the file's absolute path.
+        With ``if_absent``, `WriteConflict` if a file is already there."""
+        return self._write(key, (content,), if_absent, if_version)
 
-    def write_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
+    def write_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
         """Store the concatenation of ``parts`` atomically, without joining them."""
-        return self._write(key, parts)
+        return self._write(key, parts, if_absent, if_version)
 
-    def _write(self, key: str, parts: Sequence[BytesLike]) -> str:
+    def _write(
+        self, key: str, parts: Sequence[BytesLike], if_absent: bool, if_version: str | None
+    ) -> str:
+        if if_version is not None:
+            raise ConfigurationError(
+                f"LocalStorage cannot write {key!r} in {self.url} only over a given version: "
+                "files have no compare-and-swap (conditional_replace is False); hold the "
+                "key's lock instead"
+            )
         path = self._path(key)
         head, _, name = key.rpartition("/")
         names = head.split("/") if head else ()
@@ -507,7 +536,10 @@ class LocalStorage(Storage):
             try:
                 root = self._root(create=True)
                 folder = self._descend(root, key, names, opened, created) if names else root
-                _replace_at(folder, name, parts, durable=self.durable)
+                try:
+                    _replace_at(folder, name, parts, durable=self.durable, exclusive=if_absent)
+                except FileExistsError:
+                    raise write_conflict(key, self.url, None) from None
                 if self.durable:
                     os.fsync(folder)
                 if head not in self._cleaned:
@@ -725,12 +757,15 @@ def _remove_folders(created: list[tuple[int, str]]) -> None:
     created.clear()
 
 
-def _replace_at(folder: int, name: str, parts: Sequence[BytesLike], *, durable: bool) -> None:
+def _replace_at(
+    folder: int, name: str, parts: Sequence[BytesLike], *, durable: bool, exclusive: bool = False
+) -> None:
     """Write ``parts`` to a new temporary file in the folder ``folder`` and rename it
-    over ``name``; on any failure the temporary file is removed."""
+    over ``name`` (``exclusive``: link it to ``name``, FileExistsError if ``name``
+    exists); on any failure the temporary file is removed."""
     temp = _temp_name()
     fd = os.open(temp, _TEMP_FLAGS, 0o666, dir_fd=folder)
-    replace_with(name, fd, temp, parts, durable=durable, dir_fd=folder)
+    replace_with(name, fd, temp, parts, durable=durable, dir_fd=folder, exclusive=exclusive)
 
 
 def _remove_if_stale(folder: int, name: str, now: float) -> int | None:
@@ -875,10 +910,17 @@ def replace_with(
     *,
     durable: bool = False,
     dir_fd: int | None = None,
+    exclusive: bool = False,
 ) -> None:
     """Write ``parts`` to the temporary file ``fd`` (at ``temp``), close it and rename it
     over ``path``; on any failure the temporary file is removed. With ``dir_fd``, both
-    names are relative to that folder's descriptor."""
+    names are relative to that folder's descriptor.
+
+    ``exclusive`` never replaces: the complete file gets the name ``path`` only if no
+    file has it (a hard link, which the kernel refuses with FileExistsError if the name
+    exists, then the temporary name is removed), so of racing writers exactly one wins
+    and readers still never see a partial file.
+    """
     try:
         try:
             write_all(fd, parts)
@@ -886,13 +928,56 @@ def replace_with(
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        if exclusive:
+            if _link_new(temp, path, dir_fd):
+                try:
+                    os.unlink(temp, dir_fd=dir_fd)
+                except OSError:
+                    pass  # the record is in place; prune_temp removes the leftover
+        else:
+            os.replace(temp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         try:
             os.unlink(temp, dir_fd=dir_fd)
         except OSError:
             pass
         raise
+
+
+#: errno values of file systems that cannot make hard links (FAT, some network mounts).
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
+
+
+def _link_new(temp: str, path: str, dir_fd: int | None) -> bool:
+    """Give the file ``temp`` the new name ``path``, failing with FileExistsError if the
+    name is taken: a hard link (True: ``temp`` still names the file), else, on file
+    systems without links, a rename with ``RENAME_NOREPLACE`` (False: ``temp`` is gone)."""
+    try:
+        os.link(temp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS or not _rename_noreplace(temp, path, dir_fd):
+            raise
+        return False
+    return True
+
+
+def _rename_noreplace(temp: str, path: str, dir_fd: int | None) -> bool:
+    """``renameat2(..., RENAME_NOREPLACE)`` through libc; False where it is missing.
+    Raises FileExistsError if ``path`` exists."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at = -100 if dir_fd is None else dir_fd  # AT_FDCWD
+    if renameat2(at, os.fsencode(temp), at, os.fsencode(path), 1) == 0:  # RENAME_NOREPLACE
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(code, os.strerror(code), path)
 
 
 def _fsync_folder(folder: str) -> None:
