@@ -84,8 +84,12 @@ async def upload_multipart(
     slicer: BufferSlicer,
     part_size: int,
     concurrency: int,
+    condition: dict[str, str] | None = None,
 ) -> None:
     """Upload the slicer's bytes to ``bucket/key`` in parts; abort on any failure.
+
+    ``condition`` (``IfNoneMatch`` / ``IfMatch``) goes with CompleteMultipartUpload, the
+    request that makes the object appear, so S3 decides it at the moment of replacing.
 
     ``fs`` is an ``s3fs.S3FileSystem``; requests go through its ``_call_s3`` so they get
     its error translation. Checksums follow botocore's setting, as boto3's transfer
@@ -133,6 +137,7 @@ async def upload_multipart(
             **where,
             UploadId=upload_id,
             MultipartUpload={"Parts": [done[i] for i in range(len(ranges))]},
+            **(condition or {}),
         )
     except BaseException:
         await asyncio.shield(_abort(fs, where, upload_id))

@@ -26,7 +26,7 @@ from fsspec.asyn import AsyncFileSystem
 from s3fs import S3FileSystem
 
 from moorage.objectstore import ObjectStorage, overall_limit
-from moorage.storage import BytesLike
+from moorage.storage import BytesLike, write_conflict
 from moorage_s3.errors import error_code, explain
 from moorage_s3.multipart import BufferSlicer, upload_multipart
 from moorage_s3.options import S3Options
@@ -58,6 +58,20 @@ def _new_session(profile: str | None) -> AioSession:
     return session
 
 
+#: Error codes of a conditional write whose condition failed: 412 PreconditionFailed,
+#: and 409 ConditionalRequestConflict when another conditional write to the key was
+#: in flight.
+_CONFLICTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+
+
+def _is_conflict(exc: BaseException, replacing: bool) -> bool:
+    found = error_code(exc)
+    if found is None:
+        return False
+    # With If-Match, a missing object answers 404 NoSuchKey: the version read is gone.
+    return found[0] in _CONFLICTS or (replacing and found[0] in ("NoSuchKey", "404"))
+
+
 class S3Storage(ObjectStorage):
     """Records as objects under ``s3://bucket/prefix``; see ``docs/backends/s3.md``.
 
@@ -68,6 +82,8 @@ class S3Storage(ObjectStorage):
 
     schemes = ("s3", "s3a")
     bucket_word = "bucket"
+    conditional_create = True
+    conditional_replace = True
 
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
@@ -104,19 +120,57 @@ class S3Storage(ObjectStorage):
                 return b""  # a ranged GET on an empty object: it exists, its head is empty
             raise
 
-    async def _write(self, fs: AsyncFileSystem, key: str, parts: Sequence[BytesLike]) -> str:
+    async def _write(
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
         options = self.s3_options
         slicer = BufferSlicer(parts)
         name = self._object_key(key)
-        if slicer.size and slicer.size >= options.multipart_threshold:
-            await upload_multipart(
-                fs, self.bucket, name, slicer, options.part_size, options.max_concurrency
-            )
-        else:
-            single = len(parts) == 1 and isinstance(parts[0], bytes)
-            body = parts[0] if single else slicer.body(0, slicer.size)
-            await fs._call_s3("put_object", Bucket=self.bucket, Key=name, Body=body)
+        # S3 decides conditional writes itself: If-None-Match: * (create only) or
+        # If-Match: <ETag> (replace only that object), on PutObject or, for a multipart
+        # upload, on CompleteMultipartUpload. A failed condition is 412 (or 409 when
+        # two conditional writes overlap), never retried by botocore.
+        condition: dict[str, str] = {}
+        if if_absent:
+            condition["IfNoneMatch"] = "*"
+        if if_version is not None:
+            condition["IfMatch"] = if_version
+        try:
+            if slicer.size and slicer.size >= options.multipart_threshold:
+                await upload_multipart(
+                    fs,
+                    self.bucket,
+                    name,
+                    slicer,
+                    options.part_size,
+                    options.max_concurrency,
+                    condition,
+                )
+            else:
+                single = len(parts) == 1 and isinstance(parts[0], bytes)
+                body = parts[0] if single else slicer.body(0, slicer.size)
+                await fs._call_s3(
+                    "put_object", Bucket=self.bucket, Key=name, Body=body, **condition
+                )
+        except Exception as exc:
+            if condition and _is_conflict(exc, if_version is not None):
+                raise write_conflict(key, self.url, if_version) from exc
+            raise
         return self.resolve_path(key)
+
+    async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
+        try:
+            head = await fs._call_s3("head_object", Bucket=self.bucket, Key=self._object_key(key))
+        except FileNotFoundError:
+            return None
+        etag: str = head["ETag"]
+        return etag
 
     async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
         try:

@@ -30,13 +30,14 @@ import asyncio
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from fsspec.asyn import AsyncFileSystem, sync
 
 from moorage.errors import ConfigurationError, MoorageError, RecordNotFound, StorageError
-from moorage.storage import BytesLike, Storage
+from moorage.storage import BytesLike, Storage, write_conditions
 
 __all__ = ["ObjectStorage"]
 
@@ -250,10 +251,31 @@ class ObjectStorage(Storage):
             raise
         return bytes(data)
 
-    async def _write(self, fs: AsyncFileSystem, key: str, parts: Sequence[BytesLike]) -> str:
+    async def _write(
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        """Upload the parts as one object. Backends that declare conditional writes
+        override this and send the condition with the upload; fsspec's generic
+        ``pipe_file`` cannot, so this one refuses them."""
+        if if_absent or if_version is not None:
+            raise ConfigurationError(
+                f"{type(self).__name__} cannot write {self._where(key)} conditionally; its "
+                "storage declares no conditional writes"
+            )
         data = parts[0] if len(parts) == 1 else b"".join(parts)
         await fs._pipe_file(self._path(key), bytes(data) if isinstance(data, memoryview) else data)
         return self.resolve_path(key)
+
+    async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
+        """The stored object's version token (ETag, generation), None if missing; for
+        backends that declare `conditional_replace`."""
+        raise NotImplementedError(f"{type(self).__name__} has no object versions")
 
     async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
         try:
@@ -295,11 +317,24 @@ class ObjectStorage(Storage):
     def read_head(self, key: str, n: int) -> bytes:
         return self._run(self._read, "read", key, key, n, nbytes=n)
 
-    def write_path(self, key: str, content: bytes) -> str:
-        return self._run(self._write, "write", key, key, [content], nbytes=len(content))
+    def write_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        return self.write_parts(key, [content], if_absent=if_absent, if_version=if_version)
 
-    def write_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
-        return self._run(self._write, "write", key, key, parts, nbytes=_size(parts))
+    def write_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        write = partial(self._write, **write_conditions(if_absent, if_version))
+        return self._run(write, "write", key, key, parts, nbytes=_size(parts))
+
+    def version_of(self, key: str) -> str | None:
+        return self._run(self._version, "check", key, key, nbytes=0)
 
     def exists(self, key: str) -> bool:
         return self._run(self._exists, "check", key, key, nbytes=0)
@@ -316,11 +351,24 @@ class ObjectStorage(Storage):
     async def aread_head(self, key: str, n: int) -> bytes:
         return await self._arun(self._read, "read", key, key, n, nbytes=n)
 
-    async def awrite_path(self, key: str, content: bytes) -> str:
-        return await self._arun(self._write, "write", key, key, [content], nbytes=len(content))
+    async def awrite_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        return await self.awrite_parts(key, [content], if_absent=if_absent, if_version=if_version)
 
-    async def awrite_parts(self, key: str, parts: Sequence[BytesLike]) -> str:
-        return await self._arun(self._write, "write", key, key, parts, nbytes=_size(parts))
+    async def awrite_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        write = partial(self._write, **write_conditions(if_absent, if_version))
+        return await self._arun(write, "write", key, key, parts, nbytes=_size(parts))
+
+    async def aversion_of(self, key: str) -> str | None:
+        return await self._arun(self._version, "check", key, key, nbytes=0)
 
     async def aexists(self, key: str) -> bool:
         return await self._arun(self._exists, "check", key, key, nbytes=0)
