@@ -14,6 +14,7 @@ __all__ = [
     "InvalidKey",
     "LockError",
     "MoorageError",
+    "PayloadMissing",
     "PluginError",
     "RecordCorrupted",
     "RecordExpired",
@@ -46,6 +47,11 @@ class WriteConflict(StorageError):
     """A conditional write found the key taken: ``if_absent=True`` and bytes are already
     stored there, or ``if_version=...`` and the object changed (or went) since that
     version was read. Nothing was written."""
+
+
+class PayloadMissing(RecordNotFound):
+    """A record's metadata is stored but its payload is not (split records): the record
+    cannot be read, and a task recomputes it."""
 
 
 class RecordExpired(MoorageError):

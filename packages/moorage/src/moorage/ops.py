@@ -1,7 +1,7 @@
 """Operations written once, run by a sync or an async driver.
 
 An operation is a generator that yields the I/O it needs as ``(target, method, args)``
-and returns its result. `run_sync` calls ``target.method(*args)``; `run_async` awaits
+(or ``(target, method, args, kwargs)``) and returns its result. `run_sync` calls ``target.method(*args)``; `run_async` awaits
 ``target.a<method>(*args)`` (``read_path`` -> ``aread_path``, ``wait_until_free`` ->
 ``await_until_free``). Exceptions raised by a call are thrown back into the operation,
 so it can handle them where it asked. This keeps every rule in one place, leaves the
@@ -17,22 +17,26 @@ __all__ = ["Call", "Op", "in_thread", "run_async", "run_sync"]
 
 T = TypeVar("T")
 
-#: One I/O request of an operation: call ``target.method(*args)`` (or its ``a`` twin).
-Call = tuple[Any, str, tuple[Any, ...]]
+#: One I/O request of an operation: call ``target.method(*args)`` (or its ``a`` twin),
+#: with ``**kwargs`` when a fourth item is given.
+Call = tuple[Any, str, tuple[Any, ...]] | tuple[Any, str, tuple[Any, ...], dict[str, Any]]
 Op = Generator[Call, Any, T]
 
 
 def run_sync(op: Op[T]) -> T:
     """Drive an operation with blocking calls."""
     try:
-        target, method, args = next(op)
+        call = next(op)
         while True:
             try:
-                value = getattr(target, method)(*args)
+                if len(call) == 3:
+                    value = getattr(call[0], call[1])(*call[2])
+                else:
+                    value = getattr(call[0], call[1])(*call[2], **call[3])
             except Exception as exc:
-                target, method, args = op.throw(exc)
+                call = op.throw(exc)
             else:
-                target, method, args = op.send(value)
+                call = op.send(value)
     except StopIteration as stop:
         result: T = stop.value
         return result
@@ -41,14 +45,17 @@ def run_sync(op: Op[T]) -> T:
 async def run_async(op: Op[T]) -> T:
     """Drive an operation with the targets' async twins."""
     try:
-        target, method, args = next(op)
+        call = next(op)
         while True:
             try:
-                value = await getattr(target, "a" + method)(*args)
+                if len(call) == 3:
+                    value = await getattr(call[0], "a" + call[1])(*call[2])
+                else:
+                    value = await getattr(call[0], "a" + call[1])(*call[2], **call[3])
             except Exception as exc:
-                target, method, args = op.throw(exc)
+                call = op.throw(exc)
             else:
-                target, method, args = op.send(value)
+                call = op.send(value)
     except StopIteration as stop:
         result: T = stop.value
         return result

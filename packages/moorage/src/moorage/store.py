@@ -9,6 +9,7 @@ implementation shared by both APIs, and a sync call never starts an event loop.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -16,6 +17,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, Unpack
 
@@ -37,9 +39,11 @@ from moorage.codec import (
 from moorage.errors import (
     ConfigurationError,
     LockError,
+    PayloadMissing,
     RecordCorrupted,
     RecordExpired,
     RecordNotFound,
+    WriteConflict,
 )
 from moorage.locking import IsolationLevel, LockManager
 from moorage.ops import Op, run_async, run_sync
@@ -47,12 +51,50 @@ from moorage.records import HEAD_SIZE, ResultRecord, ResultRecordMetadata
 from moorage.resolve import lock_manager_from, storage_from
 from moorage.serializers import SerializerField
 from moorage.settings import default_serializer, get_settings
-from moorage.storage import BytesLike, PruneReport, Storage, validate_key
+from moorage.storage import (
+    BytesLike,
+    PruneReport,
+    Storage,
+    validate_key,
+    write_conditions,
+    write_conflict,
+)
 
 if TYPE_CHECKING:
+    from moorage.codec import Encoded
     from moorage.transactions import Transaction, TransactionOptions
 
-__all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore"]
+__all__ = ["DEFAULT_STORAGE_KEY_FN", "Found", "ResultStore", "WriteCondition"]
+
+#: What a probe of a key found: no bytes, a readable unexpired record, or bytes that are
+#: not one (expired, damaged, a payload without its metadata...).
+Found = Literal["missing", "valid", "stale"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """When a commit may write: ``if_absent`` only where nothing is stored,
+    ``if_version`` only over that version of the object; neither: always."""
+
+    if_absent: bool = False
+    if_version: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return write_conditions(self.if_absent, self.if_version)
+
+
+ALWAYS = WriteCondition()
+IF_ABSENT = WriteCondition(if_absent=True)
+
+
+@functools.cache
+def _fallback_locks() -> LockManager:
+    """The process's memory lock manager: what a create-if-absent on a storage without
+    conditional writes locks when the store has no lock manager of its own."""
+    from moorage.locking import MemoryLockManager
+
+    return MemoryLockManager()
+
 
 logger = logging.getLogger("moorage")
 
@@ -265,32 +307,41 @@ class ResultStore(BaseModel):
                 )
             size = parsed
 
-    def _exists_op(self, key: str) -> Op[bool]:
+    def _probe_op(self, key: str) -> Op[Found]:
+        """What storage holds under ``key``, from the record's head (never the memory
+        cache: a record deleted from storage is gone, whatever this process remembers)."""
         validate_key(key)
-        try:
-            if self._cached(key) is not None:
-                return True
-        except RecordExpired:
-            return False
         storage = self.metadata_storage or self._storage()
         try:
             parsed = yield from self._head_op(storage, key)
         except RecordNotFound:
-            return False
+            return "missing"
         except RecordCorrupted as exc:
             logger.warning("treating record %r as missing: %s", key, exc)
-            return False
-        if parsed is None:
-            return self.metadata_storage is None  # a raw payload in result storage
+            return "stale"
+        if parsed is None:  # a raw payload: a record in result storage, not in metadata
+            return "valid" if self.metadata_storage is None else "stale"
         if parsed.metadata.is_expired():
-            return False
+            return "stale"
         if self.metadata_storage is not None:
             result_storage = self._storage()
             for candidate in _payload_keys(parsed.metadata, key, result_storage):
                 if (yield (result_storage, "exists", (candidate,))):
-                    return True
-            return False
-        return True
+                    return "valid"
+            return "stale"
+        return "valid"
+
+    def _exists_op(self, key: str) -> Op[bool]:
+        return (yield from self._probe_op(key)) == "valid"
+
+    def _version_op(self, key: str) -> Op[str | None]:
+        """The stored object's version, where the storage has versions (None otherwise,
+        and for records split over two storages, whose pair has no single version)."""
+        storage = self._storage()
+        if self.metadata_storage is not None or not storage.conditional_replace:
+            return None
+        version: str | None = yield (storage, "version_of", (key,))
+        return version
 
     def _wait_op(self, key: str, holder: str | None) -> Op[None]:
         if self.lock_manager is not None:
@@ -348,13 +399,21 @@ class ResultStore(BaseModel):
                 continue
             return payload
         meta_where = self.metadata_storage.url if self.metadata_storage else "metadata storage"
-        raise RecordNotFound(
+        raise PayloadMissing(
             f"the metadata of record {key!r} is in {meta_where}, but its payload is missing "
             f"from {storage.url} (looked under {', '.join(map(repr, candidates))}); write the "
             "record again"
         )
 
-    def _persist_op(self, record: ResultRecord[Any], holder: str | None) -> Op[None]:
+    def _persist_op(
+        self,
+        record: ResultRecord[Any],
+        holder: str | None,
+        condition: WriteCondition = ALWAYS,
+        locked: bool = False,
+    ) -> Op[None]:
+        """Write a record; under ``condition``, `WriteConflict` and nothing written when
+        it does not hold. ``locked``: ``holder`` holds the key's lock already."""
         key = record.metadata.storage_key
         if key is None:
             key = self.storage_key_fn()
@@ -368,10 +427,63 @@ class ResultStore(BaseModel):
         split = self.metadata_storage is not None
         location = storage.resolve_path(key) if self.record_format == "prefect" else None
         encoded = encode_record(record, key, self.record_format, split, self.signing_key, location)
-        yield (storage, "write_parts", (encoded.result_key, encoded.result_parts))
-        if encoded.metadata_parts is not None and self.metadata_storage is not None:
-            yield (self.metadata_storage, "write_parts", (key, encoded.metadata_parts))
+        if condition.if_absent and not self._creates_natively():
+            yield from self._create_under_lock_op(encoded, key, holder, locked)
+        else:
+            yield from self._write_encoded_op(encoded, key, condition)
         self._remember(key, record, encoded.size)
+
+    def _creates_natively(self) -> bool:
+        """Whether every storage a record goes to decides create-if-absent itself."""
+        meta = self.metadata_storage
+        return self._storage().conditional_create and (meta is None or meta.conditional_create)
+
+    def _write_encoded_op(self, encoded: Encoded, key: str, condition: WriteCondition) -> Op[None]:
+        storage = self._storage()
+        meta = self.metadata_storage
+        if encoded.metadata_parts is None or meta is None:
+            call = (encoded.result_key, encoded.result_parts)
+            yield (storage, "write_parts", call, condition.kwargs())
+            return
+        # Split records: payload first, then the metadata that makes the record exist.
+        # Versions are not checked here (a pair of objects has no single version).
+        if condition.if_absent:
+            try:
+                yield (
+                    storage,
+                    "write_parts",
+                    (encoded.result_key, encoded.result_parts),
+                    {"if_absent": True},
+                )
+            except WriteConflict:
+                if (yield (meta, "exists", (key,))):
+                    raise
+                # A payload without metadata: its writer died before finishing. Replace it.
+                yield (storage, "write_parts", (encoded.result_key, encoded.result_parts))
+            yield (meta, "write_parts", (key, encoded.metadata_parts), {"if_absent": True})
+            return
+        yield (storage, "write_parts", (encoded.result_key, encoded.result_parts))
+        yield (meta, "write_parts", (key, encoded.metadata_parts))
+
+    def _create_under_lock_op(
+        self, encoded: Encoded, key: str, holder: str | None, locked: bool
+    ) -> Op[None]:
+        """Create-if-absent on a storage that cannot decide it: check again and write
+        while holding the key's lock (the store's lock manager, else this process's).
+        Writers that skip the lock (another process without a shared lock manager) can
+        still race; storages with conditional writes close that gap."""
+        manager = self.lock_manager or _fallback_locks()
+        holder = holder or generate_default_holder()
+        if not locked:
+            yield (manager, "acquire_lock", (key, holder, None, None))
+        try:
+            there = self.metadata_storage or self._storage()
+            if (yield (there, "exists", (key,))):
+                raise write_conflict(key, there.url, None)
+            yield from self._write_encoded_op(encoded, key, ALWAYS)
+        finally:
+            if not locked:
+                yield (manager, "release_lock", (key, holder))
 
     # -- public API ---------------------------------------------------------------------
 

@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 
 from moorage.cache_policies import DEFAULT, NO_CACHE, CacheContext, CacheKeyFn, CachePolicy
 from moorage.context import RunContext, current_context, run_context
-from moorage.errors import RecordCorrupted, RecordExpired, RecordNotFound
+from moorage.errors import (
+    PayloadMissing,
+    RecordCorrupted,
+    RecordExpired,
+    RecordNotFound,
+    SerializationError,
+)
 from moorage.hashing import UnhashableValue
 from moorage.locking import IsolationLevel
 from moorage.ops import Op, run_async, run_sync
@@ -41,6 +47,7 @@ from moorage.settings import MoorageSettings, get_settings
 
 if TYPE_CHECKING:
     from moorage.store import ResultStore
+    from moorage.transactions import Transaction
 
 __all__ = ["Flow", "Task", "flow", "task"]
 
@@ -102,12 +109,39 @@ def _plain_names(signature: inspect.Signature) -> tuple[str, ...] | None:
     return None
 
 
-def _stored_op(store: ResultStore, key: str) -> Op[Any]:
+#: A stored result that exists but cannot be used: damaged, signed wrongly, a payload
+#: gone missing, a class no longer importable or allowed. A task recomputes it.
+_UNREADABLE = (RecordCorrupted, SerializationError, PayloadMissing)
+
+
+def _unreadable(task: Task[Any, Any], key: str, exc: Exception) -> None:
+    warnings.warn(
+        f"task {task.name!r}: the stored result under {key!r} cannot be read, so it is "
+        f"computed again and replaced ({type(exc).__name__}: {exc})",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def _stored_op(task: Task[Any, Any], store: ResultStore, key: str) -> Op[Any]:
     """The committed record under ``key``, or None when there is none to use (missing,
-    expired or unreadable: the transaction then decides, as it would have)."""
+    expired or unreadable, with a warning: the transaction then decides)."""
     try:
         return (yield from store._read_op(key, None))
-    except (RecordNotFound, RecordExpired, RecordCorrupted):
+    except _UNREADABLE as exc:
+        _unreadable(task, key, exc)
+        return None
+    except (RecordNotFound, RecordExpired):
+        return None
+
+
+def _committed_op(task: Task[Any, Any], txn: Transaction, key: str) -> Op[Any]:
+    """The record a transaction found committed at its start, or None (with a warning)
+    if it cannot be read: the task then recomputes and the commit replaces it."""
+    try:
+        return (yield from txn._read_op())
+    except _UNREADABLE as exc:
+        _unreadable(task, key, exc)
         return None
 
 
@@ -248,19 +282,21 @@ class Task(Generic[P, R]):
             with run_context(plan.context()):
                 return self.fn(*args, **kwargs)
         if plan.reads_first:
-            record = plan.store._memory_hit(plan.key) or run_sync(_stored_op(plan.store, plan.key))
+            record = plan.store._memory_hit(plan.key) or run_sync(
+                _stored_op(self, plan.store, plan.key)
+            )
             if record is not None:
                 return cast(R, record.result)
         txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
         with txn:
             if txn.is_committed():
-                record = txn.read()
+                record = run_sync(_committed_op(self, txn, plan.key))
                 if record is not None:
                     return cast(R, record.result)
             with run_context(plan.context()):
                 result = self.fn(*args, **kwargs)
             txn.stage(result, expiration=self.cache_expiration)
-        return result
+        return cast(R, txn.record.result) if txn.record is not None else result
 
     async def _acall(self, args: Any, kwargs: Any) -> Any:
         fn = cast(Callable[..., Awaitable[Any]], self.fn)
@@ -270,20 +306,20 @@ class Task(Generic[P, R]):
                 return await fn(*args, **kwargs)
         if plan.reads_first:
             record = plan.store._memory_hit(plan.key) or await run_async(
-                _stored_op(plan.store, plan.key)
+                _stored_op(self, plan.store, plan.key)
             )
             if record is not None:
                 return record.result
         txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
         async with txn:
             if txn.is_committed():
-                record = await txn.aread()
+                record = await run_async(_committed_op(self, txn, plan.key))
                 if record is not None:
                     return record.result
             with run_context(plan.context()):
                 result = await fn(*args, **kwargs)
             txn.stage(result, expiration=self.cache_expiration)
-        return result
+        return txn.record.result if txn.record is not None else result
 
 
 class Flow(Generic[P, R]):

@@ -8,12 +8,19 @@ with store.transaction("counter", isolation_level="SERIALIZABLE", overwrite=True
 
 - ``READ_COMMITTED``: no lock. If a record is already stored under the key, the
   transaction starts out committed and `Transaction.read` returns it, so the caller
-  reads instead of recomputing. Two concurrent transactions may both compute.
+  reads instead of recomputing. Two concurrent transactions may both compute, but only
+  one commits: the commit creates the record only if the key is still free, decided
+  by the storage itself (a conditional write; see `moorage.storage`). The other
+  commit writes nothing, and its transaction reads and returns the winner's record
+  (`Transaction.record`). With ``overwrite=True`` every commit writes: the last wins.
 - ``SERIALIZABLE``: the key's lock is held from the start to the end, so one
   transaction at a time reads, computes and writes it. It needs a lock manager. Reads
   inside go to storage, never the memory cache, so they see other processes' commits;
   the commit checks that the lock is still held (a lock whose hold timeout passed may
-  have been taken by someone else) and writes nothing if it is not.
+  have been taken by someone else) and writes nothing if it is not. Where the storage
+  has object versions (S3's ETags, GCS generations, Azure ETags), the commit is also
+  conditional on the version found at `begin`, so a holder whose lock lapsed cannot
+  overwrite a newer commit even between that check and its write (`WriteConflict`).
 
 Leaving the block normally commits: the staged value is written, then the lock is
 released. An exception rolls back: nothing is written and the lock is released. Each
@@ -28,14 +35,20 @@ from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypedDict, Unpack
 
-from moorage.errors import ConfigurationError, LockError, RecordExpired, RecordNotFound
+from moorage.errors import (
+    ConfigurationError,
+    LockError,
+    RecordExpired,
+    RecordNotFound,
+    WriteConflict,
+)
 from moorage.locking import IsolationLevel
 from moorage.ops import Op, run_async, run_sync
 from moorage.records import ResultRecord
 from moorage.storage import validate_key
 
 if TYPE_CHECKING:
-    from moorage.store import ResultStore
+    from moorage.store import ResultStore, WriteCondition
 
 __all__ = ["Transaction", "TransactionOptions", "TransactionState"]
 
@@ -104,8 +117,12 @@ class Transaction:
         self.hold_timeout = options.get("hold_timeout")
         self.expiration = options.get("expiration")
         self.state = TransactionState.PENDING
+        #: The record committed under the key, once known: the one this transaction
+        #: wrote, or the one another writer committed first.
+        self.record: ResultRecord[Any] | None = None
         self._staged: Any = _NOTHING
         self._locked = False
+        self._condition: WriteCondition | None = None
 
     def __repr__(self) -> str:
         return (
@@ -140,6 +157,8 @@ class Transaction:
     # -- operations, shared by both shells -------------------------------------------
 
     def _begin_op(self) -> Op[None]:
+        from moorage.store import ALWAYS, IF_ABSENT, WriteCondition
+
         if self.state is not TransactionState.PENDING:
             raise LockError(f"the transaction on {self.key!r} has already begun")
         if self.serializable:
@@ -153,10 +172,24 @@ class Transaction:
                 )
             self._locked = True
         self.state = TransactionState.ACTIVE
-        if not self.overwrite and (yield from self.store._exists_op(self.key)):
+        if self.overwrite and not self.serializable:
+            self._condition = ALWAYS  # unlocked overwrites: the last writer wins
+            return
+        found = yield from self.store._probe_op(self.key)
+        if found == "valid" and not self.overwrite:
             self.state = TransactionState.COMMITTED
+            return
+        if found == "missing":
+            self._condition = IF_ABSENT
+            return
+        # Replacing what is there (an expired or unreadable record, or under overwrite):
+        # only that version where the storage has versions, else as the lock allows.
+        version = yield from self.store._version_op(self.key)
+        self._condition = ALWAYS if version is None else WriteCondition(if_version=version)
 
     def _read_op(self) -> Op[ResultRecord[Any] | None]:
+        if self.record is not None:
+            return self.record
         try:
             return (yield from self.store._read_op(self.key, self.holder, not self.serializable))
         except (RecordNotFound, RecordExpired):
@@ -167,8 +200,7 @@ class Transaction:
             if self.state is TransactionState.STAGED:
                 yield from self._check_still_locked_op()
                 record = self.store.create_result_record(self._staged, self.key, self.expiration)
-                yield from self.store._persist_op(record, self.holder)
-                self.state = TransactionState.COMMITTED
+                yield from self._write_op(record)
             elif self.state is TransactionState.ACTIVE:
                 self.state = TransactionState.ROLLED_BACK  # nothing staged, nothing written
         except Exception:
@@ -176,6 +208,33 @@ class Transaction:
             raise
         self._staged = _NOTHING
         yield from self._release_op()
+
+    def _write_op(self, record: ResultRecord[Any]) -> Op[None]:
+        """Write the staged record under the condition found at `begin`; if another
+        writer committed first, take its record instead (this one is not written)."""
+        from moorage.store import ALWAYS
+
+        # A transaction that found a record and stages anyway replaces it (a task
+        # recomputing an unreadable result): as an overwrite would.
+        condition = self._condition or ALWAYS
+        try:
+            yield from self.store._persist_op(record, self.holder, condition, self._locked)
+        except WriteConflict as conflict:
+            if not condition.if_absent or self.overwrite:
+                raise  # a newer commit came after this transaction began: keep it
+            winner = yield from self._winner_op(conflict)
+            self.record, self.state = winner, TransactionState.COMMITTED
+            return
+        self.record, self.state = record, TransactionState.COMMITTED
+
+    def _winner_op(self, conflict: WriteConflict) -> Op[ResultRecord[Any]]:
+        try:
+            return (yield from self.store._read_op(self.key, self.holder, use_cache=False))
+        except (RecordNotFound, RecordExpired) as exc:
+            raise WriteConflict(
+                f"another writer committed {self.key!r} first, but its record cannot be "
+                f"read now ({exc}); nothing was written. Run the transaction again"
+            ) from conflict
 
     def _check_still_locked_op(self) -> Op[None]:
         if not self._locked:

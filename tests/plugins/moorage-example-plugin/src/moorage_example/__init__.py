@@ -55,9 +55,16 @@ def _folder_from_url(url: str, what: str) -> Path:
 
 
 class ExampleStorage(Storage):
-    """Bytes in files below a folder; writes go to a temporary file renamed into place."""
+    """Bytes in files below a folder; writes go to a temporary file renamed into place.
+
+    It declares no conditional writes (`conditional_create` and `conditional_replace`
+    keep the base class's False), so `write_path` takes no ``if_absent``/``if_version``
+    and is never given one: a store committing a transaction on it checks again for the
+    key while holding the key's lock, then writes.
+    """
 
     schemes = ("example",)
+    conditional_create = False  # the default, said here for the reader of an example
 
     def __init__(self, url: str, **options: Any) -> None:
         if options:
