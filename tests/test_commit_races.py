@@ -29,15 +29,19 @@ def test_losing_commit_returns_the_winner(make_storage: MakeStorage) -> None:
     b = second.transaction("k")
     a.begin()
     b.begin()
-    assert not a.is_committed() and not b.is_committed()
+    assert not a.is_committed()
+    assert not b.is_committed()
     a.stage("A")
     b.stage("B")
     a.commit()
     b.commit()
-    assert a.is_committed() and b.is_committed()
-    assert a.record is not None and b.record is not None
+    assert a.is_committed()
+    assert b.is_committed()
+    assert a.record is not None
+    assert b.record is not None
     assert (a.record.result, b.record.result) == ("A", "A")
-    assert b.read() is not None and b.read().result == "A"  # type: ignore[union-attr]
+    assert b.read() is not None
+    assert b.read().result == "A"
     assert _store(storage, cache_result_in_memory=False).read("k").result == "A"
 
 
@@ -53,7 +57,8 @@ def test_losing_async_commit_returns_the_winner(make_storage: MakeStorage) -> No
         a.stage("A")
         await b.acommit()
         await a.acommit()
-        assert a.record is not None and b.record is not None
+        assert a.record is not None
+        assert b.record is not None
         return a.record.result, b.record.result
 
     assert asyncio.run(scenario()) == ("B", "B")
@@ -99,8 +104,10 @@ def test_overwrite_last_writer_wins(make_storage: MakeStorage) -> None:
     b.stage("B")
     a.commit()
     b.commit()
-    assert a.record is not None and a.record.result == "A"
-    assert b.record is not None and b.record.result == "B"
+    assert a.record is not None
+    assert a.record.result == "A"
+    assert b.record is not None
+    assert b.record.result == "B"
     assert _store(storage, cache_result_in_memory=False).read("k").result == "B"
 
 
@@ -149,6 +156,7 @@ def test_plugin_without_conditional_writes_falls_back_to_the_lock(tmp_path: Path
     b.stage("B")
     a.commit()
     b.commit()
-    assert a.record is not None and b.record is not None
+    assert a.record is not None
+    assert b.record is not None
     assert (a.record.result, b.record.result) == ("A", "A")
     assert ResultStore(result_storage=storage, cache_result_in_memory=False).read("k").result == "A"

@@ -7,10 +7,9 @@ import pytest
 
 from moorage.errors import WriteConflict
 
+from .test_multipart import SMALL_PARTS, counted, kind, pending_uploads, record
 from servers.proxy import CountingProxy
 from servers.s3 import S3Server
-
-from .test_multipart import SMALL_PARTS, counted, kind, pending_uploads, record
 
 
 def test_if_absent_travels_on_the_put(moto: S3Server, proxy: CountingProxy) -> None:

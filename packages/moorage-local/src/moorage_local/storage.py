@@ -244,6 +244,15 @@ class LocalStorage(Storage):
         self._cleaned = set()
         self._retired = []
 
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, LocalStorage)
+        return (self.root, self.durable) == (other.root, other.durable)
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.root, self.durable))
+
     def close(self) -> None:
         """Close this process's descriptor of the root; the next call opens it again."""
         with _ROOTS_GUARD:

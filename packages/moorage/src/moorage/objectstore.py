@@ -97,6 +97,33 @@ class ObjectStorage(Storage):
         self._fs: AsyncFileSystem | None = None
         self._fs_pid = 0
 
+    # -- travelling: configuration only ---------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the configuration; the client and its lock are built again, lazily,
+        in the process that unpickles (a client's sessions belong to their process)."""
+        state = dict(self.__dict__)
+        for name in ("_guard", "_fs", "_fs_pid"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._guard = threading.Lock()
+        self._fs = None
+        self._fs_pid = 0
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same class, at the same URL, with the same options
+        (credentials included: two storages with different keys are not the same)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, ObjectStorage)
+        return self.url == other.url and self.options == other.options
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.url))
+
     # -- what a backend supplies -----------------------------------------------------
 
     def split_location(self, netloc: str, path: str) -> tuple[str, str]:

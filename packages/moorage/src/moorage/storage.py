@@ -436,7 +436,10 @@ class MemoryStorage(Storage):
         return (type(self), (self.url,))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.url == self.url
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, MemoryStorage)
+        return other.url == self.url
 
     def __hash__(self) -> int:
         return hash((type(self), self.url))

@@ -233,6 +233,22 @@ class ResultStore(BaseModel):
     #: The most bytes a compressed payload of unstated size may decompress to.
     max_payload_bytes: int = Field(default_factory=_default_max_payload_bytes, gt=0)
 
+    # -- travelling ----------------------------------------------------------------
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the configuration, not the memory cache: the copy uses the cache of
+        the process it lands in (storages and lock managers rebuild their clients
+        there too)."""
+        state = super().__getstate__()
+        fields = dict(state["__dict__"])
+        fields.pop("cache", None)
+        return {**state, "__dict__": fields}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        fields = dict(state["__dict__"])
+        fields.setdefault("cache", _default_cache())
+        super().__setstate__({**state, "__dict__": fields})
+
     # -- small helpers -------------------------------------------------------------
 
     @property
@@ -713,6 +729,10 @@ class ResultStore(BaseModel):
         ``cache_result_in_memory`` applied (where not None)."""
         return self._derive(self._common_update(flow))
 
+    async def aupdate_for_flow(self, flow: Any) -> Self:
+        """`update_for_flow`, for async code (it does no I/O: storages connect on use)."""
+        return self.update_for_flow(flow)
+
     def update_for_task(self, task: Any) -> Self:
         """A store for a task: the flow settings plus ``result_storage_key`` (a template
         such as ``"{parameters[x]}-{fn.__name__}"``) and ``cache_policy``
@@ -739,6 +759,10 @@ class ResultStore(BaseModel):
                     "lock manager; set cache_policy.lock_manager (e.g. 'file:///tmp/locks')"
                 )
         return self._derive(update)
+
+    async def aupdate_for_task(self, task: Any) -> Self:
+        """`update_for_task`, for async code (it does no I/O: storages connect on use)."""
+        return self.update_for_task(task)
 
 
 def format_storage_key(template: str, task: Any) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -159,6 +160,31 @@ def _persist_decision(
     return task.cache_policy is not NO_CACHE
 
 
+def _importable_as(obj: object, fn: Callable[..., Any]) -> str | None:
+    """The qualified name under which ``obj`` (a task or flow made from ``fn``) is found
+    in ``fn``'s module, as the decorator leaves it; None if it is not found there."""
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    qualname = getattr(fn, "__qualname__", None)
+    if module is None or not isinstance(qualname, str) or "<locals>" in qualname:
+        return None
+    found: Any = module
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return qualname if found is obj else None
+
+
+def _asks_for_results(*options: object) -> bool:
+    """Whether any option saying where or how results are stored was given: Prefect
+    then persists results even when ``persist_result`` is left unset."""
+    return any(option is not None for option in options)
+
+
+def _rebuild(cls: type[Any], fn: Callable[..., Any], options: dict[str, Any]) -> Any:
+    """Unpickle a task or flow that is not importable by name (a local or a lambda):
+    built again from its function and options, with none of its process's state."""
+    return cls(fn, **options)
+
+
 class Task(Generic[P, R]):
     """A function whose results are stored and reused; made by `task`."""
 
@@ -179,6 +205,10 @@ class Task(Generic[P, R]):
     ) -> None:
         if cache_key_fn is not None and cache_policy is not _UNSET:
             raise TypeError("give a task either cache_policy or cache_key_fn, not both")
+        if persist_result is None and _asks_for_results(
+            result_storage, result_serializer, result_storage_key, cache_key_fn
+        ):
+            persist_result = True  # as Prefect infers: where results go was configured
         if cache_key_fn is not None:
             cache_policy = CacheKeyFn(key_fn=cache_key_fn)
         elif cache_policy is _UNSET:
@@ -204,9 +234,16 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
 
-    def with_options(self, **options: Any) -> Task[P, R]:
-        """A copy of this task with some options changed."""
-        current = {
+    # -- travelling: by reference when importable, like the function it wraps ---------
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        qualname = _importable_as(self, self.fn)
+        if qualname is not None:
+            return qualname  # pickle stores "module.qualname" and looks it up on load
+        return (_rebuild, (type(self), self.fn, self._options()))
+
+    def _options(self) -> dict[str, Any]:
+        return {
             "name": self.name,
             "cache_policy": self.cache_policy,
             "cache_expiration": self.cache_expiration,
@@ -217,6 +254,10 @@ class Task(Generic[P, R]):
             "result_storage_key": self.result_storage_key,
             "cache_result_in_memory": self.cache_result_in_memory,
         }
+
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """A copy of this task with some options changed."""
+        current = self._options()
         if "cache_key_fn" in options:
             current.pop("cache_policy")
         return Task(self.fn, **{**current, **options})
@@ -338,6 +379,8 @@ class Flow(Generic[P, R]):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        if persist_result is None and _asks_for_results(result_storage, result_serializer):
+            persist_result = True  # as Prefect infers: its tasks then persist too
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer
@@ -348,6 +391,19 @@ class Flow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r})"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        qualname = _importable_as(self, self.fn)
+        if qualname is not None:
+            return qualname
+        options = {
+            "name": self.name,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
+            "cache_result_in_memory": self.cache_result_in_memory,
+        }
+        return (_rebuild, (type(self), self.fn, options))
 
     def _context(self, args: Any, kwargs: Any) -> RunContext:
         from moorage.results import get_result_store
