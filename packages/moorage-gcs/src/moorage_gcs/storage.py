@@ -11,7 +11,10 @@ needed:
   metadata only;
 - ``read_head`` is a ranged GET; GCS answers 416 to any range on an empty object, which
   here means "the first n bytes are empty";
-- writes go through `moorage_gcs.upload`.
+- writes go through `moorage_gcs.upload`, conditional ones (``if_absent``,
+  ``if_version``) with ``ifGenerationMatch``; `version_of` is the object's generation,
+  from its metadata. A failed condition (HTTP 412) becomes `WriteConflict` in `_error`,
+  where every failure of this backend is turned into a moorage error.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from fsspec.asyn import AsyncFileSystem, sync
 from gcsfs.retry import HttpError, NonRetryableError
 from google.auth.exceptions import GoogleAuthError
 
+from moorage.errors import ConfigurationError, MoorageError, StorageError
 from moorage.objectstore import ObjectStorage, overall_limit
-from moorage.storage import BytesLike
+from moorage.storage import BytesLike, write_conflict
 from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
 from moorage_gcs.options import EMULATOR_VARIABLE, GCSOptions
-from moorage_gcs.upload import byte_views, write_object
+from moorage_gcs.upload import ABSENT, PreconditionFailed, byte_views, write_object
 
 __all__ = ["GCSStorage"]
 
@@ -42,6 +46,11 @@ class GCSStorage(ObjectStorage):
     """
 
     schemes: ClassVar[tuple[str, ...]] = ("gs", "gcs")
+    #: ``if_absent``: the upload carries ``ifGenerationMatch=0``.
+    conditional_create: ClassVar[bool] = True
+    #: `version_of` is the object's generation; ``if_version`` sends it as
+    #: ``ifGenerationMatch``.
+    conditional_replace: ClassVar[bool] = True
 
     def __init__(self, url: str, **options: Any) -> None:
         self.settings = GCSOptions.parse(options)
@@ -63,11 +72,54 @@ class GCSStorage(ObjectStorage):
                 return b""
             raise
 
-    async def _write(self, fs: AsyncFileSystem, key: str, parts: Sequence[BytesLike]) -> str:
+    async def _write(
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
         assert isinstance(fs, PlainGCSFileSystem)
+        generation = self._generation(key, if_absent, if_version)
         views = byte_views(parts)
-        await write_object(fs, self.bucket, self._name(key), views, self.settings.chunk_size)
+        await write_object(
+            fs, self.bucket, self._name(key), views, self.settings.chunk_size, generation
+        )
         return self.resolve_path(key)
+
+    def _generation(self, key: str, if_absent: bool, if_version: str | None) -> str | None:
+        """The ``ifGenerationMatch`` a write sends: None (no condition), `ABSENT`, or
+        the generation given as ``if_version``."""
+        if if_absent and if_version is not None:
+            raise ConfigurationError(
+                f"cannot write {self._where(key)} with both if_absent and if_version: an "
+                "object cannot be missing and at a version; give one condition"
+            )
+        if if_absent:
+            return ABSENT
+        if if_version is not None and not (if_version.isdigit() and if_version.isascii()):
+            # Not a generation number, so not the version of any object here: the
+            # condition cannot hold (and GCS would refuse the parameter).
+            raise PreconditionFailed(self._name(key), if_version)
+        return if_version
+
+    async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
+        """The live object's generation, from its metadata (no payload); None if none."""
+        # gcsfs's object GET, as in _exists: its public `info` also lists the "folder".
+        try:
+            info: dict[str, Any] = await fs._get_object(self._path(key))
+        except FileNotFoundError:
+            return None
+        generation = info.get("generation")
+        if not generation:
+            raise StorageError(
+                f"cannot check {self._where(key)}: {self._endpoint()} returned object "
+                "metadata without a generation; conditional writes need a GCS-compatible "
+                "server that reports generations"
+            )
+        return str(generation)
 
     async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
         try:
@@ -114,6 +166,14 @@ class GCSStorage(ObjectStorage):
     def _attempts(self) -> str:
         attempts = self.settings.retries + 1
         return f"{attempts} attempt{'s' if attempts > 1 else ''}"
+
+    def _error(self, exc: BaseException, action: str, key: str | None) -> MoorageError:
+        if isinstance(exc, PreconditionFailed) and key is not None:
+            # HTTP 412 to a conditional upload: the condition did not hold, nothing was
+            # written. Not retried (gcsfs raises it outside its retry loop).
+            if_version = None if exc.generation == ABSENT else exc.generation
+            return write_conflict(key, self.url, if_version)
+        return super()._error(exc, action, key)
 
     def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
         where = self._where(key)

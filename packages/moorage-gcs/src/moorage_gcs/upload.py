@@ -12,10 +12,17 @@ atomic: a reader sees the old object or the new one, never a part.
   between two buffers is copied, so the extra memory a write needs does not grow with
   the payload. If a chunk fails for good, the session is cancelled (best effort; an
   abandoned session never becomes an object and expires on its own).
+
+A conditional write sends ``ifGenerationMatch`` with the upload: ``0`` (create only where
+no live object is) or the generation read before (replace only that object). GCS decides
+it when it creates the object: in the one request of a small upload, in the request that
+completes a resumable one. A failed condition is its HTTP 412, which gcsfs raises as
+`FileExistsError` and never retries; it leaves here as `PreconditionFailed`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -27,9 +34,31 @@ from moorage_gcs.options import UPLOAD_UNIT
 if TYPE_CHECKING:
     from moorage_gcs.filesystem import PlainGCSFileSystem
 
-__all__ = ["CONTENT_TYPE", "byte_views", "chunks", "write_object"]
+__all__ = [
+    "ABSENT",
+    "CONTENT_TYPE",
+    "PreconditionFailed",
+    "byte_views",
+    "chunks",
+    "write_object",
+]
 
 CONTENT_TYPE = "application/octet-stream"
+#: ``ifGenerationMatch`` for "no live object": create only.
+ABSENT = "0"
+
+
+class PreconditionFailed(Exception):
+    """The upload's ``ifGenerationMatch`` did not hold (HTTP 412): nothing was written.
+
+    ``generation`` is the value sent, `ABSENT` for a create-only write. The storage turns
+    this into `moorage.errors.WriteConflict`.
+    """
+
+    def __init__(self, name: str, generation: str) -> None:
+        super().__init__(f"ifGenerationMatch={generation} did not hold for {name!r}")
+        self.name = name
+        self.generation = generation
 
 
 def byte_views(parts: Sequence[BytesLike]) -> list[memoryview]:
@@ -69,26 +98,89 @@ def chunks(views: Sequence[memoryview], size: int) -> Iterator[memoryview]:
 
 
 async def write_object(
-    fs: PlainGCSFileSystem, bucket: str, name: str, views: Sequence[memoryview], chunk_size: int
+    fs: PlainGCSFileSystem,
+    bucket: str,
+    name: str,
+    views: Sequence[memoryview],
+    chunk_size: int,
+    generation: str | None = None,
 ) -> None:
-    """Store the concatenation of ``views`` as ``gs://bucket/name``."""
+    """Store the concatenation of ``views`` as ``gs://bucket/name``; with ``generation``,
+    only if the live object's generation is that (`ABSENT`: only if there is none), else
+    raise `PreconditionFailed`."""
     size = sum(view.nbytes for view in views)
-    if size == 0:
-        # Nothing can collide with the multipart boundary; and the media route of some
-        # emulators cannot take an empty body.
-        await simple_upload(fs, bucket, name, b"", content_type=CONTENT_TYPE)
-    elif size <= chunk_size:
-        body = views[0] if len(views) == 1 else memoryview(b"".join(views))
-        await fs._call(
-            "POST",
-            f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
-            uploadType="media",
-            name=name,
-            headers={"Content-Type": CONTENT_TYPE},
-            data=body,
-        )
-    else:
-        await _resumable(fs, bucket, name, views, size, chunk_size)
+    try:
+        if size == 0:
+            await _empty(fs, bucket, name, generation)
+        elif size <= chunk_size:
+            body = views[0] if len(views) == 1 else memoryview(b"".join(views))
+            # gcsfs drops parameters whose value is None: unconditional is no parameter.
+            await fs._call(
+                "POST",
+                f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
+                uploadType="media",
+                name=name,
+                ifGenerationMatch=generation,
+                headers={"Content-Type": CONTENT_TYPE},
+                data=body,
+            )
+        else:
+            await _resumable(fs, bucket, name, views, size, chunk_size, generation)
+    except FileExistsError as exc:
+        # gcsfs's rendering of HTTP 412 (gcsfs.retry.validate_response), raised outside
+        # its retry loop. Only a conditional upload can get one.
+        if generation is None:
+            raise
+        raise PreconditionFailed(name, generation) from exc
+
+
+async def _empty(fs: PlainGCSFileSystem, bucket: str, name: str, generation: str | None) -> None:
+    """An empty object, as a multipart upload: nothing can collide with the multipart
+    boundary, and the media route of some emulators cannot take an empty body."""
+    if generation is None or generation == ABSENT:
+        mode = "overwrite" if generation is None else "create"  # create: ifGenerationMatch=0
+        await simple_upload(fs, bucket, name, b"", content_type=CONTENT_TYPE, mode=mode)
+        return
+    # gcsfs's simple_upload can only send ifGenerationMatch=0 (mode="create"): the same
+    # request with the generation, through fs._call (gcsfs's request method with its
+    # retries and error mapping; the public `call` is its sync wrapper, which cannot run
+    # on the I/O loop). The name is also a query parameter, as objects.insert takes it.
+    meta = json.dumps({"name": name})
+    body = (
+        f"--==0==\nContent-Type: application/json; charset=UTF-8\n\n{meta}\n"
+        f"--==0==\nContent-Type: {CONTENT_TYPE}\n\n\n--==0==--"
+    ).encode()
+    await fs._call(
+        "POST",
+        f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
+        uploadType="multipart",
+        name=name,
+        ifGenerationMatch=generation,
+        headers={"Content-Type": 'multipart/related; boundary="==0=="'},
+        data=body,
+    )
+
+
+async def _initiate(fs: PlainGCSFileSystem, bucket: str, name: str, generation: str | None) -> str:
+    """Open a resumable upload session; its URI carries the condition, which GCS checks
+    when the last chunk completes the object."""
+    if generation is None or generation == ABSENT:
+        mode = "overwrite" if generation is None else "create"  # create: ifGenerationMatch=0
+        session: str = await initiate_upload(fs, bucket, name, CONTENT_TYPE, mode=mode)
+        return session
+    # gcsfs's initiate_upload can only send ifGenerationMatch=0 (mode="create"): the same
+    # request with the generation, through fs._call as above.
+    headers, _ = await fs._call(
+        "POST",
+        f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
+        uploadType="resumable",
+        name=name,
+        ifGenerationMatch=generation,
+        json={"name": name},
+        headers={"X-Upload-Content-Type": CONTENT_TYPE},
+    )
+    location = headers["Location"]
+    return str(location[0] if isinstance(location, list) else location)
 
 
 async def _resumable(
@@ -98,8 +190,9 @@ async def _resumable(
     views: Sequence[memoryview],
     size: int,
     chunk_size: int,
+    generation: str | None,
 ) -> None:
-    session = await initiate_upload(fs, bucket, name, CONTENT_TYPE)
+    session = await _initiate(fs, bucket, name, generation)
     offset = 0
     try:
         for chunk in chunks(views, chunk_size):
