@@ -15,9 +15,11 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from moorage.errors import WriteConflict
+from moorage.storage import write_conflict
 from moorage_azure.config import AzureConfig, scrub
 
-__all__ = ["describe", "error_code"]
+__all__ = ["ConditionFailed", "conflict", "describe", "error_code"]
 
 _CREDENTIALS_HINT = (
     "check the account key, SAS token, connection string or credential given as options "
@@ -31,6 +33,46 @@ def error_code(exc: BaseException) -> str:
     code = getattr(exc, "error_code", None)
     value = getattr(code, "value", code)  # a StorageErrorCode, or a plain str
     return str(value) if value else ""
+
+
+class ConditionFailed(Exception):
+    """A conditional block upload found its condition false without the service saying
+    so: another writer's commit discarded its blocks (InvalidBlockList) and the blob
+    now there fails the condition. Raised by `moorage_azure.upload`, mapped by
+    `conflict`."""
+
+
+#: The service's answers to a write whose condition failed: 409 BlobAlreadyExists for
+#: ``If-None-Match: *`` on a blob that exists, 412 ConditionNotMet for ``If-Match`` on
+#: another version (or, on Azurite and Azure alike, on a missing blob). The SDK's retry
+#: policy retries neither (it retries 408 and 5xx only), and the block upload retries
+#: only InvalidBlockList, so a conflict is answered after one request.
+_CONFLICT_CODES = frozenset({"BlobAlreadyExists", "ConditionNotMet"})
+
+
+def conflict(
+    exc: BaseException, *, key: str, url: str, if_absent: bool, if_version: str | None
+) -> WriteConflict | None:
+    """The `WriteConflict` that ``exc``, raised by a write with these conditions, means;
+    None when it means something else (or the write had no condition).
+
+    This is where the service's refusals of a conditional write are recognised; the
+    message comes from `moorage.storage.write_conflict`, the same on every backend.
+    """
+    if not if_absent and if_version is None:
+        return None
+    if isinstance(exc, ConditionFailed):
+        return write_conflict(key, url, if_version)
+    if not isinstance(exc, HttpResponseError):
+        return None
+    code = error_code(exc)
+    if code in _CONFLICT_CODES and exc.status_code in (409, 412):
+        return write_conflict(key, url, if_version)
+    if if_version is not None and code == "BlobNotFound":
+        # Should a service answer If-Match on a deleted blob with 404 rather than 412:
+        # the version read is gone all the same. (ContainerNotFound is not this.)
+        return write_conflict(key, url, if_version)
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,7 +8,12 @@ blob SDK on that client, by container and blob name (adlfs's path parsing would 
 - read: Get Blob (ranged for `read_head`); exists: Get Blob Properties (a HEAD);
   listing: List Blobs by name prefix; delete: Delete Blob;
 - write: one Put Blob, or staged blocks committed by one Put Block List (see
-  `moorage_azure.upload`). No metadata is sent (adlfs's ``pipe_file`` breaks on it).
+  `moorage_azure.upload`). No metadata is sent (adlfs's ``pipe_file`` breaks on it);
+- conditional writes, decided by the service: ``if_absent`` sends ``If-None-Match: *``,
+  ``if_version`` sends ``If-Match: <ETag>``, with the Put Blob or the Put Block List;
+  `version_of` is the ETag from Get Blob Properties (a HEAD). A refusal (409
+  BlobAlreadyExists, 412 ConditionNotMet) is a `moorage.WriteConflict`, mapped by
+  `moorage_azure.errors.conflict`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from moorage.errors import ConfigurationError
 from moorage.objectstore import ObjectStorage, overall_limit
 from moorage.storage import BytesLike
 from moorage_azure.config import AzureConfig, build_filesystem
-from moorage_azure.errors import describe, error_code
+from moorage_azure.errors import conflict, describe, error_code
 from moorage_azure.upload import COMMIT_ATTEMPTS, upload
 
 __all__ = ["AzureStorage"]
@@ -48,6 +53,8 @@ class AzureStorage(ObjectStorage):
 
     schemes = ("az", "abfs", "abfss")
     bucket_word = "container"
+    conditional_create = True
+    conditional_replace = True
 
     def __init__(self, url: str, **options: Any) -> None:
         self._host = ""
@@ -166,15 +173,44 @@ class AzureStorage(ObjectStorage):
                 return b""
             raise
 
-    async def _write(self, fs: AsyncFileSystem, key: str, parts: Sequence[BytesLike]) -> str:
-        await upload(
-            self._blob(fs, key),
-            parts,
-            block_size=self.config.block_size,
-            concurrency=self.config.max_concurrency,
-            options=self.config.per_call(),
-        )
+    async def _write(
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        try:
+            await upload(
+                self._blob(fs, key),
+                parts,
+                block_size=self.config.block_size,
+                concurrency=self.config.max_concurrency,
+                options=self.config.per_call(),
+                if_absent=if_absent,
+                if_version=if_version,
+            )
+        except Exception as exc:
+            # A refused condition is a WriteConflict (a MoorageError, which the shells
+            # pass on as it is); anything else goes to describe_error as usual.
+            found = conflict(exc, key=key, url=self.url, if_absent=if_absent, if_version=if_version)
+            if found is not None:
+                raise found from exc
+            raise
         return self.resolve_path(key)
+
+    async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
+        try:
+            properties = await self._blob(fs, key).get_blob_properties(**self.config.per_call())
+        except ResourceNotFoundError as exc:
+            if error_code(exc) == "ContainerNotFound":
+                raise
+            return None
+        if _is_folder(properties.metadata):
+            return None  # as for exists: a directory marker is not a key
+        return str(properties.etag)
 
     async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
         try:

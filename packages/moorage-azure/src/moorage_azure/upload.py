@@ -8,6 +8,13 @@ block of the blob, so concurrent block uploads of one key knock each other out; 
 `upload` for how a writer that lost its blocks that way finishes. Only runs of small pieces (the
 record's header and metadata, a buffer's tail) are joined into a block; the payload's
 full-size blocks go out as memoryviews of the caller's bytes.
+
+A conditional write (``if_absent``: ``If-None-Match: *``; ``if_version``:
+``If-Match: <ETag>``) sends its condition with the request that makes the new content
+appear: the Put Blob, or the Put Block List, never a Put Block. So the service decides
+it at the moment of replacing, and a refused upload leaves only uncommitted blocks,
+which no reader sees (the service drops them at the next commit of the blob, or after a
+week).
 """
 
 from __future__ import annotations
@@ -17,13 +24,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient
 
 from moorage.storage import BytesLike
-from moorage_azure.errors import error_code
+from moorage_azure.errors import ConditionFailed, error_code
 
-__all__ = ["plan_blocks", "upload"]
+__all__ = ["condition", "plan_blocks", "upload"]
 
 MAX_BLOCKS = 50_000  # the service's limit of blocks in one blob
 #: Times the blocks are staged again when another writer's commit discarded them.
@@ -89,6 +97,25 @@ async def _stage(
     return ids
 
 
+def condition(if_absent: bool, if_version: str | None) -> dict[str, Any]:
+    """The SDK's keyword arguments for a write's condition (public `azure.core`
+    ``MatchConditions``), none for an unconditional write.
+
+    ``IfMissing`` sends ``If-None-Match: *`` and must come without ``etag``: the SDK
+    does not consume an ``etag`` given with it, and passes it down to the HTTP session,
+    which fails. ``IfNotModified`` sends ``If-Match: <etag>``.
+    """
+    if if_absent and if_version is not None:
+        raise ValueError(
+            "a write takes if_absent=True (create) or if_version=... (replace), not both"
+        )
+    if if_absent:
+        return {"match_condition": MatchConditions.IfMissing}
+    if if_version is not None:
+        return {"etag": if_version, "match_condition": MatchConditions.IfNotModified}
+    return {}
+
+
 async def upload(
     blob: BlobClient,
     parts: Sequence[BytesLike],
@@ -96,12 +123,23 @@ async def upload(
     block_size: int,
     concurrency: int,
     options: dict[str, Any],
+    if_absent: bool = False,
+    if_version: str | None = None,
 ) -> None:
-    """Replace the blob's content with the concatenation of ``parts``."""
+    """Replace the blob's content with the concatenation of ``parts``: only where no
+    blob exists with ``if_absent``, only over the blob whose ETag is ``if_version`` with
+    that. A failed condition raises the SDK's error for it (409 BlobAlreadyExists, 412
+    ConditionNotMet) or `ConditionFailed`; see `moorage_azure.errors.conflict`."""
+    conditions = condition(if_absent, if_version)
     size = sum(memoryview(part).nbytes for part in parts)
     if size <= block_size:
         data = b"".join(parts) if len(parts) != 1 else bytes(parts[0])
-        await blob.upload_blob(data, overwrite=True, length=size, max_concurrency=1, **options)
+        # overwrite=True: with False the SDK adds If-None-Match: * itself when given no
+        # condition, and reports any 412 (a stale If-Match too) as BlobAlreadyExists.
+        # This way the request carries exactly ``conditions`` and errors stay as sent.
+        await blob.upload_blob(
+            data, overwrite=True, length=size, max_concurrency=1, **conditions, **options
+        )
         return
     blocks = plan_blocks(parts, block_size)
     if len(blocks) > MAX_BLOCKS:
@@ -109,22 +147,35 @@ async def upload(
             f"a payload of {size} bytes needs {len(blocks)} blocks of {block_size} bytes, "
             f"more than the {MAX_BLOCKS} a blob may have; raise the block_size option"
         )
-    before = await _etag(blob, options)
+    # An unconditional write remembers the blob it replaces (see below); a conditional
+    # one needs no extra request: its condition says which blob it may replace.
+    before = await _etag(blob, options) if not conditions else None
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         ids = await _stage(blob, blocks, concurrency, options)
         try:
-            await blob.commit_block_list(ids, **options)  # type: ignore[arg-type]
+            await blob.commit_block_list(ids, **conditions, **options)  # type: ignore[arg-type]
             return
         except HttpResponseError as exc:
             if error_code(exc) != "InvalidBlockList":
                 raise
             # Another writer's commit (or a delete) discarded the blob's uncommitted
-            # blocks, ours too. If the blob changed since this call began, that change
-            # came after our write in a valid order: ours was replaced at once, and
-            # nobody could have read it. Report success, as if it had won the race
-            # and then been overwritten. If nothing changed, stage everything again.
-            if await _etag(blob, options) != before:
+            # blocks, ours too.
+            now = await _etag(blob, options)
+            if conditions:
+                # The service checks the condition before the block list (Azurite
+                # does; checked here in case a service does not): if it fails now,
+                # the other writer won and nothing of ours was written.
+                if (if_absent and now is not None) or (
+                    if_version is not None and now != if_version
+                ):
+                    raise ConditionFailed(error_code(exc)) from exc
+            elif now != before:
+                # The blob changed since this call began: that change came after our
+                # write in a valid order: ours was replaced at once, and nobody could
+                # have read it. Report success, as if it had won the race and then
+                # been overwritten.
                 return
+            # Nothing changed (or the condition still holds): stage everything again.
             if attempt == COMMIT_ATTEMPTS:
                 raise
 
