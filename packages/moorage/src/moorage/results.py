@@ -13,6 +13,7 @@ from typing import Any
 
 from moorage.cache import ResultCache
 from moorage.context import current_context
+from moorage.persisted import PersistedResult
 from moorage.records import ResultRecord, ResultRecordMetadata
 from moorage.resolve import storage_from
 from moorage.serializers import Serializer, coerce_serializer
@@ -22,6 +23,7 @@ from moorage.store import DEFAULT_STORAGE_KEY_FN, ResultStore
 
 __all__ = [
     "DEFAULT_STORAGE_KEY_FN",
+    "PersistedResult",
     "ResultRecord",
     "ResultRecordMetadata",
     "ResultSerializer",
