@@ -160,3 +160,17 @@ def test_plugin_without_conditional_writes_falls_back_to_the_lock(tmp_path: Path
     assert b.record is not None
     assert (a.record.result, b.record.result) == ("A", "A")
     assert ResultStore(result_storage=storage, cache_result_in_memory=False).read("k").result == "A"
+
+
+def test_fallback_keeps_a_lock_the_holder_took_itself(tmp_path: Path) -> None:
+    from moorage_example import ExampleStorage
+
+    storage = ExampleStorage(f"example://{tmp_path.as_posix()}")
+    store = _store(storage, lock_manager="memory://")
+    assert store.acquire_lock("k", holder="me")
+    with store.transaction("k", holder="me") as txn:
+        txn.stage("mine")
+    assert store.is_lock_holder("k", holder="me"), "the commit released the caller's lock"
+    store.release_lock("k", holder="me")
+    assert txn.record is not None
+    assert txn.record.result == "mine"

@@ -4,6 +4,7 @@ and local storage, sync and async."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import sys
@@ -447,16 +448,16 @@ def _no_deprecation() -> Iterator[None]:
     assert not [w for w in caught if issubclass(w.category, DeprecationWarning)]
 
 
-def test_create_result_stacklevel_for_a_method(store: ResultStore) -> None:
-    """``ResultStore.create_result`` passes stacklevel=3: the warning names its caller."""
-
-    def method(obj: Any) -> PersistedResult:
-        return create_result(store, obj, stacklevel=3)
-
+def test_store_create_result_methods_warn_at_their_caller(store: ResultStore) -> None:
     line = sys._getframe().f_lineno + 2
     with pytest.warns(DeprecationWarning, match=DEPRECATED) as record:
-        method(1)
+        result = store.create_result({"m": 1}, key="method", expiration=dt.timedelta(hours=1))
     assert [(w.filename, w.lineno) for w in record] == [(__file__, line)]
+    assert result.storage_key == store._storage().resolve_path("method")
+    assert behind_the_back(store).read("method").result == {"m": 1}
+    with pytest.warns(DeprecationWarning, match=DEPRECATED):  # an awaited frame has no caller line
+        other = asyncio.run(store.acreate_result("async", key="amethod"))
+    assert rebuilt(other, store).get() == "async"
 
 
 def test_results_module_exports_it() -> None:

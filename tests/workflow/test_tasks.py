@@ -214,12 +214,14 @@ def test_flow_sets_task_defaults(tmp_path: Path) -> None:
 def test_flow_persist_false_reaches_its_tasks(tmp_path: Path) -> None:
     seen = Counter()
 
-    @moorage.task(result_storage=tmp_path)
+    # The task leaves persist_result unset and names no storage of its own (one that
+    # did would persist, as Prefect infers); the flow's storage is never written.
+    @moorage.task
     def step(n: int) -> int:
         seen(n)
         return n
 
-    @moorage.flow(persist_result=False)
+    @moorage.flow(persist_result=False, result_storage=tmp_path)
     def pipeline() -> int:
         return step(1) + step(1)
 

@@ -62,6 +62,7 @@ from moorage.storage import (
 
 if TYPE_CHECKING:
     from moorage.codec import Encoded
+    from moorage.persisted import PersistedResult
     from moorage.transactions import Transaction, TransactionOptions
 
 __all__ = ["DEFAULT_STORAGE_KEY_FN", "Found", "ResultStore", "WriteCondition"]
@@ -490,6 +491,8 @@ class ResultStore(BaseModel):
         still race; storages with conditional writes close that gap."""
         manager = self.lock_manager or _fallback_locks()
         holder = holder or generate_default_holder()
+        if not locked:  # a holder that locked the key itself keeps its lock afterwards
+            locked = yield (manager, "is_lock_holder", (key, holder))
         if not locked:
             yield (manager, "acquire_lock", (key, holder, None, None))
         try:
@@ -519,6 +522,29 @@ class ResultStore(BaseModel):
                 serializer=self.serializer,
             ),
         )
+
+    def create_result(
+        self,
+        obj: Any,
+        key: str | None = None,
+        expiration: dt.datetime | dt.timedelta | None = None,
+    ) -> PersistedResult:
+        """Deprecated, as in Prefect 3: write ``obj`` and return a `PersistedResult` for it.
+        Use `create_result_record` and `persist_result_record` (or `write`)."""
+        from moorage.persisted import create_result
+
+        return create_result(self, obj, key, expiration, stacklevel=3)
+
+    async def acreate_result(
+        self,
+        obj: Any,
+        key: str | None = None,
+        expiration: dt.datetime | dt.timedelta | None = None,
+    ) -> PersistedResult:
+        """`create_result`, for async code (deprecated too)."""
+        from moorage.persisted import acreate_result
+
+        return await acreate_result(self, obj, key, expiration, stacklevel=3)
 
     def write(
         self,
