@@ -18,10 +18,10 @@ import pytest
 from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobBlock, BlobServiceClient
 
-from moorage.errors import WriteConflict
-from moorage.storage import BytesLike
+from moorage.errors import ConfigurationError, WriteConflict
+from moorage.storage import ALWAYS, IF_ABSENT, BytesLike, WriteCondition
 from moorage_azure.errors import ConditionFailed, conflict
-from moorage_azure.upload import condition, plan_blocks
+from moorage_azure.upload import plan_blocks
 
 from servers.azure import AzureServer
 from servers.proxy import CountingProxy, Exchange
@@ -262,14 +262,14 @@ def test_a_lost_race_found_after_discarded_blocks_is_a_conflict() -> None:
     never gets there) maps to the same `WriteConflict`; other errors, and errors of
     unconditional writes, map to none."""
     failed = ConditionFailed("InvalidBlockList")
-    found = conflict(failed, key="k", url="az://c/p", if_absent=True, if_version=None)
+    found = conflict(failed, key="k", url="az://c/p", condition=IF_ABSENT)
     assert isinstance(found, WriteConflict)
     assert "'k' in az://c/p" in str(found)
-    found = conflict(failed, key="k", url="az://c/p", if_absent=False, if_version='"0x1"')
+    found = conflict(failed, key="k", url="az://c/p", condition=WriteCondition(if_version='"0x1"'))
     assert isinstance(found, WriteConflict)
     assert "changed since version" in str(found)
-    assert conflict(failed, key="k", url="az://c/p", if_absent=False, if_version=None) is None
-    with pytest.raises(ValueError, match="not both"):
-        condition(True, '"0x1"')
+    assert conflict(failed, key="k", url="az://c/p", condition=ALWAYS) is None
+    with pytest.raises(ConfigurationError, match="not both"):
+        WriteCondition(if_absent=True, if_version='"0x1"')
     other = ValueError("not a conflict")
-    assert conflict(other, key="k", url="az://c/p", if_absent=True, if_version=None) is None
+    assert conflict(other, key="k", url="az://c/p", condition=IF_ABSENT) is None

@@ -16,7 +16,7 @@ from azure.core.exceptions import (
 )
 
 from moorage.errors import WriteConflict
-from moorage.storage import write_conflict
+from moorage.storage import WriteCondition, write_conflict
 from moorage_azure.config import AzureConfig, scrub
 
 __all__ = ["ConditionFailed", "conflict", "describe", "error_code"]
@@ -51,7 +51,7 @@ _CONFLICT_CODES = frozenset({"BlobAlreadyExists", "ConditionNotMet"})
 
 
 def conflict(
-    exc: BaseException, *, key: str, url: str, if_absent: bool, if_version: str | None
+    exc: BaseException, *, key: str, url: str, condition: WriteCondition
 ) -> WriteConflict | None:
     """The `WriteConflict` that ``exc``, raised by a write with these conditions, means;
     None when it means something else (or the write had no condition).
@@ -59,8 +59,9 @@ def conflict(
     This is where the service's refusals of a conditional write are recognised; the
     message comes from `moorage.storage.write_conflict`, the same on every backend.
     """
-    if not if_absent and if_version is None:
+    if not condition:
         return None
+    if_version = condition.if_version
     if isinstance(exc, ConditionFailed):
         return write_conflict(key, url, if_version)
     if not isinstance(exc, HttpResponseError):

@@ -29,7 +29,7 @@ from fsspec.asyn import AsyncFileSystem, sync
 
 from moorage.errors import ConfigurationError
 from moorage.objectstore import ObjectStorage, overall_limit
-from moorage.storage import BytesLike
+from moorage.storage import ALWAYS, BytesLike, WriteCondition
 from moorage_azure.config import AzureConfig, build_filesystem
 from moorage_azure.errors import conflict, describe, error_code
 from moorage_azure.upload import COMMIT_ATTEMPTS, upload
@@ -178,9 +178,7 @@ class AzureStorage(ObjectStorage):
         fs: AsyncFileSystem,
         key: str,
         parts: Sequence[BytesLike],
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
+        condition: WriteCondition = ALWAYS,
     ) -> str:
         try:
             await upload(
@@ -189,13 +187,12 @@ class AzureStorage(ObjectStorage):
                 block_size=self.config.block_size,
                 concurrency=self.config.max_concurrency,
                 options=self.config.per_call(),
-                if_absent=if_absent,
-                if_version=if_version,
+                condition=condition,
             )
         except Exception as exc:
             # A refused condition is a WriteConflict (a MoorageError, which the shells
             # pass on as it is); anything else goes to describe_error as usual.
-            found = conflict(exc, key=key, url=self.url, if_absent=if_absent, if_version=if_version)
+            found = conflict(exc, key=key, url=self.url, condition=condition)
             if found is not None:
                 raise found from exc
             raise

@@ -28,10 +28,10 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient
 
-from moorage.storage import BytesLike
+from moorage.storage import ALWAYS, BytesLike, WriteCondition
 from moorage_azure.errors import ConditionFailed, error_code
 
-__all__ = ["condition", "plan_blocks", "upload"]
+__all__ = ["match_conditions", "plan_blocks", "upload"]
 
 MAX_BLOCKS = 50_000  # the service's limit of blocks in one blob
 #: Times the blocks are staged again when another writer's commit discarded them.
@@ -97,7 +97,7 @@ async def _stage(
     return ids
 
 
-def condition(if_absent: bool, if_version: str | None) -> dict[str, Any]:
+def match_conditions(condition: WriteCondition) -> dict[str, Any]:
     """The SDK's keyword arguments for a write's condition (public `azure.core`
     ``MatchConditions``), none for an unconditional write.
 
@@ -105,14 +105,10 @@ def condition(if_absent: bool, if_version: str | None) -> dict[str, Any]:
     does not consume an ``etag`` given with it, and passes it down to the HTTP session,
     which fails. ``IfNotModified`` sends ``If-Match: <etag>``.
     """
-    if if_absent and if_version is not None:
-        raise ValueError(
-            "a write takes if_absent=True (create) or if_version=... (replace), not both"
-        )
-    if if_absent:
+    if condition.if_absent:
         return {"match_condition": MatchConditions.IfMissing}
-    if if_version is not None:
-        return {"etag": if_version, "match_condition": MatchConditions.IfNotModified}
+    if condition.if_version is not None:
+        return {"etag": condition.if_version, "match_condition": MatchConditions.IfNotModified}
     return {}
 
 
@@ -123,14 +119,13 @@ async def upload(
     block_size: int,
     concurrency: int,
     options: dict[str, Any],
-    if_absent: bool = False,
-    if_version: str | None = None,
+    condition: WriteCondition = ALWAYS,
 ) -> None:
     """Replace the blob's content with the concatenation of ``parts``: only where no
     blob exists with ``if_absent``, only over the blob whose ETag is ``if_version`` with
     that. A failed condition raises the SDK's error for it (409 BlobAlreadyExists, 412
     ConditionNotMet) or `ConditionFailed`; see `moorage_azure.errors.conflict`."""
-    conditions = condition(if_absent, if_version)
+    conditions = match_conditions(condition)
     size = sum(memoryview(part).nbytes for part in parts)
     if size <= block_size:
         data = b"".join(parts) if len(parts) != 1 else bytes(parts[0])
@@ -165,8 +160,8 @@ async def upload(
                 # The service checks the condition before the block list (Azurite
                 # does; checked here in case a service does not): if it fails now,
                 # the other writer won and nothing of ours was written.
-                if (if_absent and now is not None) or (
-                    if_version is not None and now != if_version
+                if (condition.if_absent and now is not None) or (
+                    condition.if_version is not None and now != condition.if_version
                 ):
                     raise ConditionFailed(error_code(exc)) from exc
             elif now != before:

@@ -28,9 +28,9 @@ from fsspec.asyn import AsyncFileSystem, sync
 from gcsfs.retry import HttpError, NonRetryableError
 from google.auth.exceptions import GoogleAuthError
 
-from moorage.errors import ConfigurationError, MoorageError, StorageError
+from moorage.errors import MoorageError, StorageError
 from moorage.objectstore import ObjectStorage, overall_limit
-from moorage.storage import BytesLike, write_conflict
+from moorage.storage import ALWAYS, BytesLike, WriteCondition, write_conflict
 from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
 from moorage_gcs.options import EMULATOR_VARIABLE, GCSOptions
 from moorage_gcs.upload import ABSENT, PreconditionFailed, byte_views, write_object
@@ -77,28 +77,22 @@ class GCSStorage(ObjectStorage):
         fs: AsyncFileSystem,
         key: str,
         parts: Sequence[BytesLike],
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
+        condition: WriteCondition = ALWAYS,
     ) -> str:
         assert isinstance(fs, PlainGCSFileSystem)
-        generation = self._generation(key, if_absent, if_version)
+        generation = self._generation(key, condition)
         views = byte_views(parts)
         await write_object(
             fs, self.bucket, self._name(key), views, self.settings.chunk_size, generation
         )
         return self.resolve_path(key)
 
-    def _generation(self, key: str, if_absent: bool, if_version: str | None) -> str | None:
+    def _generation(self, key: str, condition: WriteCondition) -> str | None:
         """The ``ifGenerationMatch`` a write sends: None (no condition), `ABSENT`, or
         the generation given as ``if_version``."""
-        if if_absent and if_version is not None:
-            raise ConfigurationError(
-                f"cannot write {self._where(key)} with both if_absent and if_version: an "
-                "object cannot be missing and at a version; give one condition"
-            )
-        if if_absent:
+        if condition.if_absent:
             return ABSENT
+        if_version = condition.if_version
         if if_version is not None and not (if_version.isdigit() and if_version.isascii()):
             # Not a generation number, so not the version of any object here: the
             # condition cannot hold (and GCS would refuse the parameter).

@@ -26,7 +26,7 @@ from fsspec.asyn import AsyncFileSystem
 from s3fs import S3FileSystem
 
 from moorage.objectstore import ObjectStorage, overall_limit
-from moorage.storage import BytesLike, write_conflict
+from moorage.storage import ALWAYS, BytesLike, WriteCondition, write_conflict
 from moorage_s3.errors import error_code, explain
 from moorage_s3.multipart import BufferSlicer, upload_multipart
 from moorage_s3.options import S3Options
@@ -125,9 +125,7 @@ class S3Storage(ObjectStorage):
         fs: AsyncFileSystem,
         key: str,
         parts: Sequence[BytesLike],
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
+        condition: WriteCondition = ALWAYS,
     ) -> str:
         options = self.s3_options
         slicer = BufferSlicer(parts)
@@ -136,11 +134,11 @@ class S3Storage(ObjectStorage):
         # If-Match: <ETag> (replace only that object), on PutObject or, for a multipart
         # upload, on CompleteMultipartUpload. A failed condition is 412 (or 409 when
         # two conditional writes overlap), never retried by botocore.
-        condition: dict[str, str] = {}
-        if if_absent:
-            condition["IfNoneMatch"] = "*"
-        if if_version is not None:
-            condition["IfMatch"] = if_version
+        headers: dict[str, str] = {}
+        if condition.if_absent:
+            headers["IfNoneMatch"] = "*"
+        if condition.if_version is not None:
+            headers["IfMatch"] = condition.if_version
         try:
             if slicer.size and slicer.size >= options.multipart_threshold:
                 await upload_multipart(
@@ -150,17 +148,15 @@ class S3Storage(ObjectStorage):
                     slicer,
                     options.part_size,
                     options.max_concurrency,
-                    condition,
+                    headers,
                 )
             else:
                 single = len(parts) == 1 and isinstance(parts[0], bytes)
                 body = parts[0] if single else slicer.body(0, slicer.size)
-                await fs._call_s3(
-                    "put_object", Bucket=self.bucket, Key=name, Body=body, **condition
-                )
+                await fs._call_s3("put_object", Bucket=self.bucket, Key=name, Body=body, **headers)
         except Exception as exc:
-            if condition and _is_conflict(exc, if_version is not None):
-                raise write_conflict(key, self.url, if_version) from exc
+            if condition and _is_conflict(exc, condition.if_version is not None):
+                raise write_conflict(key, self.url, condition.if_version) from exc
             raise
         return self.resolve_path(key)
 

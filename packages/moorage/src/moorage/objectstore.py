@@ -30,14 +30,13 @@ import asyncio
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from functools import partial
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from fsspec.asyn import AsyncFileSystem, sync
 
 from moorage.errors import ConfigurationError, MoorageError, RecordNotFound, StorageError
-from moorage.storage import BytesLike, Storage, write_conditions
+from moorage.storage import ALWAYS, BytesLike, Storage, WriteCondition
 
 __all__ = ["ObjectStorage"]
 
@@ -283,14 +282,12 @@ class ObjectStorage(Storage):
         fs: AsyncFileSystem,
         key: str,
         parts: Sequence[BytesLike],
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
+        condition: WriteCondition = ALWAYS,
     ) -> str:
         """Upload the parts as one object. Backends that declare conditional writes
         override this and send the condition with the upload; fsspec's generic
         ``pipe_file`` cannot, so this one refuses them."""
-        if if_absent or if_version is not None:
+        if condition:
             raise ConfigurationError(
                 f"{type(self).__name__} cannot write {self._where(key)} conditionally; its "
                 "storage declares no conditional writes"
@@ -357,8 +354,8 @@ class ObjectStorage(Storage):
         if_absent: bool = False,
         if_version: str | None = None,
     ) -> str:
-        write = partial(self._write, **write_conditions(if_absent, if_version))
-        return self._run(write, "write", key, key, parts, nbytes=_size(parts))
+        condition = WriteCondition(if_absent, if_version)
+        return self._run(self._write, "write", key, key, parts, condition, nbytes=_size(parts))
 
     def version_of(self, key: str) -> str | None:
         return self._run(self._version, "check", key, key, nbytes=0)
@@ -391,8 +388,10 @@ class ObjectStorage(Storage):
         if_absent: bool = False,
         if_version: str | None = None,
     ) -> str:
-        write = partial(self._write, **write_conditions(if_absent, if_version))
-        return await self._arun(write, "write", key, key, parts, nbytes=_size(parts))
+        condition = WriteCondition(if_absent, if_version)
+        return await self._arun(
+            self._write, "write", key, key, parts, condition, nbytes=_size(parts)
+        )
 
     async def aversion_of(self, key: str) -> str | None:
         return await self._arun(self._version, "check", key, key, nbytes=0)

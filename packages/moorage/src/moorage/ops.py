@@ -1,11 +1,12 @@
 """Operations written once, run by a sync or an async driver.
 
 An operation is a generator that yields the I/O it needs as ``(target, method, args)``
-(or ``(target, method, args, kwargs)``) and returns its result. `run_sync` calls ``target.method(*args)``; `run_async` awaits
-``target.a<method>(*args)`` (``read_path`` -> ``aread_path``, ``wait_until_free`` ->
-``await_until_free``). Exceptions raised by a call are thrown back into the operation,
-so it can handle them where it asked. This keeps every rule in one place, leaves the
-sync and async shells one line each, and means a sync call never starts an event loop.
+(or ``(target, method, args, kwargs)``) and returns its result. `run_sync` calls
+``target.method(*args)``; `run_async` awaits ``target.a<method>(*args)``
+(``read_path`` -> ``aread_path``, ``wait_until_free`` -> ``await_until_free``).
+Exceptions raised by a call are thrown back into the operation, so it can handle them
+where it asked. This keeps every rule in one place, leaves the sync and async shells
+one line each, and means a sync call never starts an event loop.
 """
 
 from __future__ import annotations

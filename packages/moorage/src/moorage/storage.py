@@ -33,10 +33,12 @@ from functools import partial
 from typing import Any, BinaryIO, ClassVar, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
-from moorage.errors import InvalidKey, RecordNotFound, WriteConflict
+from moorage.errors import ConfigurationError, InvalidKey, RecordNotFound, WriteConflict
 from moorage.ops import in_thread
 
 __all__ = [
+    "ALWAYS",
+    "IF_ABSENT",
     "MAX_KEY_BYTES",
     "MAX_KEY_DEPTH",
     "MAX_SEGMENT_BYTES",
@@ -44,9 +46,9 @@ __all__ = [
     "MemoryStorage",
     "PruneReport",
     "Storage",
+    "WriteCondition",
     "validate_key",
     "validate_prefix",
-    "write_conditions",
     "write_conflict",
 ]
 
@@ -150,15 +152,40 @@ class PruneReport:
         return PruneReport(files=self.files + other.files, bytes=self.bytes + other.bytes)
 
 
-def write_conditions(if_absent: bool, if_version: str | None) -> dict[str, Any]:
-    """The keyword arguments that pass a write's conditions on, none when there are
-    none: a backend that declares no conditional writes is called as before."""
-    conditions: dict[str, Any] = {}
-    if if_absent:
-        conditions["if_absent"] = True
-    if if_version is not None:
-        conditions["if_version"] = if_version
-    return conditions
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """When a write may happen: ``if_absent``, only where nothing is stored;
+    ``if_version``, only over that version of the object; neither, always."""
+
+    if_absent: bool = False
+    if_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.if_absent and self.if_version is not None:
+            raise ConfigurationError(
+                "a write takes if_absent=True (create) or if_version=... (replace), not "
+                "both: an object cannot be missing and at a version"
+            )
+
+    def __bool__(self) -> bool:
+        """Whether there is a condition at all."""
+        return self.if_absent or self.if_version is not None
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that pass this condition on to a storage's write; none
+        when there is no condition, so a backend that declares no conditional writes is
+        called as before."""
+        if self.if_absent:
+            return {"if_absent": True}
+        if self.if_version is not None:
+            return {"if_version": self.if_version}
+        return {}
+
+
+#: No condition: the write replaces whatever is stored.
+ALWAYS = WriteCondition()
+#: Create only: the write fails with `WriteConflict` if anything is stored.
+IF_ABSENT = WriteCondition(if_absent=True)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -269,7 +296,8 @@ class Storage(ABC):
         The default joins the parts (one copy); backends that can write a sequence of
         buffers (``os.writev``, multipart uploads) override it to avoid that copy.
         """
-        return self.write_path(key, b"".join(parts), **write_conditions(if_absent, if_version))
+        condition = WriteCondition(if_absent, if_version)
+        return self.write_path(key, b"".join(parts), **condition.kwargs())
 
     @abstractmethod
     def exists(self, key: str) -> bool:
@@ -317,8 +345,8 @@ class Storage(ABC):
     async def awrite_path(
         self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
     ) -> str:
-        conditions = write_conditions(if_absent, if_version)
-        return await in_thread(partial(self.write_path, key, content, **conditions))
+        condition = WriteCondition(if_absent, if_version)
+        return await in_thread(partial(self.write_path, key, content, **condition.kwargs()))
 
     async def awrite_parts(
         self,
@@ -328,7 +356,7 @@ class Storage(ABC):
         if_absent: bool = False,
         if_version: str | None = None,
     ) -> str:
-        conditions = write_conditions(if_absent, if_version)
+        conditions = WriteCondition(if_absent, if_version).kwargs()
         if type(self).awrite_path is not Storage.awrite_path:
             # The plugin writes natively async: use that rather than a worker thread.
             return await self.awrite_path(key, b"".join(parts), **conditions)
@@ -456,7 +484,7 @@ class MemoryStorage(Storage):
         self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
     ) -> str:
         entry = (bytes(content), next(self._versions))
-        if if_absent or if_version is not None:
+        if WriteCondition(if_absent, if_version):
             with self._guard:
                 current = self._data.get(key)
                 if if_absent and current is not None:
@@ -493,7 +521,7 @@ class MemoryStorage(Storage):
     async def awrite_path(
         self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
     ) -> str:
-        return self.write_path(key, content, **write_conditions(if_absent, if_version))
+        return self.write_path(key, content, if_absent=if_absent, if_version=if_version)
 
     async def awrite_parts(
         self,
@@ -503,7 +531,7 @@ class MemoryStorage(Storage):
         if_absent: bool = False,
         if_version: str | None = None,
     ) -> str:
-        return self.write_parts(key, parts, **write_conditions(if_absent, if_version))
+        return self.write_parts(key, parts, if_absent=if_absent, if_version=if_version)
 
     async def aversion_of(self, key: str) -> str | None:
         return self.version_of(key)

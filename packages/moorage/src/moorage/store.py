@@ -17,7 +17,6 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, Unpack
 
@@ -52,11 +51,12 @@ from moorage.resolve import lock_manager_from, storage_from
 from moorage.serializers import SerializerField
 from moorage.settings import default_serializer, get_settings
 from moorage.storage import (
+    ALWAYS,
     BytesLike,
     PruneReport,
     Storage,
+    WriteCondition,
     validate_key,
-    write_conditions,
     write_conflict,
 )
 
@@ -65,27 +65,11 @@ if TYPE_CHECKING:
     from moorage.persisted import PersistedResult
     from moorage.transactions import Transaction, TransactionOptions
 
-__all__ = ["DEFAULT_STORAGE_KEY_FN", "Found", "ResultStore", "WriteCondition"]
+__all__ = ["DEFAULT_STORAGE_KEY_FN", "Found", "ResultStore"]
 
 #: What a probe of a key found: no bytes, a readable unexpired record, or bytes that are
 #: not one (expired, damaged, a payload without its metadata...).
 Found = Literal["missing", "valid", "stale"]
-
-
-@dataclass(frozen=True, slots=True)
-class WriteCondition:
-    """When a commit may write: ``if_absent`` only where nothing is stored,
-    ``if_version`` only over that version of the object; neither: always."""
-
-    if_absent: bool = False
-    if_version: str | None = None
-
-    def kwargs(self) -> dict[str, Any]:
-        return write_conditions(self.if_absent, self.if_version)
-
-
-ALWAYS = WriteCondition()
-IF_ABSENT = WriteCondition(if_absent=True)
 
 
 @functools.cache

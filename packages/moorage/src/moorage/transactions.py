@@ -45,10 +45,10 @@ from moorage.errors import (
 from moorage.locking import IsolationLevel
 from moorage.ops import Op, run_async, run_sync
 from moorage.records import ResultRecord
-from moorage.storage import validate_key
+from moorage.storage import ALWAYS, IF_ABSENT, WriteCondition, validate_key
 
 if TYPE_CHECKING:
-    from moorage.store import ResultStore, WriteCondition
+    from moorage.store import ResultStore
 
 __all__ = ["Transaction", "TransactionOptions", "TransactionState"]
 
@@ -157,8 +157,6 @@ class Transaction:
     # -- operations, shared by both shells -------------------------------------------
 
     def _begin_op(self) -> Op[None]:
-        from moorage.store import ALWAYS, IF_ABSENT, WriteCondition
-
         if self.state is not TransactionState.PENDING:
             raise LockError(f"the transaction on {self.key!r} has already begun")
         if self.serializable:
@@ -212,8 +210,6 @@ class Transaction:
     def _write_op(self, record: ResultRecord[Any]) -> Op[None]:
         """Write the staged record under the condition found at `begin`; if another
         writer committed first, take its record instead (this one is not written)."""
-        from moorage.store import ALWAYS
-
         # A transaction that found a record and stages anyway replaces it (a task
         # recomputing an unreadable result): as an overwrite would.
         condition = self._condition or ALWAYS

@@ -575,7 +575,8 @@ class StorageContract:
         assert storage.version_of("cond/missing") is None
         storage.write_path("cond/v", b"one")
         first = storage.version_of("cond/v")
-        assert isinstance(first, str) and first, f"version_of returned {first!r}"
+        assert isinstance(first, str), f"version_of returned {first!r}, not a str"
+        assert first, "version_of returned an empty version"
         assert storage.version_of("cond/v") == first, "the version changed without a write"
         assert run(storage.aversion_of("cond/v")) == first
         storage.write_path("cond/v", b"two")
