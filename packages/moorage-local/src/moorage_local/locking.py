@@ -122,6 +122,10 @@ class FileLockManager(LockManager):
     first acquire. ``hold_timeout`` (seconds, None for never) is the default lifetime of a
     lock; strings such as ``"30"`` are accepted, and a ``?hold_timeout=`` in the URL
     applies when the argument is left at its default. No other options exist.
+
+    The manager holds no open files between operations: it pickles as its folder and
+    hold timeout, and a copy unpickled in another process locks in the same folder. Two
+    managers of one folder and hold timeout compare and hash equal.
     """
 
     schemes = ("file",)

@@ -18,10 +18,14 @@ still names that holder, and announces the release to waiters):
 A new acquire by the same holder on the same key (through this manager) cancels the
 pending clean-up first, waiting for a release already on its way, so a lock the holder
 then takes for real is never undone.
+
+Clean-ups belong to one process: after ``fork()`` the child starts with none (their
+threads stayed in the parent) and with a fresh guard lock.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,14 +65,24 @@ class Cleanups:
 
     def __init__(self, clients: Clients) -> None:
         self._clients = clients
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
         self._guard = threading.Lock()
         self._pending: dict[tuple[bytes, str], _Cleanup] = {}
 
+    def _after_fork(self) -> None:
+        if self._pid != os.getpid():
+            self._start()  # the parent's threads and their locks stay behind
+
     def pending(self, lock_key: bytes, holder: str) -> bool:
+        self._after_fork()
         return (lock_key, holder) in self._pending
 
     def schedule(self, lock_key: bytes, holder: str, hold_seconds: float | None) -> None:
         """Release ``lock_key`` for ``holder`` soon, in the background (best effort)."""
+        self._after_fork()
         window = MAX_WINDOW if hold_seconds is None else min(hold_seconds, MAX_WINDOW)
         cleanup = _Cleanup(lock_key, holder, window)
         with self._guard:
@@ -83,6 +97,7 @@ class Cleanups:
 
     def cancel(self, lock_key: bytes, holder: str) -> None:
         """Stop the pending clean-up of this pair, waiting for a release in flight."""
+        self._after_fork()
         with self._guard:
             cleanup = self._pending.pop((lock_key, holder), None)
         if cleanup is not None:

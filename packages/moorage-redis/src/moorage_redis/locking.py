@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AbstractContextManager, suppress
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -18,7 +19,7 @@ import redis.asyncio
 from redis import exceptions as rex
 
 from moorage.errors import LockError
-from moorage.locking import DEFAULT_HOLD_TIMEOUT, LockManager, release_error
+from moorage.locking import DEFAULT_HOLD_TIMEOUT, LockManager, _hold_key, release_error
 from moorage.ops import Call, run_async, run_sync
 from moorage_redis.cleanup import Cleanups, uncertain
 from moorage_redis.clients import Clients
@@ -43,32 +44,56 @@ class RedisLockManager(LockManager):
     """Locks kept on a Redis server: ``RedisLockManager("redis://localhost:6379/0")``.
 
     ``url`` is ``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS),
-    optionally with options in its query string. ``hold_timeout`` (seconds; None or
-    ``math.inf`` for locks that never lapse) is the default lifetime of a lock; the core
-    passes the ``lock_hold_timeout`` setting. Other options, as keywords or in the
-    query: ``socket_timeout``, ``socket_connect_timeout`` (seconds, default 5),
-    ``retries`` (default 3), ``key_prefix`` (default ``"moorage:lock:"``),
-    ``recheck_interval`` (seconds, default 5), ``db``, ``username``, ``password``,
-    ``client_name``, and for ``rediss://`` ``ssl_ca_certs``, ``ssl_certfile``,
-    ``ssl_keyfile``, ``ssl_cert_reqs``, ``ssl_check_hostname``.
+    optionally with options in its query string. Instead of a URL, or to fill in what it
+    leaves out, the server can be given as keywords, as with Prefect's manager:
+    ``RedisLockManager(host="localhost", port=6379, db=0, username=None, password=None,
+    ssl=False)``; a keyword that contradicts the URL raises `ConfigurationError`. With
+    neither, the manager uses ``redis://localhost:6379/0``.
+
+    ``hold_timeout`` (seconds; None or ``math.inf`` for locks that never lapse) is the
+    default lifetime of a lock; the core passes the ``lock_hold_timeout`` setting. Other
+    options, as keywords or in the query: ``socket_timeout``, ``socket_connect_timeout``
+    (seconds, default 5), ``retries`` (default 3), ``key_prefix`` (default
+    ``"moorage:lock:"``), ``recheck_interval`` (seconds, default 5), ``client_name``, and
+    for ``rediss://`` ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
+    ``ssl_cert_reqs``, ``ssl_check_hostname``.
 
     No connection is made until the first lock operation. The manager may be shared by
-    threads and by event loops; each loop gets its own asyncio client.
+    threads and by event loops; each loop gets its own asyncio client. It pickles as its
+    configuration (the password included, so treat the pickle as a secret): the copy
+    opens its own connections in the process that unpickles it. Two managers with the
+    same configuration compare and hash equal; the repr and every message show the URL
+    with the password masked.
     """
 
     schemes = ("redis", "rediss")
+    process_state = ("_clients", "_cleanups")
 
     def __init__(
         self,
-        url: str = "redis://localhost:6379/0",
+        url: str | None = None,
         hold_timeout: float | str | None = DEFAULT_HOLD_TIMEOUT,
+        *,
+        host: str | None = None,
+        port: int | str | None = None,
+        ssl: bool | str | None = None,
         **options: Any,
     ) -> None:
-        self.options: RedisOptions = parse_options(url, hold_timeout, options)
+        self.options: RedisOptions = parse_options(
+            url, hold_timeout, options, host=host, port=port, ssl=ssl
+        )
         super().__init__(self.options.hold_timeout)
         self.url = self.options.url
+        self.start_process_state()
+
+    def start_process_state(self) -> None:
+        """Clients and pending clean-ups of this process (connections open lazily)."""
         self._clients = Clients(self.options)
         self._cleanups = Cleanups(self._clients)
+
+    def configuration_key(self) -> tuple[object, ...]:
+        """Every option, the password included (compared, never shown)."""
+        return (replace(self.options, hold_timeout=_hold_key(self.options.hold_timeout)),)
 
     def redis_key(self, key: str) -> bytes:
         """The Redis key holding the lock on ``key`` (also its release channel)."""

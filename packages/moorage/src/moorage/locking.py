@@ -11,17 +11,25 @@ The base class builds the blocking operations (`acquire_lock`, `wait_for_lock`) 
 their async twins from those primitives with one shared backoff schedule, so sync and
 async behave alike. Backends that can be told when a lock is freed (Redis pub/sub, a
 condition variable) override `wait_until_free` / `await_until_free`.
+
+Lock managers travel between processes: they pickle (with `pickle` and ``cloudpickle``)
+as their configuration only, and two managers of one class with the same configuration
+compare and hash equal (`LockManager.configuration_key`). What belongs to one process
+(threading locks, client connections, background threads) is named in
+`LockManager.process_state`, left out when pickling, and built again in the receiving
+process.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar, Self, cast
 from urllib.parse import urlsplit
 
 from moorage.errors import ConfigurationError, LockError
@@ -99,13 +107,47 @@ class LockManager(ABC):
 
     url: str = ""
     schemes: ClassVar[tuple[str, ...]] = ()
+    #: Instance attributes that belong to one process (threading locks, clients,
+    #: background threads): left out when the manager is pickled, and built again by
+    #: `start_process_state` in the process that unpickles it.
+    process_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, hold_timeout: float | None = DEFAULT_HOLD_TIMEOUT) -> None:
         expiry_from(0.0, hold_timeout)  # validates
         self.hold_timeout = hold_timeout
 
     def __repr__(self) -> str:
+        """Class, URL and hold timeout; a backend's `url` never shows a password."""
         return f"{type(self).__name__}({self.url!r}, hold_timeout={self.hold_timeout!r})"
+
+    # -- identity and pickling ---------------------------------------------------------
+
+    def configuration_key(self) -> tuple[object, ...]:
+        """What makes two managers of one class interchangeable: their configuration,
+        secrets included (it is compared and hashed, never shown). The default is the
+        URL and the hold timeout; override it when more settings matter."""
+        return (self.url, _hold_key(self.hold_timeout))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LockManager):
+            return NotImplemented
+        return type(self) is type(other) and self.configuration_key() == other.configuration_key()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.configuration_key()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The configuration: every attribute except those named in `process_state`."""
+        return {k: v for k, v in vars(self).items() if k not in self.process_state}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self.start_process_state()
+
+    def start_process_state(self) -> None:  # noqa: B027 - optional hook
+        """Build the attributes named in `process_state` (called after unpickling; call
+        it from ``__init__`` too). Build connections lazily, on first use, and rebuild
+        them after ``fork()`` by comparing ``os.getpid()``."""
 
     # -- primitives ------------------------------------------------------------------
 
@@ -218,6 +260,11 @@ class LockManager(ABC):
         """Release connections the manager holds."""
 
 
+def _hold_key(hold_timeout: float | None) -> float | None:
+    """A hold timeout as compared: None and infinity both mean "never lapses"."""
+    return None if expiry_from(0.0, hold_timeout) is None else float(cast(float, hold_timeout))
+
+
 def _min(delay: float, remaining: float | None) -> float:
     return delay if remaining is None else max(0.0, min(delay, remaining))
 
@@ -238,6 +285,12 @@ def release_error(key: str, holder: str, current: str | None, where: str) -> Loc
 class MemoryLockManager(LockManager):
     """Process-wide locks: ``memory://``. All managers in one process share the locks.
 
+    ``MemoryLockManager()`` is the process-wide manager that ``memory://`` resolves to
+    (the same object; one per hold timeout, so ``lock_hold_timeout`` still applies), and
+    a `MemoryLockManager` unpickled in another process is that process's manager: the
+    locks never cross processes. A child made by ``fork()`` starts with no locks and a
+    fresh condition variable, since the parent's threads hold the parent's locks.
+
     Waiting threads are woken by a condition variable when a lock is released.
     """
 
@@ -245,14 +298,24 @@ class MemoryLockManager(LockManager):
     _locks: ClassVar[dict[str, LockInfo]] = {}
     _cond: ClassVar[threading.Condition] = threading.Condition()
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        if cls is not MemoryLockManager:  # subclasses build their instances as usual
+            return super().__new__(cls)
+        return cast(Self, _shared_memory_manager(*args, **kwargs))
+
     def __init__(
         self, url: str = "memory://", hold_timeout: float | None = DEFAULT_HOLD_TIMEOUT
     ) -> None:
+        if type(self) is MemoryLockManager:
+            return  # the shared instance, configured once by _shared_memory_manager
         super().__init__(hold_timeout)
-        parts = urlsplit(url)
-        if parts.scheme not in ("memory", ""):
-            raise ConfigurationError(f"MemoryLockManager takes memory:// URLs, not {url!r}")
+        _check_memory_url(url)
         self.url = "memory://"
+
+    def __reduce_ex__(self, protocol: Any) -> str | tuple[Any, ...]:
+        if type(self) is MemoryLockManager:  # unpickled: the receiving process's manager
+            return (MemoryLockManager, ("memory://", self.hold_timeout))
+        return super().__reduce_ex__(protocol)
 
     def _current(self, key: str, now: float) -> LockInfo | None:
         info = self._locks.get(key)
@@ -297,3 +360,47 @@ class MemoryLockManager(LockManager):
 
     async def alock_holder(self, key: str) -> str | None:
         return self.lock_holder(key)
+
+
+def _check_memory_url(url: str) -> None:
+    if urlsplit(url).scheme not in ("memory", ""):
+        raise ConfigurationError(f"MemoryLockManager takes memory:// URLs, not {url!r}")
+
+
+_memory_managers: dict[float | None, MemoryLockManager] = {}
+_memory_managers_lock = threading.Lock()
+
+
+def _shared_memory_manager(
+    url: str = "memory://", hold_timeout: float | None = DEFAULT_HOLD_TIMEOUT
+) -> MemoryLockManager:
+    """This process's `MemoryLockManager` with ``hold_timeout``, made on first use."""
+    _check_memory_url(url)
+    key = _hold_key(hold_timeout)  # validates
+    with _memory_managers_lock:
+        manager = _memory_managers.get(key)
+        if manager is None:
+            manager = object.__new__(MemoryLockManager)
+            LockManager.__init__(manager, hold_timeout)
+            manager.url = "memory://"
+            _memory_managers[key] = manager
+        return manager
+
+
+def _memory_after_fork() -> None:
+    """In a forked child: no locks (the parent's threads hold them) and fresh thread
+    primitives (a parent thread may have held them at the fork)."""
+    global _memory_managers_lock
+    _memory_managers_lock = threading.Lock()
+    pending: list[type[MemoryLockManager]] = [MemoryLockManager]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "_cond" in vars(cls):
+            cls._cond = threading.Condition()
+        if "_locks" in vars(cls):
+            cls._locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_memory_after_fork)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import pickle
 import threading
 import time
 from collections.abc import Iterator
+from types import ModuleType
 from typing import ClassVar, Protocol
 
+import cloudpickle
 import pytest
 
 from moorage.errors import LockError
@@ -49,6 +52,10 @@ class LockManagerContract:
     cannot, and the test that checks it is skipped. Managers the kit makes are closed
     after use. Keys carry a per-test random token, so process-wide backends need not be
     emptied between tests.
+
+    Managers must pickle (with `pickle` and ``cloudpickle``) as their configuration, and
+    the copy must compare and hash equal to the original and use the same backend; see
+    `moorage.locking.LockManager.process_state`.
 
     No test asserts on speed: waits that should succeed get ``wait_timeout`` seconds and
     assert the outcome.
@@ -323,6 +330,58 @@ class LockManagerContract:
         finally:
             first.close()
             second.close()
+
+    # -- pickling and equality ------------------------------------------------------------
+
+    @pytest.mark.parametrize("pickler", [pickle, cloudpickle], ids=["pickle", "cloudpickle"])
+    def test_pickled_copy_is_equal_and_works(
+        self, lock_manager: LockManager, lock_key: str, pickler: ModuleType
+    ) -> None:
+        assert lock_manager.acquire_lock(lock_key, "alice", acquire_timeout=0)
+        try:
+            data = pickler.dumps(lock_manager)
+        except Exception as exc:  # any failure: the message says what to do
+            pytest.fail(
+                f"{type(lock_manager).__name__} does not pickle with {pickler.__name__} "
+                f"({exc!r}): ship its configuration only, and name the attributes that "
+                "belong to one process (threading locks, clients, threads) in "
+                "`process_state`, rebuilt by `start_process_state`",
+                pytrace=False,
+            )
+        copy = pickler.loads(data)
+        try:
+            assert type(copy) is type(lock_manager)
+            assert copy == lock_manager, "a pickled copy must compare equal to its original"
+            assert hash(copy) == hash(lock_manager), "equal managers must hash equal"
+            assert copy.hold_timeout == lock_manager.hold_timeout
+            assert copy.is_lock_holder(lock_key, "alice") is True, (
+                "the copy must see the original's locks: it must use the same backend"
+            )
+            assert copy.acquire_lock(lock_key, "bob", acquire_timeout=0) is False
+            copy.release_lock(lock_key, "alice")  # the holder, not the manager, owns it
+            assert lock_manager.is_locked(lock_key) is False
+            assert copy.acquire_lock(lock_key, "bob", acquire_timeout=0)
+            assert lock_manager.is_lock_holder(lock_key, "bob") is True
+            lock_manager.release_lock(lock_key, "bob")
+        finally:
+            if copy is not lock_manager:
+                copy.close()
+
+    def test_equal_by_configuration(
+        self, make_lock_manager: LockManagerFactory, lock_manager: LockManager
+    ) -> None:
+        same = make_lock_manager(hold_timeout=self.default_hold_timeout)
+        other = make_lock_manager(hold_timeout=self.short_hold_timeout)
+        try:
+            assert same == lock_manager, "managers with one configuration must compare equal"
+            assert hash(same) == hash(lock_manager)
+            assert len({same, lock_manager}) == 1
+            assert other != lock_manager, "a different hold_timeout is a different manager"
+            assert lock_manager != object()
+        finally:
+            for made in (same, other):
+                if made is not lock_manager:
+                    made.close()
 
     # -- async twins ------------------------------------------------------------------------
 
