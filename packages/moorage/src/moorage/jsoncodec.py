@@ -8,9 +8,14 @@ objects, the same shape Prefect 3 uses, so either library reads the other's payl
 
 Decoding never imports a module. A tag resolves only to the standard value types below
 and to the classes the caller allows (``allowed``: pydantic models, dataclasses, enums,
-exceptions), looked up by their ``module.QualName``; any other tag is refused, and an
-exception whose class is neither a built-in exception nor allowed comes back as a plain
-`Exception` with its message.
+exceptions), looked up by their ``module.QualName``; any other tag is refused
+(`ClassNotAllowed`, which also says when the tag is no ``module.QualName`` at all), and
+an exception whose class is neither a built-in exception nor allowed comes back as a
+plain `Exception` with its message.
+
+A parametrized pydantic model (``Box[str]``) is tagged with its generic class's name
+(``module.Box``), an importable name, as Prefect writes it; a reader that allows
+``Box[str]`` gets that class back, one that allows ``Box`` gets a ``Box``.
 """
 
 from __future__ import annotations
@@ -32,13 +37,37 @@ import orjson
 
 from moorage.errors import ClassNotAllowed, SerializationError
 
-__all__ = ["allowed_by_name", "decode", "dumps", "encode", "loads", "qualified_name"]
+__all__ = [
+    "allowed_by_name",
+    "decode",
+    "dumps",
+    "encode",
+    "generic_origin",
+    "loads",
+    "qualified_name",
+    "tag_name",
+]
 
 _SCALARS = (str, int, float, bool, type(None))
 
 
 def qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def generic_origin(cls: type) -> type | None:
+    """The generic class a parametrized pydantic model was made from (``Model`` for
+    ``Model[str]``), or None when ``cls`` is not a parametrized pydantic model."""
+    metadata = getattr(cls, "__pydantic_generic_metadata__", None)
+    origin = metadata.get("origin") if isinstance(metadata, Mapping) else None
+    return origin if isinstance(origin, type) and origin is not cls else None
+
+
+def tag_name(cls: type) -> str:
+    """The ``__class__`` tag of a value of class ``cls``: its ``module.QualName``; for a
+    parametrized pydantic model (``Model[str]``), the name of its generic class
+    (``module.Model``), an importable name, which is what Prefect writes too."""
+    return qualified_name(generic_origin(cls) or cls)
 
 
 def _encode_bytes(value: bytes) -> str | dict[str, str]:
@@ -130,7 +159,7 @@ def _encode_other(obj: Any, t: type) -> Any:
         return _tag(qualified_name(t), encode(obj.value))
     pydantic_dump = getattr(obj, "model_dump", None)
     if pydantic_dump is not None and hasattr(t, "model_validate"):
-        return _tag(qualified_name(t), pydantic_dump(mode="json"))
+        return _tag(tag_name(t), pydantic_dump(mode="json"))
     if dataclasses.is_dataclass(obj):
         fields = {f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         return _tag(qualified_name(t), fields)
@@ -168,8 +197,23 @@ ALLOW_HINT = (
 
 
 def allowed_by_name(classes: Iterable[type]) -> Allowed:
-    """The tag-to-class mapping for ``classes``: each under its ``module.QualName``."""
-    return MappingProxyType({qualified_name(cls): cls for cls in classes})
+    """The tag-to-class mapping for ``classes``: each under its ``module.QualName``.
+
+    A parametrized pydantic model (``Model[str]``) is also found under the tag its values
+    carry, its generic class's name (``module.Model``), unless that class is allowed
+    itself. When several parametrizations of one class are allowed, and not the class
+    itself, that tag cannot say which one a value had: it builds the generic class."""
+    by_name: dict[str, type] = {}
+    by_origin: dict[str, type] = {}
+    for cls in classes:
+        by_name[qualified_name(cls)] = cls
+        origin = generic_origin(cls)
+        if origin is not None:
+            name = qualified_name(origin)
+            by_origin[name] = cls if by_origin.get(name, cls) is cls else origin
+    for name, cls in by_origin.items():
+        by_name.setdefault(name, cls)
+    return MappingProxyType(by_name)
 
 
 def _standard_class(name: str) -> type | None:
@@ -198,13 +242,21 @@ def _decode_tag(name: Any, data: Any, allowed: Allowed) -> Any:
         return set(items) if name == "builtins.set" else frozenset(items)
     if name == "builtins.dict":
         return {decode(k, allowed): decode(v, allowed) for k, v in data}
-    cls = allowed.get(name)
+    cls = allowed.get(name) or _allowed_generic(name, allowed)
     if cls is None:
         standard = _standard_class(name)
         if standard is not None:
             from pydantic import TypeAdapter
 
             return TypeAdapter(standard).validate_python(data)
+        if not _well_formed(name):
+            raise ClassNotAllowed(
+                f"a JSON payload holds the malformed class tag {name!r}: a tag names a class "
+                "as 'module.QualName' (such as 'myapp.models.Point'), so no class is built "
+                "from it. The payload was not written by moorage's or Prefect's json "
+                "serializer, or it was altered: check what wrote it, and read it with the "
+                "serializer that wrote it (json_allowed_classes cannot allow such a name)"
+            )
         raise ClassNotAllowed(
             f"refusing to build a {name} from JSON: the class is not allowed, and reading a "
             f"payload never imports a module; {ALLOW_HINT}, or use serializer='pickle'"
@@ -222,6 +274,35 @@ def _decode_tag(name: Any, data: Any, allowed: Allowed) -> Any:
         f"refusing to build a {name} from JSON: only standard value types, enums, pydantic "
         "models and dataclasses are decoded. Use serializer='pickle' for other types"
     )
+
+
+def _qualname_parts(name: str) -> list[str] | None:
+    """The dot-separated parts of ``module.QualName``, or None when ``name`` is not one
+    (a class defined in a function has ``<locals>`` in its qualified name)."""
+    parts = name.split(".")
+    if len(parts) < 2 or not all(p.isidentifier() or p == "<locals>" for p in parts):
+        return None
+    return parts
+
+
+def _well_formed(name: str) -> bool:
+    """``module.QualName``, or ``module.QualName[...]`` (a parametrized pydantic model, as
+    moorage tagged them before tagging them by their generic class)."""
+    base, bracket, _ = name.partition("[")
+    return _qualname_parts(base) is not None and (not bracket or name.endswith("]"))
+
+
+def _allowed_generic(name: str, allowed: Allowed) -> type | None:
+    """For a tag naming a parametrization (``module.Model[str]``) the reader does not
+    allow as such: the generic class ``module.Model``, if the reader allows it."""
+    base, bracket, _ = name.partition("[")
+    if not bracket or not name.endswith("]"):
+        return None
+    cls = allowed.get(base)
+    metadata = getattr(cls, "__pydantic_generic_metadata__", None)
+    if cls is None or not isinstance(metadata, Mapping) or generic_origin(cls) is not None:
+        return None  # not allowed, not a pydantic model, or a parametrization itself
+    return cls if metadata.get("parameters") else None
 
 
 def _exception_class(name: Any, allowed: Allowed) -> type[BaseException] | None:

@@ -4,6 +4,10 @@ Each serializer has a ``type`` discriminator. ``Serializer(type="json")`` builds
 registered for that type (by a plugin's ``register_serializers`` hook or by subclassing
 with a new ``type`` default). A record that names a type nobody provides gets an
 `UnknownSerializer`, which fails with an install hint only when its payload is decoded.
+A field annotated `Serializer` in any pydantic model takes a serializer, a type name
+(``"json"``) or a description (``{"type": "pickle", "picklelib": "pickle"}``), as
+Prefect's does. Serializers hold only their configuration: they pickle, and compare
+equal when their class and configuration are.
 
 Built-ins: ``pickle`` (cloudpickle), ``json`` (orjson with a tagged encoding for
 datetimes, UUIDs, sets, models...), ``compressed`` wrapping another serializer, and the
@@ -19,6 +23,7 @@ the ``json_allowed_classes`` setting).
 from __future__ import annotations
 
 import bz2
+import contextvars
 import functools
 import importlib
 import lzma
@@ -30,7 +35,16 @@ from types import ModuleType
 from typing import Annotated, Any, BinaryIO
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PlainSerializer,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 
 from moorage import jsoncodec
 from moorage.errors import ConfigurationError, SerializationError
@@ -78,7 +92,11 @@ def lookup_serializer_class(type_name: str) -> type[Serializer] | None:
 class Serializer(BaseModel):
     """Base class of serializers. Subclasses define ``type``, `dumps` and `loads`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # polymorphic_serialization (pydantic 2.14+): a field annotated `Serializer` dumps
+    # the whole description of the serializer it holds, not only ``type``.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, polymorphic_serialization=True
+    )
 
     type: str
 
@@ -96,6 +114,12 @@ class Serializer(BaseModel):
             if target is None:
                 registry = _plugins().get_registry()
                 raise SerializationError(registry.missing_message("serializer", requested))
+            if not issubclass(target, cls):
+                raise SerializationError(
+                    f"{cls.__name__}(type={requested!r}) names a {target.__name__}, which is "
+                    f"not a {cls.__name__}; use Serializer(type={requested!r}) or "
+                    f"{target.__name__}(...)"
+                )
             if target is not cls:
                 return super().__new__(target)
         elif cls is Serializer:
@@ -103,6 +127,22 @@ class Serializer(BaseModel):
                 "Serializer() needs a type, e.g. Serializer(type='pickle') or 'json'"
             )
         return super().__new__(cls)
+
+    def __init__(self, /, **data: Any) -> None:
+        # Defining __init__ makes pydantic build serializers by calling the class with the
+        # fields it validated, so a field annotated `Serializer` in any pydantic model
+        # goes through __new__, which picks the class ``type`` names: {"type": "json"}
+        # becomes a JSONSerializer, as Prefect's Serializer validates.
+        super().__init__(**data)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _from_type_name(cls, data: Any, handler: ModelWrapValidatorHandler[Serializer]) -> Any:
+        """A type name (``"json"``, ``"compressed/pickle"``) where a serializer is expected
+        stands for ``{"type": name}``."""
+        if isinstance(data, str):
+            return cls(type=data)
+        return handler(data)
 
     @classmethod
     def _default_type(cls) -> str | None:
@@ -278,6 +318,11 @@ def coerce_serializer(value: Any) -> Serializer:
 #: sharing them is safe. Kept for one registry (plugins decide which class a type names)
 #: and one ``json_allowed_classes`` setting, and bounded.
 _DESCRIBED: dict[Hashable, Serializer] = {}
+#: True while a serializer is built from a stored description: checks that would import
+#: a library the record names (``picklelib``) wait until the serializer is used.
+_DESCRIBED_BUILD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "moorage_described_build", default=False
+)
 _described_for: object = None
 _DESCRIBED_MAX = 256
 
@@ -307,7 +352,11 @@ def _from_description(value: dict[str, Any]) -> Serializer:
     cls = lookup_serializer_class(value["type"]) or UnknownSerializer
     if any(name in value for name in _CONFIGURATION_ONLY):
         value = {k: v for k, v in value.items() if k not in _CONFIGURATION_ONLY}
-    serializer = cls.model_validate(value)
+    token = _DESCRIBED_BUILD.set(True)
+    try:
+        serializer = cls.model_validate(value)
+    finally:
+        _DESCRIBED_BUILD.reset(token)
     if key is not None:
         if len(_DESCRIBED) >= _DESCRIBED_MAX:
             _DESCRIBED.clear()
@@ -358,21 +407,23 @@ class PickleSerializer(Serializer):
     """
 
     type: str = "pickle"
+    #: The module that pickles: ``cloudpickle``, ``pickle`` or ``dill``. Checked when the
+    #: serializer is built (importable, with callable ``dumps`` and ``loads``); a
+    #: serializer described by a stored record is checked when it is used instead, so a
+    #: record's metadata can be read where its library is not installed.
     picklelib: str = "cloudpickle"
+    #: As in Prefect: the library's version, when the writer recorded one.
     picklelib_version: str | None = None
 
+    @field_validator("picklelib")
+    @classmethod
+    def _check_picklelib(cls, value: str) -> str:
+        if not _DESCRIBED_BUILD.get():
+            _pickle_module(value)
+        return value
+
     def _lib(self) -> Any:
-        if self.picklelib not in _PICKLE_LIBS:
-            supported = ", ".join(_PICKLE_LIBS)
-            raise SerializationError(
-                f"picklelib {self.picklelib!r} is not supported; use one of {supported}"
-            )
-        try:
-            return importlib.import_module(self.picklelib)
-        except ImportError as exc:
-            raise SerializationError(
-                f"picklelib {self.picklelib!r} is not installed: pip install {self.picklelib}"
-            ) from exc
+        return _pickle_module(self.picklelib)
 
     def dumps(self, obj: Any) -> bytes:
         data: bytes = self._pickling(obj, lambda lib: lib.dumps(obj, protocol=_PROTOCOL))
@@ -410,6 +461,34 @@ class PickleSerializer(Serializer):
             raise SerializationError(
                 f"could not pickle a {type(obj).__qualname__} with {self.picklelib}: {exc}"
             ) from exc
+
+
+def _pickle_module(name: str) -> ModuleType:
+    """The pickle library ``name``, imported; `SerializationError` naming it and the fix
+    when it is not one moorage supports, not installed, or has no ``dumps``/``loads``."""
+    if name not in _PICKLE_LIBS:
+        supported = ", ".join(_PICKLE_LIBS)
+        raise SerializationError(
+            f"picklelib {name!r} is not supported; use one of {supported} "
+            "(PickleSerializer(picklelib='pickle'), for instance)"
+        )
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        raise SerializationError(
+            f"picklelib {name!r} is not installed: pip install {name}, or use "
+            "picklelib='pickle' (the standard library)"
+        ) from exc
+    missing = [f for f in ("dumps", "loads") if not callable(getattr(module, f, None))]
+    if missing:
+        where = getattr(module, "__file__", None) or "(no file)"
+        raise SerializationError(
+            f"picklelib {name!r} has no callable {' or '.join(missing)}: the module imported "
+            f"under that name ({where}) is not the pickle library. Rename or remove what "
+            f"shadows it, or reinstall it (pip install --force-reinstall {name}), or use "
+            "picklelib='pickle'"
+        )
+    return module
 
 
 def _unpickling_error(exc: Exception) -> SerializationError:
