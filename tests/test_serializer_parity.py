@@ -268,37 +268,28 @@ def test_a_fresh_process_imports_nothing_a_tag_names(models: Models) -> None:
         assert out["imported"] is False
 
 
-#: Prefect 3.9.1's prefect_json_object_decoder, as the JSON serializer's object_hook
-#: (prefect.utilities.importtools.from_qualified_name, then TypeAdapter(cls)).
+#: Reads the JSON with Prefect's JSONSerializer where Prefect is installed, else with a
+#: stand-in that decodes tags the way Prefect 3.9.1 does (a fact about its decoder, not
+#: its code): the text before the last dot is imported as a module, the rest is taken
+#: from it, and the "data" is validated as that class with a pydantic TypeAdapter.
 PREFECT_DECODER = """
 import importlib, json, sys
 from pydantic import TypeAdapter
 
-def from_qualified_name(name):
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        if "." not in name:
-            raise
-    mod_name, attr_name = name.rsplit(".", 1)
-    return getattr(importlib.import_module(mod_name), attr_name)
-
-def object_hook(result):
-    if "__class__" in result:
-        try:
-            cls = from_qualified_name(result["__class__"])
-        except (ImportError, AttributeError):
-            return result
-        return TypeAdapter(cls).validate_python(result["data"])
-    return result
+def tagged(obj):
+    if "__class__" not in obj:
+        return obj
+    module, _, name = obj["__class__"].rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return TypeAdapter(cls).validate_python(obj["data"])
 
 try:
     from prefect.serializers import JSONSerializer
     value = JSONSerializer().loads(sys.stdin.buffer.read())
     by = "prefect"
 except ImportError:
-    value = json.loads(sys.stdin.buffer.read().decode(), object_hook=object_hook)
-    by = "replica"
+    value = json.loads(sys.stdin.buffer.read().decode(), object_hook=tagged)
+    by = "stand-in"
 print(json.dumps({"by": by, "types": [type(v).__qualname__ for v in value],
                   "data": [v.model_dump(mode="json") for v in value]}))
 """
@@ -315,7 +306,7 @@ def _prefect_reads(models: Models, python: str) -> dict[str, Any]:
 
 
 def test_prefects_decoder_reads_generic_models_moorage_wrote(models: Models) -> None:
-    assert _prefect_reads(models, sys.executable)["by"] == "replica"
+    assert _prefect_reads(models, sys.executable)["by"] == "stand-in"
 
 
 #: Read when the module is imported: each test runs with the MOORAGE_ variables cleared.
@@ -689,3 +680,20 @@ def test_serializers_compare_by_configuration() -> None:
         len({PickleSerializer(), Serializer(type="pickle"), PickleSerializer(picklelib="pickle")})
         == 2
     )
+
+
+def test_a_store_checks_a_configured_picklelib_at_once() -> None:
+    from moorage import ResultStore, SerializationError
+
+    with pytest.raises(SerializationError, match="'marshal' is not supported"):
+        ResultStore(
+            result_storage="memory://p", serializer={"type": "pickle", "picklelib": "marshal"}
+        )
+    nested = {"type": "compressed", "serializer": {"type": "pickle", "picklelib": "marshal"}}
+    with pytest.raises(SerializationError, match="marshal"):
+        ResultStore(result_storage="memory://p", serializer=nested)
+    store = ResultStore(
+        result_storage="memory://p", serializer={"type": "pickle", "picklelib": "pickle"}
+    )
+    store.write([1], key="k")
+    assert store.read("k").result == [1]

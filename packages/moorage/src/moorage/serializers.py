@@ -54,6 +54,7 @@ __all__ = [
     "CompressedJSONSerializer",
     "CompressedPickleSerializer",
     "CompressedSerializer",
+    "ConfiguredSerializerField",
     "JSONSerializer",
     "PickleSerializer",
     "Serializer",
@@ -61,6 +62,7 @@ __all__ = [
     "UnknownSerializer",
     "allowed_classes_from_settings",
     "coerce_serializer",
+    "configured_serializer",
     "lookup_serializer_class",
     "reading_serializer",
     "resolve_allowed_classes",
@@ -183,6 +185,11 @@ class Serializer(BaseModel):
         """The classes this serializer, as configured, lets a payload name (see
         `JSONSerializer.allowed_classes`); None when it has no such list (pickle)."""
         return None
+
+    def check_usable(self) -> None:
+        """Raise `SerializationError` now if this serializer could not work (a library
+        missing): called for serializers a user configures, never for those a stored
+        record describes (whose libraries are checked when they are used)."""
 
     def with_trusted_classes(self, classes: Classes) -> Serializer:
         """This serializer, letting payloads name ``classes`` and nothing else. A record
@@ -371,6 +378,22 @@ SerializerField = Annotated[
 ]
 
 
+def configured_serializer(value: Any) -> Serializer:
+    """`coerce_serializer` for a serializer the user configures (a store's): checked at
+    once (`Serializer.check_usable`), so a bad ``picklelib`` fails where it is given."""
+    serializer = coerce_serializer(value)
+    serializer.check_usable()
+    return serializer
+
+
+#: A store's serializer field: like `SerializerField`, and checked when it is set.
+ConfiguredSerializerField = Annotated[
+    Serializer,
+    PlainValidator(configured_serializer),
+    PlainSerializer(lambda s: s.to_dict(), return_type=dict),
+]
+
+
 class UnknownSerializer(Serializer):
     """Stands in for a serializer type that no installed plugin provides."""
 
@@ -424,6 +447,9 @@ class PickleSerializer(Serializer):
 
     def _lib(self) -> Any:
         return _pickle_module(self.picklelib)
+
+    def check_usable(self) -> None:
+        self._lib()
 
     def dumps(self, obj: Any) -> bytes:
         data: bytes = self._pickling(obj, lambda lib: lib.dumps(obj, protocol=_PROTOCOL))
@@ -598,6 +624,9 @@ class CompressedSerializer(Serializer):
     type: str = "compressed"
     serializer: SerializerField = Field(default_factory=lambda: PickleSerializer())
     compressionlib: str = "lzma"
+
+    def check_usable(self) -> None:
+        self.serializer.check_usable()
 
     def dumps(self, obj: Any) -> bytes:
         compress, _ = compression_functions(self.compressionlib)

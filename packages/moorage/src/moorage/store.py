@@ -48,7 +48,7 @@ from moorage.locking import IsolationLevel, LockManager
 from moorage.ops import Op, run_async, run_sync
 from moorage.records import HEAD_SIZE, ResultRecord, ResultRecordMetadata
 from moorage.resolve import lock_manager_from, storage_from
-from moorage.serializers import SerializerField
+from moorage.serializers import ConfiguredSerializerField
 from moorage.settings import default_serializer, get_settings
 from moorage.storage import (
     ALWAYS,
@@ -208,7 +208,7 @@ class ResultStore(BaseModel):
         default_factory=_default_lock_manager
     )
     cache_result_in_memory: bool = True
-    serializer: SerializerField = Field(default_factory=default_serializer)
+    serializer: ConfiguredSerializerField = Field(default_factory=default_serializer)
     storage_key_fn: Callable[[], str] = DEFAULT_STORAGE_KEY_FN
     cache: ResultCache = Field(default_factory=_default_cache)
     record_format: Literal["moorage", "prefect"] = Field(default_factory=_default_format)
