@@ -22,11 +22,11 @@ def _store(storage: Storage, **options: Any) -> ResultStore:
     return ResultStore(result_storage=storage, **options)
 
 
-def test_losing_commit_returns_the_winner(make_storage: MakeStorage) -> None:
-    storage = make_storage("race")
-    first, second = _store(storage), _store(storage)
-    a = first.transaction("k")
-    b = second.transaction("k")
+def _race(storage: Storage, **options: Any) -> tuple[Any, Any]:
+    """Two stores' transactions on one key, both begun before either commits; A commits
+    first, then B. Returns the records each transaction ends with."""
+    a = _store(storage).transaction("k", **options)
+    b = _store(storage).transaction("k", **options)
     a.begin()
     b.begin()
     assert not a.is_committed()
@@ -39,9 +39,13 @@ def test_losing_commit_returns_the_winner(make_storage: MakeStorage) -> None:
     assert b.is_committed()
     assert a.record is not None
     assert b.record is not None
-    assert (a.record.result, b.record.result) == ("A", "A")
-    assert b.read() is not None
-    assert b.read().result == "A"
+    assert b.read() is b.record
+    return a.record.result, b.record.result
+
+
+def test_losing_commit_returns_the_winner(make_storage: MakeStorage) -> None:
+    storage = make_storage("race")
+    assert _race(storage) == ("A", "A")
     assert _store(storage, cache_result_in_memory=False).read("k").result == "A"
 
 
@@ -96,18 +100,7 @@ def test_threads_racing_agree_on_one_value(make_storage: MakeStorage) -> None:
 
 def test_overwrite_last_writer_wins(make_storage: MakeStorage) -> None:
     storage = make_storage("overwrite")
-    a = _store(storage).transaction("k", overwrite=True)
-    b = _store(storage).transaction("k", overwrite=True)
-    a.begin()
-    b.begin()
-    a.stage("A")
-    b.stage("B")
-    a.commit()
-    b.commit()
-    assert a.record is not None
-    assert a.record.result == "A"
-    assert b.record is not None
-    assert b.record.result == "B"
+    assert _race(storage, overwrite=True) == ("A", "B")
     assert _store(storage, cache_result_in_memory=False).read("k").result == "B"
 
 
@@ -148,17 +141,7 @@ def test_plugin_without_conditional_writes_falls_back_to_the_lock(tmp_path: Path
 
     storage = ExampleStorage(f"example://{tmp_path.as_posix()}")
     assert not storage.conditional_create
-    a = _store(storage).transaction("k")
-    b = _store(storage).transaction("k")
-    a.begin()
-    b.begin()
-    a.stage("A")
-    b.stage("B")
-    a.commit()
-    b.commit()
-    assert a.record is not None
-    assert b.record is not None
-    assert (a.record.result, b.record.result) == ("A", "A")
+    assert _race(storage) == ("A", "A")
     assert ResultStore(result_storage=storage, cache_result_in_memory=False).read("k").result == "A"
 
 
