@@ -157,3 +157,32 @@ def test_fallback_keeps_a_lock_the_holder_took_itself(tmp_path: Path) -> None:
     store.release_lock("k", holder="me")
     assert txn.record is not None
     assert txn.record.result == "mine"
+
+
+def test_split_records_race_and_an_orphan_payload_is_replaced(tmp_path: Path) -> None:
+    data, meta = tmp_path / "data", tmp_path / "meta"
+
+    def split() -> ResultStore:
+        return ResultStore(result_storage=data, metadata_storage=meta)
+
+    a, b = split().transaction("k"), split().transaction("k")
+    a.begin()
+    b.begin()
+    a.stage("A")
+    b.stage("B")
+    a.commit()
+    b.commit()
+    assert b.record is not None
+    assert b.record.result == "A"
+    fresh = ResultStore(result_storage=data, metadata_storage=meta, cache_result_in_memory=False)
+    assert fresh.read("k").result == "A"
+
+    # A writer that died between its payload and its metadata leaves a payload alone;
+    # the next commit replaces it rather than taking it for a winner.
+    (data / "orphan").write_bytes(b"payload of a writer that died")
+    with split().transaction("orphan") as txn:
+        assert not txn.is_committed()
+        txn.stage("new")
+    assert txn.record is not None
+    assert txn.record.result == "new"
+    assert fresh.read("orphan").result == "new"
