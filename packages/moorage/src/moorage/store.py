@@ -52,6 +52,7 @@ from moorage.serializers import ConfiguredSerializerField
 from moorage.settings import default_serializer, get_settings
 from moorage.storage import (
     ALWAYS,
+    IF_ABSENT,
     BytesLike,
     PruneReport,
     Storage,
@@ -425,6 +426,7 @@ class ResultStore(BaseModel):
             holder = holder or generate_default_holder()
             current = yield (self.lock_manager, "lock_holder", (key,))
             _check_writer(key, holder, current, self.lock_manager.url)
+            locked = locked or current == holder  # the store's lock, asked just now
         split = self.metadata_storage is not None
         location = storage.resolve_path(key) if self.record_format == "prefect" else None
         encoded = encode_record(record, key, self.record_format, split, self.signing_key, location)
@@ -448,34 +450,28 @@ class ResultStore(BaseModel):
             return
         # Split records: payload first, then the metadata that makes the record exist.
         # Versions are not checked here (a pair of objects has no single version).
-        if condition.if_absent:
-            try:
-                yield (
-                    storage,
-                    "write_parts",
-                    (encoded.result_key, encoded.result_parts),
-                    {"if_absent": True},
-                )
-            except WriteConflict:
-                if (yield (meta, "exists", (key,))):
-                    raise
-                # A payload without metadata: its writer died before finishing. Replace it.
-                yield (storage, "write_parts", (encoded.result_key, encoded.result_parts))
-            yield (meta, "write_parts", (key, encoded.metadata_parts), {"if_absent": True})
-            return
-        yield (storage, "write_parts", (encoded.result_key, encoded.result_parts))
-        yield (meta, "write_parts", (key, encoded.metadata_parts))
+        create = IF_ABSENT.kwargs() if condition.if_absent else {}
+        payload = (encoded.result_key, encoded.result_parts)
+        try:
+            yield (storage, "write_parts", payload, create)
+        except WriteConflict:
+            if (yield (meta, "exists", (key,))):
+                raise
+            # A payload without metadata: its writer died before finishing. Replace it.
+            yield (storage, "write_parts", payload)
+        yield (meta, "write_parts", (key, encoded.metadata_parts), create)
 
     def _create_under_lock_op(
         self, encoded: Encoded, key: str, holder: str | None, locked: bool
     ) -> Op[None]:
         """Create-if-absent on a storage that cannot decide it: check again and write
         while holding the key's lock (the store's lock manager, else this process's).
+        ``locked``: ``holder`` holds that lock already, and keeps it afterwards.
         Writers that skip the lock (another process without a shared lock manager) can
         still race; storages with conditional writes close that gap."""
         manager = self.lock_manager or _fallback_locks()
         holder = holder or generate_default_holder()
-        if not locked:  # a holder that locked the key itself keeps its lock afterwards
+        if not locked and self.lock_manager is None:  # a lock taken on the fallback
             locked = yield (manager, "is_lock_holder", (key, holder))
         if not locked:
             yield (manager, "acquire_lock", (key, holder, None, None))
