@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import importlib
+import importlib.util
 import json
 import os
 import pickle
@@ -268,10 +269,11 @@ def test_a_fresh_process_imports_nothing_a_tag_names(models: Models) -> None:
         assert out["imported"] is False
 
 
-#: Reads the JSON with Prefect's JSONSerializer where Prefect is installed, else with a
-#: stand-in that decodes tags the way Prefect 3.9.1 does (a fact about its decoder, not
-#: its code): the text before the last dot is imported as a module, the rest is taken
-#: from it, and the "data" is validated as that class with a pydantic TypeAdapter.
+#: Reads the JSON with Prefect's JSONSerializer, or (with DECODER=stand-in, or where
+#: Prefect is not installed) with a stand-in that decodes tags the way Prefect 3.9.1 does
+#: (a fact about its decoder, not its code): the text before the last dot is imported as a
+#: module, the rest is taken from it, and the "data" is validated as that class with a
+#: pydantic TypeAdapter.
 PREFECT_DECODER = """
 import importlib, json, sys
 from pydantic import TypeAdapter
@@ -283,7 +285,10 @@ def tagged(obj):
     cls = getattr(importlib.import_module(module), name)
     return TypeAdapter(cls).validate_python(obj["data"])
 
+import os
 try:
+    if os.environ.get("DECODER") == "stand-in":
+        raise ImportError("the stand-in was asked for")
     from prefect.serializers import JSONSerializer
     value = JSONSerializer().loads(sys.stdin.buffer.read())
     by = "prefect"
@@ -295,10 +300,14 @@ print(json.dumps({"by": by, "types": [type(v).__qualname__ for v in value],
 """
 
 
-def _prefect_reads(models: Models, python: str) -> dict[str, Any]:
+def _prefect_reads(models: Models, python: str, decoder: str = "prefect") -> dict[str, Any]:
     value = [models.Box[str](item="a"), models.Box[models.Plain](item=models.Plain(n=2))]
     out: dict[str, Any] = run_python(
-        PREFECT_DECODER, models=models, stdin=JSONSerializer().dumps(value), python=python
+        PREFECT_DECODER,
+        models=models,
+        stdin=JSONSerializer().dumps(value),
+        python=python,
+        env={"DECODER": decoder},
     )
     assert out["types"] == ["Box", "Box"], out
     assert out["data"] == [{"item": "a"}, {"item": {"n": 2}}]
@@ -306,16 +315,20 @@ def _prefect_reads(models: Models, python: str) -> dict[str, Any]:
 
 
 def test_prefects_decoder_reads_generic_models_moorage_wrote(models: Models) -> None:
-    assert _prefect_reads(models, sys.executable)["by"] == "stand-in"
+    assert _prefect_reads(models, sys.executable, decoder="stand-in")["by"] == "stand-in"
 
 
-#: Read when the module is imported: each test runs with the MOORAGE_ variables cleared.
-PREFECT_PYTHON = os.environ.get("MOORAGE_TEST_PREFECT_PYTHON")
+#: An interpreter with Prefect installed: MOORAGE_TEST_PREFECT_PYTHON, else this one when
+#: it has Prefect (the bench environment does). Read when the module is imported: each
+#: test runs with the MOORAGE_ variables cleared.
+PREFECT_PYTHON = os.environ.get("MOORAGE_TEST_PREFECT_PYTHON") or (
+    sys.executable if importlib.util.find_spec("prefect") is not None else None
+)
 
 
 @pytest.mark.skipif(
     not PREFECT_PYTHON,
-    reason="MOORAGE_TEST_PREFECT_PYTHON names no interpreter with Prefect installed",
+    reason="no Prefect here, and MOORAGE_TEST_PREFECT_PYTHON names no interpreter with it",
 )
 def test_prefect_itself_reads_generic_models_moorage_wrote(models: Models) -> None:
     assert PREFECT_PYTHON is not None
