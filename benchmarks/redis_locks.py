@@ -25,7 +25,7 @@ HOLD_SECONDS = 300
 def _acquire_release(ctx: Context) -> list[Comparison]:
     import redis
 
-    from moorage.resolve import lock_manager_from
+    from moorage.plugins.resolve import lock_manager_from
 
     server = ctx.servers.redis()
     manager = lock_manager_from(server.url)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import moorage.results
-from moorage.plugins import reset_registry
-from moorage.settings import reset_settings
+from moorage.config.settings import reset_settings
+from moorage.plugins.registry import reset_registry
 
 from servers import server_modules
 from servers.cleanup import clear_environment
@@ -64,7 +64,7 @@ def make_storage(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Callable[[str], Any]:
     """Build a fresh storage of the parametrized backend; the name keeps them apart."""
-    from moorage.resolve import storage_from
+    from moorage.plugins.resolve import storage_from
 
     if backend == "memory":
         return lambda name="results": storage_from(_memory_url())

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from moorage.locking import LockManager, MemoryLockManager
-from moorage.serializers import (
+from moorage.locking.base import LockManager, MemoryLockManager
+from moorage.serializers.base import (
     CompressedJSONSerializer,
     CompressedPickleSerializer,
     CompressedSerializer,
@@ -24,7 +24,7 @@ from moorage.serializers import (
     PickleSerializer,
     Serializer,
 )
-from moorage.storage import MemoryStorage, Storage
+from moorage.storage.base import MemoryStorage, Storage
 from moorage.testing import (
     DEFAULT_GARBAGE,
     DEFAULT_SAMPLES,

@@ -1,4 +1,4 @@
-"""`moorage.objectstore.ObjectStorage`'s default operations, as a third-party fsspec
+"""`moorage.storage.objectstore.ObjectStorage`'s default operations, as a third-party fsspec
 backend gets them when it only supplies `make_filesystem`: the contract kit run on a
 plain s3fs filesystem against moto (moorage-s3 overrides every operation, so this is
 what keeps the defaults honest)."""
@@ -12,8 +12,8 @@ import pytest
 import s3fs
 
 from moorage.errors import StorageError
-from moorage.objectstore import ObjectStorage
-from moorage.storage import Storage
+from moorage.storage.base import Storage
+from moorage.storage.objectstore import ObjectStorage
 from moorage.testing import StorageContract
 
 

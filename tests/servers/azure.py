@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from moorage.storage import Storage
+from moorage.storage.base import Storage
 
 from servers import ROOT, ServerProcess, free_port
 
@@ -97,7 +97,7 @@ class AzureServer:
 
         ``via``: an endpoint to reach Azurite through (a proxy's), instead of its own.
         """
-        from moorage.resolve import storage_from
+        from moorage.plugins.resolve import storage_from
 
         options.setdefault("connection_string", connection_string(via or self.endpoint))
         return storage_from(f"az://{container}/{name}", **options)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from moorage.storage import Storage
+from moorage.storage.base import Storage
 
 from servers import ServerProcess, free_port
 
@@ -73,7 +73,7 @@ class GCSServer:
 
     def make_storage(self, name: str = "results", **options: Any) -> Storage:
         """A storage on a fresh, empty bucket, built through the plugin registry."""
-        from moorage.resolve import storage_from
+        from moorage.plugins.resolve import storage_from
 
         options.setdefault("endpoint_url", self.endpoint)
         options.setdefault("token", "anon")

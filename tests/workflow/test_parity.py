@@ -14,10 +14,10 @@ import pytest
 
 import moorage
 from moorage import ResultStore
-from moorage.cache_policies import INPUTS
+from moorage.config.settings import reset_settings
 from moorage.results import should_persist_result
-from moorage.settings import reset_settings
-from moorage.storage import MemoryStorage, Storage
+from moorage.storage.base import MemoryStorage, Storage
+from moorage.workflow.cache_policies import INPUTS
 
 
 def _calls() -> list[int]:
@@ -132,7 +132,7 @@ def test_exists_agrees_with_storage_after_a_delete(tmp_path: Path) -> None:
 
 
 def test_flow_with_result_storage_persists_its_tasks(tmp_path: Path) -> None:
-    @moorage.task(cache_policy=moorage.cache_policies.NO_CACHE)
+    @moorage.task(cache_policy=moorage.workflow.cache_policies.NO_CACHE)
     def inner() -> bool | None:
         return should_persist_result()
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import moorage
-from moorage.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFn, CachePolicy
 from moorage.results import ResultStore, get_result_store, should_persist_result
+from moorage.workflow.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFn, CachePolicy
 
 WORKER = Path(__file__).with_name("task_worker.py")
 
@@ -131,7 +131,7 @@ def test_custom_key_function_and_combination(tmp_path: Path) -> None:
 
 
 def moorage_context(fn: Any, parameters: dict[str, Any]) -> Any:
-    from moorage.cache_policies import CacheContext
+    from moorage.workflow.cache_policies import CacheContext
 
     return CacheContext(fn=fn, parameters=parameters)
 
@@ -277,11 +277,11 @@ def test_parameters_round_trip(tmp_path: Path) -> None:
 
 
 def test_stable_hash_is_the_same_in_other_processes() -> None:
-    from moorage.hashing import stable_hash
+    from moorage.workflow.hashing import stable_hash
 
     value = {"s": {"alpha", "beta", "gamma"}, "t": (1, 2.5), "d": dt.date(2026, 1, 1)}
     code = (
-        "import datetime as dt; from moorage.hashing import stable_hash; "
+        "import datetime as dt; from moorage.workflow.hashing import stable_hash; "
         "print(stable_hash({'s': {'alpha', 'beta', 'gamma'}, 't': (1, 2.5), "
         "'d': dt.date(2026, 1, 1)}))"
     )
@@ -300,7 +300,7 @@ def test_stable_hash_is_the_same_in_other_processes() -> None:
     assert stable_hash([1, 2]) != stable_hash((1, 2))
 
 
-class CountingStorage(moorage.storage.MemoryStorage):
+class CountingStorage(moorage.storage.base.MemoryStorage):
     """Memory storage that counts the reads a task makes (a moorage class, no client)."""
 
     def __init__(self) -> None:

@@ -19,8 +19,8 @@ from adlfs import AzureBlobFileSystem
 from azure.core.utils import parse_connection_string
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
+from moorage.config.options import parse_bool, parse_count, parse_seconds
 from moorage.errors import ConfigurationError
-from moorage.options import parse_bool, parse_count, parse_seconds
 from moorage_azure.transport import BoundedTransport
 
 __all__ = ["AzureConfig", "build_filesystem", "scrub"]

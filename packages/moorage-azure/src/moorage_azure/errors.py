@@ -16,7 +16,7 @@ from azure.core.exceptions import (
 )
 
 from moorage.errors import WriteConflict
-from moorage.storage import WriteCondition, write_conflict
+from moorage.storage.base import WriteCondition, write_conflict
 from moorage_azure.config import AzureConfig, scrub
 
 __all__ = ["ConditionFailed", "conflict", "describe", "error_code"]
@@ -57,7 +57,7 @@ def conflict(
     None when it means something else (or the write had no condition).
 
     This is where the service's refusals of a conditional write are recognised; the
-    message comes from `moorage.storage.write_conflict`, the same on every backend.
+    message comes from `moorage.storage.base.write_conflict`, the same on every backend.
     """
     if not condition:
         return None

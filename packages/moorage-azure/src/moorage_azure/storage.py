@@ -28,8 +28,8 @@ from azure.storage.blob.aio import BlobClient, BlobServiceClient
 from fsspec.asyn import AsyncFileSystem, sync
 
 from moorage.errors import ConfigurationError
-from moorage.objectstore import ObjectStorage, overall_limit
-from moorage.storage import ALWAYS, BytesLike, WriteCondition
+from moorage.storage.base import ALWAYS, BytesLike, WriteCondition
+from moorage.storage.objectstore import ObjectStorage, overall_limit
 from moorage_azure.config import AzureConfig, build_filesystem
 from moorage_azure.errors import conflict, describe, error_code
 from moorage_azure.upload import COMMIT_ATTEMPTS, upload

@@ -28,7 +28,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient
 
-from moorage.storage import ALWAYS, BytesLike, WriteCondition
+from moorage.storage.base import ALWAYS, BytesLike, WriteCondition
 from moorage_azure.errors import ConditionFailed, error_code
 
 __all__ = ["match_conditions", "plan_blocks", "upload"]

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from moorage.errors import ConfigurationError
-from moorage.options import (
+from moorage.config.options import (
     parse_bool,
     parse_choice,
     parse_count,
@@ -22,6 +21,7 @@ from moorage.options import (
     parse_required_text,
     parse_seconds,
 )
+from moorage.errors import ConfigurationError
 
 __all__ = ["EMULATOR_VARIABLE", "TOKEN_METHODS", "UPLOAD_UNIT", "GCSOptions"]
 

@@ -1,6 +1,6 @@
 """`GCSStorage`: ``gs://bucket/prefix`` (also ``gcs://``) on gcsfs.
 
-The shared base `moorage.objectstore.ObjectStorage` runs every operation on fsspec's
+The shared base `moorage.storage.objectstore.ObjectStorage` runs every operation on fsspec's
 I/O loop; this class supplies the filesystem (see `moorage_gcs.filesystem`), the
 messages for GCS failures, and the operations where gcsfs's generic ones do more than
 needed:
@@ -29,8 +29,8 @@ from gcsfs.retry import HttpError, NonRetryableError
 from google.auth.exceptions import GoogleAuthError
 
 from moorage.errors import MoorageError, StorageError
-from moorage.objectstore import ObjectStorage, overall_limit
-from moorage.storage import ALWAYS, BytesLike, WriteCondition, write_conflict
+from moorage.storage.base import ALWAYS, BytesLike, WriteCondition, write_conflict
+from moorage.storage.objectstore import ObjectStorage, overall_limit
 from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
 from moorage_gcs.options import EMULATOR_VARIABLE, GCSOptions
 from moorage_gcs.upload import ABSENT, PreconditionFailed, byte_views, write_object

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from gcsfs.core import initiate_upload, quote, simple_upload, upload_chunk
 
-from moorage.storage import BytesLike
+from moorage.storage.base import BytesLike
 from moorage_gcs.options import UPLOAD_UNIT
 
 if TYPE_CHECKING:

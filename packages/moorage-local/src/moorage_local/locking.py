@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moorage.errors import ConfigurationError, LockError
-from moorage.locking import (
+from moorage.locking.base import (
     DEFAULT_HOLD_TIMEOUT,
     LockInfo,
     LockManager,

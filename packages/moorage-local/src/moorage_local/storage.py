@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from moorage.errors import ConfigurationError, InvalidKey, RecordNotFound, StorageError
-from moorage.storage import (
+from moorage.storage.base import (
     MAX_KEY_DEPTH,
     BytesLike,
     PruneReport,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moorage.plugins import hookimpl
+from moorage.plugins.registry import hookimpl
 from moorage_msgpack.codec import ExtCode
 from moorage_msgpack.serializer import MsgpackSerializer
 

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgpack  # type: ignore[import-untyped, unused-ignore]
 
 from moorage.errors import SerializationError
-from moorage.jsoncodec import qualified_name
+from moorage.serializers.json_values import qualified_name
 
 __all__ = ["SUPPORTED", "ExtCode", "Packer", "decode", "encode"]
 

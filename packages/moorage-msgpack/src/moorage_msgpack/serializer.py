@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from moorage.serializers import BytesLike, Serializer
+from moorage.serializers.base import BytesLike, Serializer
 from moorage_msgpack import codec
 
 __all__ = ["MsgpackSerializer"]

@@ -19,8 +19,8 @@ import redis.asyncio
 from redis import exceptions as rex
 
 from moorage.errors import LockError
-from moorage.locking import DEFAULT_HOLD_TIMEOUT, LockManager, _hold_key, release_error
-from moorage.ops import Call, run_async, run_sync
+from moorage.locking.base import DEFAULT_HOLD_TIMEOUT, LockManager, _hold_key, release_error
+from moorage.operations import Call, run_async, run_sync
 from moorage_redis.cleanup import Cleanups, uncertain
 from moorage_redis.clients import Clients
 from moorage_redis.errors import translated

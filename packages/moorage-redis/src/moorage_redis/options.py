@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from moorage.errors import ConfigurationError
-from moorage.locking import DEFAULT_HOLD_TIMEOUT
-from moorage.options import (
+from moorage.config.options import (
     parse_bool,
     parse_count,
     parse_optional_seconds,
     parse_positive,
     parse_text,
 )
+from moorage.errors import ConfigurationError
+from moorage.locking.base import DEFAULT_HOLD_TIMEOUT
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",

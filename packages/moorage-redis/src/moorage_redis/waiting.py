@@ -1,6 +1,6 @@
 """Waiting for a lock without polling: the schedule and the loop, written once.
 
-`wait_op` is an operation in the sense of `moorage.ops`: it yields the calls it needs
+`wait_op` is an operation in the sense of `moorage.operations`: it yields the calls it needs
 and is driven by `run_sync` (blocking calls) or `run_async` (their ``a`` twins), so the
 sync and async lock managers share every decision:
 
@@ -15,7 +15,7 @@ sync and async lock managers share every decision:
    announced (a key deleted by hand, a dropped subscription); try again; repeat.
 
 Where pub/sub is unavailable (an ACL without ``SUBSCRIBE``, a proxy without pub/sub) the
-waiter sleeps instead, with the core's fast backoff (`moorage.locking.backoff_delays`),
+waiter sleeps instead, with the core's fast backoff (`moorage.locking.base.backoff_delays`),
 still never past the lock's time to live.
 """
 
@@ -25,8 +25,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from moorage.locking import backoff_delays
-from moorage.ops import Call, Op
+from moorage.locking.base import backoff_delays
+from moorage.operations import Call, Op
 from moorage_redis.scripts import Attempt
 
 __all__ = ["EXPIRY_MARGIN", "next_wait", "recheck_delays", "wait_op"]

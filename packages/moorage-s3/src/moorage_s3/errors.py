@@ -2,7 +2,7 @@
 
 `explain` turns an exception (s3fs wraps S3's ``ClientError`` in ``OSError`` subclasses,
 keeping it as the cause) into a message for `moorage.StorageError`, or None when the
-generic message of `moorage.objectstore.ObjectStorage` fits. Messages are built from
+generic message of `moorage.storage.objectstore.ObjectStorage` fits. Messages are built from
 fixed text; the few pieces that come from outside (a server's message, an endpoint, a
 profile name) pass through `S3Options.scrub`, so no key, secret or token reaches them.
 """

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from moorage.storage import BytesLike
+from moorage.storage.base import BytesLike
 from moorage_s3.options import MIB
 
 __all__ = ["MAX_PARTS", "BufferSlicer", "part_ranges", "upload_multipart"]

@@ -14,8 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from moorage.errors import ConfigurationError
-from moorage.options import (
+from moorage.config.options import (
     parse_bool,
     parse_choice,
     parse_count,
@@ -23,6 +22,7 @@ from moorage.options import (
     parse_size,
     parse_text,
 )
+from moorage.errors import ConfigurationError
 
 __all__ = ["MIB", "MIN_PART_SIZE", "S3Options"]
 

@@ -1,7 +1,7 @@
 """`S3Storage`: ``s3://bucket/prefix`` (and ``s3a://``) on s3fs and aiobotocore.
 
 The contract itself (sync and async shells, the I/O loop, error wrapping) lives in
-`moorage.objectstore.ObjectStorage`; this module adds what is particular to S3:
+`moorage.storage.objectstore.ObjectStorage`; this module adds what is particular to S3:
 
 - the client: built from `S3Options`, one per storage (never fsspec's instance cache),
   no listings cache, botocore alone retrying requests (s3fs's own retry loop is set to
@@ -25,8 +25,8 @@ from botocore.loaders import create_loader  # type: ignore[import-untyped]
 from fsspec.asyn import AsyncFileSystem
 from s3fs import S3FileSystem
 
-from moorage.objectstore import ObjectStorage, overall_limit
-from moorage.storage import ALWAYS, BytesLike, WriteCondition, write_conflict
+from moorage.storage.base import ALWAYS, BytesLike, WriteCondition, write_conflict
+from moorage.storage.objectstore import ObjectStorage, overall_limit
 from moorage_s3.errors import error_code, explain
 from moorage_s3.multipart import BufferSlicer, upload_multipart
 from moorage_s3.options import S3Options

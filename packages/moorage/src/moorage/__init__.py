@@ -53,24 +53,24 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from moorage.plugins import hookimpl
-    from moorage.records import ResultRecord, ResultRecordMetadata
-    from moorage.serializers import Serializer
-    from moorage.store import ResultStore
-    from moorage.tasks import Flow, Task, flow, task
-    from moorage.transactions import Transaction
+    from moorage.plugins.registry import hookimpl
+    from moorage.records.models import ResultRecord, ResultRecordMetadata
+    from moorage.serializers.base import Serializer
+    from moorage.store.store import ResultStore
+    from moorage.workflow.tasks import Flow, Task, flow, task
+    from moorage.workflow.transactions import Transaction
 
 _LAZY = {
-    "hookimpl": "moorage.plugins",
-    "ResultStore": "moorage.store",
-    "ResultRecord": "moorage.records",
-    "ResultRecordMetadata": "moorage.records",
-    "Serializer": "moorage.serializers",
-    "Task": "moorage.tasks",
-    "Flow": "moorage.tasks",
-    "task": "moorage.tasks",
-    "flow": "moorage.tasks",
-    "Transaction": "moorage.transactions",
+    "hookimpl": "moorage.plugins.registry",
+    "ResultStore": "moorage.store.store",
+    "ResultRecord": "moorage.records.models",
+    "ResultRecordMetadata": "moorage.records.models",
+    "Serializer": "moorage.serializers.base",
+    "Task": "moorage.workflow.tasks",
+    "Flow": "moorage.workflow.tasks",
+    "task": "moorage.workflow.tasks",
+    "flow": "moorage.workflow.tasks",
+    "Transaction": "moorage.workflow.transactions",
 }
 
 

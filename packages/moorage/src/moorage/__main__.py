@@ -1,3 +1,3 @@
-from moorage.cli import main
+from moorage.cli.main import main
 
 main(prog_name="moorage")

@@ -8,6 +8,9 @@ original as ``__cause__``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 __all__ = [
     "ClassNotAllowed",
     "ConfigurationError",
@@ -22,6 +25,7 @@ __all__ = [
     "SerializationError",
     "StorageError",
     "WriteConflict",
+    "map_exceptions",
 ]
 
 
@@ -87,3 +91,23 @@ class LockError(MoorageError):
 
 class PluginError(ConfigurationError):
     """A plugin is missing, broken, or two plugins claim the same name."""
+
+
+@contextmanager
+def map_exceptions(translate: Callable[[Exception], MoorageError | None]) -> Iterator[None]:
+    """The one place where a backend's exceptions become ours.
+
+    An exception raised inside the block is passed to ``translate``; what it returns is
+    raised instead, with the original as ``__cause__``. A `MoorageError` passes through
+    untouched, and so does an exception ``translate`` returns None for (a bug, say, that
+    should surface as itself). Works around ``await`` too: the block may be async code.
+    """
+    try:
+        yield
+    except MoorageError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc

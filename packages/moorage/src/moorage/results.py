@@ -1,7 +1,7 @@
 """The module API, following ``prefect.results`` name for name.
 
 Everything here works without an orchestrator: defaults come from settings
-(`moorage.settings`), the "current" store and persistence flag from the run context
+(`moorage.config.settings`), the "current" store and persistence flag from the run context
 kept in contextvars by the workflow layer.
 """
 
@@ -11,15 +11,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from moorage.cache import ResultCache
-from moorage.context import current_context
-from moorage.persisted import PersistedResult
-from moorage.records import ResultRecord, ResultRecordMetadata
-from moorage.resolve import storage_from
-from moorage.serializers import Serializer, coerce_serializer
-from moorage.settings import default_serializer, get_settings
-from moorage.storage import Storage
-from moorage.store import DEFAULT_STORAGE_KEY_FN, ResultStore
+from moorage.config.settings import default_serializer, get_settings
+from moorage.plugins.resolve import storage_from
+from moorage.records.models import ResultRecord, ResultRecordMetadata
+from moorage.serializers.base import Serializer, coerce_serializer
+from moorage.storage.base import Storage
+from moorage.store.memory_cache import ResultCache
+from moorage.store.persisted import PersistedResult
+from moorage.store.store import DEFAULT_STORAGE_KEY_FN, ResultStore
+from moorage.workflow.context import current_context
 
 __all__ = [
     "DEFAULT_STORAGE_KEY_FN",

@@ -15,7 +15,7 @@ import cloudpickle
 import pytest
 
 from moorage.errors import LockError
-from moorage.locking import LockManager
+from moorage.locking.base import LockManager
 from moorage.testing._util import BackgroundThread, run, unique_token
 
 __all__ = ["LockManagerContract", "LockManagerFactory"]
@@ -28,7 +28,7 @@ class LockManagerFactory(Protocol):
 
 
 class LockManagerContract:
-    """Contract tests for a `moorage.locking.LockManager` backend.
+    """Contract tests for a `moorage.locking.base.LockManager` backend.
 
     Subclass it in your own test suite (name the subclass ``Test...``) and override the
     ``make_lock_manager`` fixture: it returns a function that builds a manager of your
@@ -55,7 +55,7 @@ class LockManagerContract:
 
     Managers must pickle (with `pickle` and ``cloudpickle``) as their configuration, and
     the copy must compare and hash equal to the original and use the same backend; see
-    `moorage.locking.LockManager.process_state`.
+    `moorage.locking.base.LockManager.process_state`.
 
     No test asserts on speed: waits that should succeed get ``wait_timeout`` seconds and
     assert the outcome.
@@ -109,7 +109,7 @@ class LockManagerContract:
 
     def test_is_a_lock_manager(self, lock_manager: LockManager) -> None:
         assert isinstance(lock_manager, LockManager), (
-            f"{type(lock_manager).__name__} must subclass moorage.locking.LockManager"
+            f"{type(lock_manager).__name__} must subclass moorage.locking.base.LockManager"
         )
         assert lock_manager.hold_timeout == self.default_hold_timeout, (
             "the manager must keep the hold_timeout it was built with"

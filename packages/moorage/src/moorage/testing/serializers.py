@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pytest
 
 from moorage.errors import SerializationError
-from moorage.serializers import (
+from moorage.serializers.base import (
     Serializer,
     UnknownSerializer,
     coerce_serializer,
@@ -70,7 +70,7 @@ def _type_mismatch(expected: Any, actual: Any, path: str = "value") -> str | Non
 
 
 class SerializerContract:
-    """Contract tests for a `moorage.serializers.Serializer`.
+    """Contract tests for a `moorage.serializers.base.Serializer`.
 
     Subclass it in your own test suite (name the subclass ``Test...``) and override the
     ``serializer`` fixture to return an instance of your serializer::
@@ -156,7 +156,7 @@ class SerializerContract:
 
     def test_is_a_serializer(self, serializer: Serializer) -> None:
         assert isinstance(serializer, Serializer), (
-            f"{type(serializer).__name__} must subclass moorage.serializers.Serializer"
+            f"{type(serializer).__name__} must subclass moorage.serializers.base.Serializer"
         )
         assert not isinstance(serializer, UnknownSerializer), (
             f"the fixture built an UnknownSerializer for type {serializer.type!r}: the "

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pytest
 
 from moorage.errors import InvalidKey, RecordNotFound, WriteConflict
-from moorage.storage import BytesLike, Storage
+from moorage.storage.base import BytesLike, Storage
 from moorage.testing._util import BackgroundThread, run
 
 __all__ = ["INVALID_KEYS", "INVALID_PREFIXES", "StorageContract"]
@@ -67,7 +67,7 @@ def _describe(data: bytes) -> str:
 
 
 class StorageContract:
-    """Contract tests for a `moorage.storage.Storage` backend.
+    """Contract tests for a `moorage.storage.base.Storage` backend.
 
     Subclass it in your own test suite (the subclass's name must start with ``Test`` so
     pytest collects it) and override the ``storage`` fixture so that it yields a fresh,
@@ -130,7 +130,7 @@ class StorageContract:
 
     def test_is_a_storage(self, storage: Storage) -> None:
         assert isinstance(storage, Storage), (
-            f"{type(storage).__name__} must subclass moorage.storage.Storage, which "
+            f"{type(storage).__name__} must subclass moorage.storage.base.Storage, which "
             "validates keys and provides the async twins"
         )
         assert isinstance(storage.url, str)

@@ -25,9 +25,9 @@ from urllib.parse import unquote, urlsplit
 
 import moorage
 from moorage.errors import ConfigurationError, RecordNotFound, SerializationError
-from moorage.locking import DEFAULT_HOLD_TIMEOUT, LockInfo, LockManager, MemoryLockManager
-from moorage.serializers import BytesLike, Serializer
-from moorage.storage import Storage
+from moorage.locking.base import DEFAULT_HOLD_TIMEOUT, LockInfo, LockManager, MemoryLockManager
+from moorage.serializers.base import BytesLike, Serializer
+from moorage.storage.base import Storage
 
 __all__ = [
     "ExampleJSONSerializer",

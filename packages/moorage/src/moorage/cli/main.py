@@ -1,0 +1,115 @@
+"""The ``moorage`` command line (also ``python -m moorage``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from moorage.errors import MoorageError
+
+__all__ = ["main"]
+
+
+class _Group(click.Group):
+    """Every command's `MoorageError` (invalid settings, a missing plugin) is printed as
+    one message on stderr with exit status 1, never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MoorageError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _to_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    flagged: Sequence[bool] = (),
+) -> None:
+    """A table on a terminal, the last cell of ``flagged`` rows in red. Elsewhere (a pipe, a file)
+    tab-separated lines, a header first, every value whole: rich would cut values to fit
+    80 columns. Empty values are written as ``-``."""
+    if not _to_terminal():
+        for row in (columns, *rows):
+            click.echo("\t".join(" ".join(cell.split()) or "-" for cell in row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps, never cuts
+    for number, row in enumerate(rows):
+        cells = [Text(cell) for cell in row]
+        if number < len(flagged) and flagged[number]:
+            cells[-1].stylize("red")
+        table.add_row(*cells)
+    Console().print(table)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="moorage")
+def main() -> None:
+    """moorage: durable results for Python."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def plugins(as_json: bool) -> None:
+    """List the loaded plugins: name, version and what each registers."""
+    from moorage.plugins.registry import get_registry
+
+    registry = get_registry()
+    infos = [info.as_dict() for info in registry.plugins]
+    if as_json:
+        click.echo(json.dumps(infos, indent=2))
+        return
+    rows = [
+        (
+            info.name,
+            info.version or "-",
+            ", ".join(info.registers.get("storage", [])),
+            ", ".join(info.registers.get("serializer", [])),
+            ", ".join(info.registers.get("lock_manager", [])),
+            f"skipped: {info.error}" if info.error else "ok",
+        )
+        for info in registry.plugins
+    ]
+    columns = ("name", "version", "storages", "serializers", "lock managers", "status")
+    flagged = [info.error is not None for info in registry.plugins]
+    _print_table("moorage plugins", columns, rows, flagged)
+    if registry.skipped:
+        click.echo(f"not loaded (MOORAGE_PLUGINS): {', '.join(registry.skipped)}", err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def config(as_json: bool) -> None:
+    """Show the resolved settings, secrets masked (and check the serializer they name)."""
+    from moorage.config.settings import default_serializer, get_settings
+
+    data = get_settings().masked()
+    default_serializer()  # a misspelt type fails here, naming where it was set
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    rows = [
+        (name, value if isinstance(value, str) else json.dumps(value))
+        for name, value in data.items()
+    ]
+    _print_table("moorage settings", ("setting", "value"), rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Configuration: settings from files and the environment, and option parsing."""

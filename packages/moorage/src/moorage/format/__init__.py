@@ -1,0 +1,1 @@
+"""The record formats: a record to bytes and back, native and Prefect-compatible."""

@@ -1,0 +1,6 @@
+"""Plugins: hook specifications, the registry of storages, serializers and lock managers,
+and building one from a URL or a name."""
+
+from moorage.plugins.registry import ENTRY_POINT_GROUP, get_registry, hookimpl, hookspec
+
+__all__ = ["ENTRY_POINT_GROUP", "get_registry", "hookimpl", "hookspec"]

@@ -1,0 +1,417 @@
+"""Shared base for object-store backends built on fsspec's async filesystems.
+
+moorage-s3, moorage-gcs and moorage-azure each subclass `ObjectStorage` with a few
+lines: which fsspec class to build, how URL query options become its keyword arguments,
+and how the SDK's exceptions read. Everything else lives here once:
+
+- each operation is one coroutine taking the filesystem it runs on, and it always runs
+  on fsspec's own I/O loop thread, where the filesystem and its HTTP session live. The
+  sync method blocks on it; the async method hands it over and awaits the result without
+  blocking the caller's loop, so many concurrent ``awrite``/``aread`` calls overlap for
+  real, and no client is ever bound to (or left open on) a caller's short-lived loop;
+- every filesystem is built with ``skip_instance_cache=True`` (two storages with
+  different credentials never share a client) and with the listings cache off, so
+  ``exists`` sees another writer's new object at once;
+- ``exists`` asks for the object's metadata (a HEAD request), ``read_head`` asks for a
+  byte range, listings ask for names: none of them downloads a payload;
+- backends' exceptions become `moorage.StorageError` subclasses whose messages name the
+  URL and the fix, never the credentials;
+- no call hangs: each backend bounds every request attempt with its timeouts, and on top
+  of that an operation whose size is known runs under an overall limit derived from the
+  same timeouts and attempts (`ObjectStorage.time_limit`), past which it is cancelled and
+  reported as a `StorageError` naming the URL and key.
+
+This module imports fsspec; only the plugin packages (which depend on it) import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+from fsspec.asyn import AsyncFileSystem, sync
+
+from moorage.errors import ConfigurationError, MoorageError, RecordNotFound, StorageError
+from moorage.storage.base import ALWAYS, BytesLike, Storage, WriteCondition
+
+__all__ = ["ObjectStorage"]
+
+_T = TypeVar("_T")
+
+MIB = 1024 * 1024
+
+
+def overall_limit(
+    *, connect: float, read: float, attempts: int, backoff: float, nbytes: int, rounds: int = 3
+) -> float:
+    """The longest an operation moving ``nbytes`` may take, all its requests together.
+
+    Each attempt of a request may spend ``connect`` seconds connecting and ``read``
+    seconds waiting for the server, plus ``read`` seconds per MiB of body it sends (a body
+    moving slower than 1 MiB per ``read`` seconds counts as stalled). An operation makes
+    up to ``rounds`` small requests one after the other (create, complete, a bucket
+    check...), and its payload may be cut into parts sent in sequence: twice the
+    payload's MiB in rounds covers those. ``backoff`` is the most the client sleeps
+    between attempts of one request, in total. Generous on purpose: this limit catches
+    hangs, the per-request timeouts catch slowness.
+    """
+    mib = nbytes / MIB
+    return attempts * (connect + read) * (rounds + 2 * mib) + backoff * (rounds + mib)
+
+
+class ObjectStorage(Storage):
+    """A bucket (or container) and a key prefix on an object store reached by fsspec.
+
+    Subclasses set `schemes` and implement `make_filesystem`, and usually
+    `describe_error`. ``url`` is ``scheme://bucket/prefix`` without the query string, so
+    nothing passed as an option (keys, tokens, connection strings) reaches a repr or a
+    message.
+    """
+
+    #: What to tell the user when the bucket does not exist: "create it with ...".
+    bucket_word: ClassVar[str] = "bucket"
+
+    def __init__(self, url: str, **options: Any) -> None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in self.schemes:
+            raise ConfigurationError(
+                f"{type(self).__name__} takes {', '.join(s + '://' for s in self.schemes)} "
+                f"URLs, not {url.split('?')[0]!r}"
+            )
+        self.scheme = parts.scheme.lower()
+        self.bucket, self.prefix = self.split_location(parts.netloc, parts.path)
+        if not self.bucket:
+            raise ConfigurationError(
+                f"no {self.bucket_word} in {url.split('?')[0]!r}; write it as "
+                f"{self.scheme}://{self.bucket_word.upper()}/optional/prefix"
+            )
+        self.url = f"{self.scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.options = options
+        self._root = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+        self._guard = threading.Lock()
+        self._fs: AsyncFileSystem | None = None
+        self._fs_pid = 0
+
+    # -- travelling: configuration only ---------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the configuration; the client and its lock are built again, lazily,
+        in the process that unpickles (a client's sessions belong to their process)."""
+        state = dict(self.__dict__)
+        for name in ("_guard", "_fs", "_fs_pid"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._guard = threading.Lock()
+        self._fs = None
+        self._fs_pid = 0
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same class, at the same URL, with the same options
+        (credentials included: two storages with different keys are not the same)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, ObjectStorage)
+        return self.url == other.url and self.options == other.options
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.url))
+
+    # -- what a backend supplies -----------------------------------------------------
+
+    def split_location(self, netloc: str, path: str) -> tuple[str, str]:
+        """``(bucket, prefix)`` from the URL's host and path parts."""
+        return netloc, path.strip("/")
+
+    def make_filesystem(self, *, asynchronous: bool, loop: Any) -> AsyncFileSystem:
+        """Build a new filesystem from `options`, not shared with any other storage."""
+        raise NotImplementedError
+
+    def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
+        """A message for a backend-specific failure, or None to use the generic one."""
+        return None
+
+    def time_limit(self, action: str, nbytes: int | None) -> float | None:
+        """Seconds an operation moving ``nbytes`` (None: not known in advance, as for a
+        whole-object read or a listing) may take in all, or None for no overall limit;
+        the client library's per-request timeouts still apply. See `overall_limit`."""
+        return None
+
+    def limit_advice(self) -> str:
+        """What to check or raise when an operation ran out of its overall limit."""
+        return "check that the service is up and responsive, or raise its timeout options"
+
+    # -- the filesystem and the two shells ---------------------------------------------
+
+    def _filesystem(self) -> AsyncFileSystem:
+        """This storage's filesystem; its coroutines run on fsspec's I/O thread."""
+        pid = os.getpid()
+        with self._guard:
+            if self._fs is None or self._fs_pid != pid:  # a forked child builds its own
+                self._fs = self.make_filesystem(asynchronous=False, loop=None)
+                self._fs_pid = pid
+            return self._fs
+
+    def _run(
+        self,
+        op: Callable[..., Awaitable[_T]],
+        action: str,
+        key: str | None,
+        *args: Any,
+        nbytes: int | None = None,
+    ) -> _T:
+        try:
+            fs = self._filesystem()
+            return sync(fs.loop, self._bounded, op, action, key, nbytes, fs, *args)  # type: ignore[no-any-return]
+        except MoorageError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, action, key) from exc
+
+    async def _arun(
+        self,
+        op: Callable[..., Awaitable[_T]],
+        action: str,
+        key: str | None,
+        *args: Any,
+        nbytes: int | None = None,
+    ) -> _T:
+        try:
+            fs = self._filesystem()
+            bounded = self._bounded(op, action, key, nbytes, fs, *args)
+            future = asyncio.run_coroutine_threadsafe(bounded, fs.loop)
+            return await asyncio.wrap_future(future)
+        except MoorageError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, action, key) from exc
+
+    async def _bounded(
+        self,
+        op: Callable[..., Awaitable[_T]],
+        action: str,
+        key: str | None,
+        nbytes: int | None,
+        fs: AsyncFileSystem,
+        *args: Any,
+    ) -> _T:
+        """``op(fs, *args)`` on the I/O loop, cancelled once `time_limit` has passed."""
+        limit = self.time_limit(action, nbytes)
+        if limit is None:
+            return await op(fs, *args)
+        timer = asyncio.timeout(limit)
+        try:
+            async with timer:
+                return await op(fs, *args)
+        except TimeoutError as exc:
+            if not timer.expired():
+                raise
+            raise StorageError(
+                f"cannot {action} {self._where(key)}: no complete answer within {limit:.3g} s "
+                "(the limit its connect and read timeouts and attempts allow); the endpoint "
+                f"accepts connections but stopped answering or reading; {self.limit_advice()}"
+            ) from exc
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _where(self, key: str | None) -> str:
+        return f"{key!r} in {self.url}" if key is not None else self.url
+
+    def _error(self, exc: BaseException, action: str, key: str | None) -> MoorageError:
+        specific = self.describe_error(exc, action, key)
+        if specific is not None:
+            return StorageError(specific)
+        where = self._where(key)
+        if isinstance(exc, FileNotFoundError):
+            return StorageError(
+                f"cannot {action} {where}: the {self.bucket_word} {self.bucket!r} does not "
+                f"exist or is not visible with these credentials; create it or fix the URL"
+            )
+        if isinstance(exc, PermissionError):
+            return StorageError(
+                f"cannot {action} {where}: access denied; check the credentials given to "
+                f"this storage (options, named storage or the SDK's environment variables)"
+            )
+        if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError)):
+            return StorageError(
+                f"cannot {action} {where}: the endpoint is unreachable or timed out "
+                f"({type(exc).__name__}); check the endpoint URL and the network"
+            )
+        return StorageError(f"cannot {action} {where}: {type(exc).__name__}: {self._masked(exc)}")
+
+    def _masked(self, exc: BaseException) -> str:
+        """The exception's text with every option value that could be a secret hidden."""
+        text = str(exc)
+        for value in self.options.values():
+            if isinstance(value, str) and len(value) >= 6 and value in text:
+                text = text.replace(value, "***")
+        return text
+
+    def _missing(self, key: str) -> RecordNotFound:
+        return RecordNotFound(
+            f"no record under key {key!r} in {self.url}; write it first or check the key"
+        )
+
+    # -- the operations, each written once --------------------------------------------
+
+    def _path(self, key: str) -> str:
+        return f"{self._root}/{key}"
+
+    async def _read(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+        try:
+            if n is None:
+                data = await fs._cat_file(self._path(key))
+            else:
+                data = await fs._cat_file(self._path(key), start=0, end=n) if n > 0 else b""
+                if n == 0 and not await self._exists(fs, key):
+                    raise FileNotFoundError(key)
+        except FileNotFoundError:
+            if await self._bucket_exists(fs):
+                raise self._missing(key) from None
+            raise
+        return bytes(data)
+
+    async def _write(
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        parts: Sequence[BytesLike],
+        condition: WriteCondition = ALWAYS,
+    ) -> str:
+        """Upload the parts as one object. Backends that declare conditional writes
+        override this and send the condition with the upload; fsspec's generic
+        ``pipe_file`` cannot, so this one refuses them."""
+        if condition:
+            raise ConfigurationError(
+                f"{type(self).__name__} cannot write {self._where(key)} conditionally; its "
+                "storage declares no conditional writes"
+            )
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        await fs._pipe_file(self._path(key), bytes(data) if isinstance(data, memoryview) else data)
+        return self.resolve_path(key)
+
+    async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
+        """The stored object's version token (ETag, generation), None if missing; for
+        backends that declare `conditional_replace`."""
+        raise NotImplementedError(f"{type(self).__name__} has no object versions")
+
+    async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
+        try:
+            info: dict[str, Any] = await fs._info(self._path(key))
+        except FileNotFoundError:
+            return False
+        return bool(info.get("type", "file") == "file")
+
+    async def _delete(self, fs: AsyncFileSystem, key: str) -> None:
+        try:
+            await fs._rm_file(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+        folder = prefix.rpartition("/")[0]  # list below the prefix's folder, not the root
+        try:
+            found = await fs._find(f"{self._root}/{folder}" if folder else self._root)
+        except FileNotFoundError:
+            if not await self._bucket_exists(fs):
+                raise
+            found = []
+        start = len(self._root) + 1
+        keys = (name[start:] for name in found if name.startswith(self._root + "/"))
+        return sorted(k for k in keys if k and not k.endswith("/") and k.startswith(prefix))
+
+    async def _bucket_exists(self, fs: AsyncFileSystem) -> bool:
+        try:
+            exists: bool = await fs._exists(self.bucket)
+        except Exception:
+            return False
+        return exists
+
+    # -- the storage contract: thin sync and async shells -----------------------------
+
+    def read_path(self, key: str) -> bytes:
+        return self._run(self._read, "read", key, key, None)
+
+    def read_head(self, key: str, n: int) -> bytes:
+        return self._run(self._read, "read", key, key, n, nbytes=n)
+
+    def write_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        return self.write_parts(key, [content], if_absent=if_absent, if_version=if_version)
+
+    def write_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        condition = WriteCondition(if_absent, if_version)
+        return self._run(self._write, "write", key, key, parts, condition, nbytes=_size(parts))
+
+    def version_of(self, key: str) -> str | None:
+        return self._run(self._version, "check", key, key, nbytes=0)
+
+    def exists(self, key: str) -> bool:
+        return self._run(self._exists, "check", key, key, nbytes=0)
+
+    def delete_path(self, key: str) -> None:
+        self._run(self._delete, "delete", key, key, nbytes=0)
+
+    def list_paths(self, prefix: str = "") -> Iterator[str]:
+        return iter(self._run(self._list, "list", None, prefix))
+
+    async def aread_path(self, key: str) -> bytes:
+        return await self._arun(self._read, "read", key, key, None)
+
+    async def aread_head(self, key: str, n: int) -> bytes:
+        return await self._arun(self._read, "read", key, key, n, nbytes=n)
+
+    async def awrite_path(
+        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+    ) -> str:
+        return await self.awrite_parts(key, [content], if_absent=if_absent, if_version=if_version)
+
+    async def awrite_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        condition = WriteCondition(if_absent, if_version)
+        return await self._arun(
+            self._write, "write", key, key, parts, condition, nbytes=_size(parts)
+        )
+
+    async def aversion_of(self, key: str) -> str | None:
+        return await self._arun(self._version, "check", key, key, nbytes=0)
+
+    async def aexists(self, key: str) -> bool:
+        return await self._arun(self._exists, "check", key, key, nbytes=0)
+
+    async def adelete_path(self, key: str) -> None:
+        await self._arun(self._delete, "delete", key, key, nbytes=0)
+
+    async def alist_paths(self, prefix: str = "") -> list[str]:
+        return await self._arun(self._list, "list", None, prefix)
+
+    def resolve_path(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+    def close(self) -> None:
+        with self._guard:
+            self._fs = None
+
+
+def _size(parts: Sequence[BytesLike]) -> int:
+    return sum(memoryview(part).nbytes for part in parts)

@@ -1,0 +1,1 @@
+"""The workflow layer: tasks, flows, transactions, cache policies and the run context."""

@@ -1,0 +1,475 @@
+"""The ``@moorage.task`` and ``@moorage.flow`` decorators.
+
+```python
+import moorage
+
+@moorage.task(cache_expiration=dt.timedelta(days=1))
+def fetch(day: dt.date) -> bytes: ...
+```
+
+A call of a task computes its cache key from the call (see `moorage.workflow.cache_policies`),
+opens a transaction on that key in its result store, and either reads the committed
+record or runs the function and commits its return value. A function that raises
+stores nothing. Async functions get the same behaviour with ``await``.
+
+A flow is a function that sets defaults for the tasks it calls: its result storage,
+serializer, ``persist_result`` and ``cache_result_in_memory`` reach them through the run
+context (`moorage.workflow.context`), which is also what `moorage.results.get_result_store`
+and `should_persist_result` read.
+
+The decisions (parameters, store, key, whether to persist) are plain functions shared
+by the sync and async call paths; only the transaction's ``with`` differs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import sys
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
+
+from moorage.config.settings import MoorageSettings, get_settings
+from moorage.errors import (
+    PayloadMissing,
+    RecordCorrupted,
+    RecordExpired,
+    RecordNotFound,
+    SerializationError,
+)
+from moorage.locking.base import IsolationLevel
+from moorage.operations import Op, run_async, run_sync
+from moorage.workflow.cache_policies import DEFAULT, NO_CACHE, CacheContext, CacheKeyFn, CachePolicy
+from moorage.workflow.context import RunContext, current_context, run_context
+from moorage.workflow.hashing import UnhashableValue
+
+if TYPE_CHECKING:
+    from moorage.store.store import ResultStore
+    from moorage.workflow.transactions import Transaction
+
+__all__ = ["Flow", "Task", "flow", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_UNSET: Any = object()
+
+
+@dataclass(slots=True)
+class _Plan:
+    """How one call runs: where its result goes (key None: uncached) and how."""
+
+    store: ResultStore
+    parameters: dict[str, Any]
+    persist: bool
+    key: str | None
+    isolation_level: IsolationLevel
+    overwrite: bool
+
+    def context(self) -> RunContext:
+        """The run context the function body (and a key template) sees."""
+        return RunContext(
+            result_store=self.store,
+            persist_result=self.persist,
+            parameters=self.parameters,
+            is_task=True,
+        )
+
+    @property
+    def reads_first(self) -> bool:
+        """Whether a committed record can answer the call before any transaction: it
+        can unless the call recomputes anyway or must hold the key's lock first."""
+        return not self.overwrite and self.isolation_level is IsolationLevel.READ_COMMITTED
+
+
+def _bind(
+    signature: inspect.Signature, names: tuple[str, ...] | None, args: Any, kwargs: Any
+) -> dict[str, Any]:
+    if names is not None and len(args) + len(kwargs) == len(names):
+        # Every parameter given and none is variadic: there are no defaults to fill in.
+        parameters = dict(zip(names, args, strict=False))
+        if kwargs:
+            rest = names[len(args) :]
+            if set(kwargs) != set(rest):
+                return _bind(signature, None, args, kwargs)  # inspect names the error
+            parameters.update((name, kwargs[name]) for name in rest)
+        return parameters
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _plain_names(signature: inspect.Signature) -> tuple[str, ...] | None:
+    """The parameter names, when every parameter is a plain positional-or-keyword one."""
+    kinds = {p.kind for p in signature.parameters.values()}
+    if kinds <= {inspect.Parameter.POSITIONAL_OR_KEYWORD}:
+        return tuple(signature.parameters)
+    return None
+
+
+#: A stored result that exists but cannot be used: damaged, signed wrongly, a payload
+#: gone missing, a class no longer importable or allowed. A task recomputes it.
+_UNREADABLE = (RecordCorrupted, SerializationError, PayloadMissing)
+
+
+def _unreadable(task: Task[Any, Any], key: str, exc: Exception) -> None:
+    warnings.warn(
+        f"task {task.name!r}: the stored result under {key!r} cannot be read, so it is "
+        f"computed again and replaced ({type(exc).__name__}: {exc})",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def _stored_op(task: Task[Any, Any], store: ResultStore, key: str) -> Op[Any]:
+    """The committed record under ``key``, or None when there is none to use (missing,
+    expired or unreadable, with a warning: the transaction then decides)."""
+    try:
+        return (yield from store._read_op(key, None))
+    except _UNREADABLE as exc:
+        _unreadable(task, key, exc)
+        return None
+    except (RecordNotFound, RecordExpired):
+        return None
+
+
+def _committed_op(task: Task[Any, Any], txn: Transaction, key: str) -> Op[Any]:
+    """The record a transaction found committed at its start, or None (with a warning)
+    if it cannot be read: the task then recomputes and the commit replaces it."""
+    try:
+        return (yield from txn._read_op())
+    except _UNREADABLE as exc:
+        _unreadable(task, key, exc)
+        return None
+
+
+def _persist_decision(
+    task: Task[Any, Any], context: RunContext | None, settings: MoorageSettings
+) -> bool:
+    """The task's own setting, else its flow's, else settings, else: persist when cached."""
+    if task.persist_result is not None:
+        return task.persist_result
+    if context is not None and context.persist_result is not None:
+        return context.persist_result
+    configured = settings.tasks_default_persist_result
+    if configured is not None:
+        return configured
+    return task.cache_policy is not NO_CACHE
+
+
+def _importable_as(obj: object, fn: Callable[..., Any]) -> str | None:
+    """The qualified name under which ``obj`` (a task or flow made from ``fn``) is found
+    in ``fn``'s module, as the decorator leaves it; None if it is not found there."""
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    qualname = getattr(fn, "__qualname__", None)
+    if module is None or not isinstance(qualname, str) or "<locals>" in qualname:
+        return None
+    found: Any = module
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return qualname if found is obj else None
+
+
+def _asks_for_results(*options: object) -> bool:
+    """Whether any option saying where or how results are stored was given: Prefect
+    then persists results even when ``persist_result`` is left unset."""
+    return any(option is not None for option in options)
+
+
+def _rebuild(cls: type[Any], fn: Callable[..., Any], options: dict[str, Any]) -> Any:
+    """Unpickle a task or flow that is not importable by name (a local or a lambda):
+    built again from its function and options, with none of its process's state."""
+    return cls(fn, **options)
+
+
+class Task(Generic[P, R]):
+    """A function whose results are stored and reused; made by `task`."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        cache_policy: CachePolicy = _UNSET,
+        cache_key_fn: Callable[[CacheContext, Any], str | None] | None = None,
+        cache_expiration: dt.timedelta | None = None,
+        refresh_cache: bool | None = None,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
+        result_storage_key: str | None = None,
+        cache_result_in_memory: bool = True,
+    ) -> None:
+        if cache_key_fn is not None and cache_policy is not _UNSET:
+            raise TypeError("give a task either cache_policy or cache_key_fn, not both")
+        if persist_result is None and _asks_for_results(
+            result_storage, result_serializer, result_storage_key, cache_key_fn
+        ):
+            persist_result = True  # as Prefect infers: where results go was configured
+        if cache_key_fn is not None:
+            cache_policy = CacheKeyFn(key_fn=cache_key_fn)
+        elif cache_policy is _UNSET:
+            cache_policy = NO_CACHE if persist_result is False else DEFAULT
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.cache_policy = cache_policy
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.result_storage_key = result_storage_key
+        self.cache_result_in_memory = cache_result_in_memory
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._signature = inspect.signature(fn)
+        self._names = _plain_names(self._signature)
+        level = getattr(cache_policy, "isolation_level", None)
+        self._isolation_level = IsolationLevel(level or IsolationLevel.READ_COMMITTED)
+        self._memo: tuple[Any, Any] | None = None  # (base store or settings, derived store)
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r})"
+
+    # -- travelling: by reference when importable, like the function it wraps ---------
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        qualname = _importable_as(self, self.fn)
+        if qualname is not None:
+            return qualname  # pickle stores "module.qualname" and looks it up on load
+        return (_rebuild, (type(self), self.fn, self._options()))
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "cache_policy": self.cache_policy,
+            "cache_expiration": self.cache_expiration,
+            "refresh_cache": self.refresh_cache,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
+            "result_storage_key": self.result_storage_key,
+            "cache_result_in_memory": self.cache_result_in_memory,
+        }
+
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """A copy of this task with some options changed."""
+        current = self._options()
+        if "cache_key_fn" in options:
+            current.pop("cache_policy")
+        return Task(self.fn, **{**current, **options})
+
+    # -- the plan, shared by both call paths ------------------------------------------
+
+    def _store(self, context: RunContext | None, settings: MoorageSettings) -> ResultStore:
+        """This task's store, derived from the flow's (or the default) store once."""
+        from moorage.store.store import ResultStore
+
+        base: Any = context.result_store if context is not None else None
+        origin = base if base is not None else settings
+        memo = self._memo
+        if memo is not None and memo[0] is origin:
+            derived: ResultStore = memo[1]
+            return derived
+        store = (base if base is not None else ResultStore()).update_for_task(self)
+        self._memo = (origin, store)
+        return store
+
+    def _plan(self, args: Any, kwargs: Any) -> _Plan:
+        outer = current_context()
+        settings = get_settings()  # read once per call: it checks the environment
+        persist = _persist_decision(self, outer, settings)
+        plan = _Plan(
+            store=self._store(outer, settings),
+            parameters=_bind(self._signature, self._names, args, kwargs),
+            persist=persist,
+            key=None,
+            isolation_level=self._isolation_level,
+            overwrite=bool(self.refresh_cache),
+        )
+        if persist:
+            plan.key = self._key(plan)
+        return plan
+
+    def _key(self, plan: _Plan) -> str | None:
+        if self.result_storage_key is not None:
+            with run_context(plan.context()):  # the template reads the parameters from here
+                return plan.store.storage_key_fn()
+        try:
+            return self.cache_policy.compute_key(
+                CacheContext(fn=self.fn, parameters=plan.parameters, task=self)
+            )
+        except UnhashableValue as exc:
+            warnings.warn(
+                f"task {self.name!r} runs uncached: {exc}. Leave the parameter out of the "
+                "key (cache_policy=INPUTS - 'name') or give a cache_key_fn",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None
+
+    # -- the two call paths ----------------------------------------------------------
+    # A committed record answers first, with one read (a memory-cache hit costs no I/O);
+    # only a miss opens the transaction, which checks again and runs the function.
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.is_async:
+            return cast(R, self._acall(args, kwargs))
+        plan = self._plan(args, kwargs)
+        if plan.key is None:
+            with run_context(plan.context()):
+                return self.fn(*args, **kwargs)
+        if plan.reads_first:
+            record = plan.store._memory_hit(plan.key) or run_sync(
+                _stored_op(self, plan.store, plan.key)
+            )
+            if record is not None:
+                return cast(R, record.result)
+        txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
+        with txn:
+            if txn.is_committed():
+                record = run_sync(_committed_op(self, txn, plan.key))
+                if record is not None:
+                    return cast(R, record.result)
+            with run_context(plan.context()):
+                result = self.fn(*args, **kwargs)
+            txn.stage(result, expiration=self.cache_expiration)
+        return cast(R, txn.record.result) if txn.record is not None else result
+
+    async def _acall(self, args: Any, kwargs: Any) -> Any:
+        fn = cast(Callable[..., Awaitable[Any]], self.fn)
+        plan = self._plan(args, kwargs)
+        if plan.key is None:
+            with run_context(plan.context()):
+                return await fn(*args, **kwargs)
+        if plan.reads_first:
+            record = plan.store._memory_hit(plan.key) or await run_async(
+                _stored_op(self, plan.store, plan.key)
+            )
+            if record is not None:
+                return record.result
+        txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
+        async with txn:
+            if txn.is_committed():
+                record = await run_async(_committed_op(self, txn, plan.key))
+                if record is not None:
+                    return record.result
+            with run_context(plan.context()):
+                result = await fn(*args, **kwargs)
+            txn.stage(result, expiration=self.cache_expiration)
+        return txn.record.result if txn.record is not None else result
+
+
+class Flow(Generic[P, R]):
+    """A function that sets result defaults for the tasks it calls; made by `flow`."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
+        cache_result_in_memory: bool = True,
+    ) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        if persist_result is None and _asks_for_results(result_storage, result_serializer):
+            persist_result = True  # as Prefect infers: its tasks then persist too
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.cache_result_in_memory = cache_result_in_memory
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._signature = inspect.signature(fn)
+        self._names = _plain_names(self._signature)
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r})"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        qualname = _importable_as(self, self.fn)
+        if qualname is not None:
+            return qualname
+        options = {
+            "name": self.name,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
+            "cache_result_in_memory": self.cache_result_in_memory,
+        }
+        return (_rebuild, (type(self), self.fn, options))
+
+    def _context(self, args: Any, kwargs: Any) -> RunContext:
+        from moorage.results import get_result_store
+
+        return RunContext(
+            result_store=get_result_store().update_for_flow(self),
+            persist_result=self.persist_result,
+            parameters=_bind(self._signature, self._names, args, kwargs),
+            is_task=False,
+        )
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.is_async:
+            return cast(R, self._acall(args, kwargs))
+        with run_context(self._context(args, kwargs)):
+            return self.fn(*args, **kwargs)
+
+    async def _acall(self, args: Any, kwargs: Any) -> Any:
+        fn = cast(Callable[..., Awaitable[Any]], self.fn)
+        with run_context(self._context(args, kwargs)):
+            return await fn(*args, **kwargs)
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+@overload
+def task(
+    *,
+    name: str | None = ...,
+    cache_policy: CachePolicy = ...,
+    cache_key_fn: Callable[[CacheContext, Any], str | None] | None = ...,
+    cache_expiration: dt.timedelta | None = ...,
+    refresh_cache: bool | None = ...,
+    persist_result: bool | None = ...,
+    result_storage: Any = ...,
+    result_serializer: Any = ...,
+    result_storage_key: str | None = ...,
+    cache_result_in_memory: bool = ...,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+def task(fn: Any = None, /, **options: Any) -> Any:
+    """Make a function a task: ``@task`` or ``@task(cache_expiration=..., ...)``.
+
+    Options: ``cache_policy`` (default: inputs + source), ``cache_key_fn(context,
+    parameters)``, ``cache_expiration``, ``refresh_cache`` (always run, then store),
+    ``persist_result`` (False: never store; None: store when caching), ``result_storage``,
+    ``result_serializer``, ``result_storage_key`` (a template such as
+    ``"{parameters[x]}-{fn.__name__}"``; replaces the cache key), ``cache_result_in_memory``.
+    """
+    if fn is not None:
+        return Task(fn, **options)
+    return lambda f: Task(f, **options)
+
+
+@overload
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+@overload
+def flow(
+    *,
+    name: str | None = ...,
+    persist_result: bool | None = ...,
+    result_storage: Any = ...,
+    result_serializer: Any = ...,
+    cache_result_in_memory: bool = ...,
+) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+def flow(fn: Any = None, /, **options: Any) -> Any:
+    """Make a function a flow: the tasks it calls take its result options as defaults."""
+    if fn is not None:
+        return Flow(fn, **options)
+    return lambda f: Flow(f, **options)

@@ -1,0 +1,33 @@
+"""The plugin test kit applied to moorage-azure, against Azurite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from moorage.storage.base import Storage
+from moorage.testing import StorageContract
+from moorage_azure import AzureStorage
+
+
+class TestAzureStorage(StorageContract):
+    """Built through the registry from ``az://container/results`` with a connection string."""
+
+    @pytest.fixture
+    def storage(self, make: Callable[..., Storage]) -> Storage:
+        storage = make()
+        assert isinstance(storage, AzureStorage)
+        return storage
+
+
+class TestAzureStorageInBlocks(StorageContract):
+    """Small blocks: every payload above 64 KiB is staged in blocks and committed at once,
+    including the concurrent writers' (whose commits discard each other's blocks)."""
+
+    large_payload_size = 1024 * 1024
+    concurrent_payload_size = 200 * 1024
+
+    @pytest.fixture
+    def storage(self, make: Callable[..., Storage]) -> Storage:
+        return make("blocks", block_size=64 * 1024, max_concurrency=4)
