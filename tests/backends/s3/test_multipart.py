@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from moorage import StorageError
+from moorage.storage.upload import Buffers as BufferSlicer
 from moorage_s3 import S3Storage
-from moorage_s3.multipart import MAX_PARTS, BufferSlicer, part_ranges
+from moorage_s3.multipart import MAX_PARTS, part_ranges
 from moorage_s3.options import MIB
 
 from servers import wait_until

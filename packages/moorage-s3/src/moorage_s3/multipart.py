@@ -1,28 +1,32 @@
-"""Multipart upload of a record given as several buffers, without joining them first.
+"""S3's multipart upload of a record given as several buffers, without joining them first.
 
-A record arrives as a few buffers (header, metadata, the payload as a memoryview). Each
-part of the upload is copied out of those buffers when its turn comes (one copy of that
-part, whether it lies inside one buffer or straddles two), so at most ``concurrency``
-parts exist in memory at once, however big the record is.
+The cutting and the bounded pool are moorage's one chunked upload
+(`moorage.storage.upload`); this module adds what is S3's: the part size grows past
+10,000 parts, parts go up as UploadPart requests, and the object appears only when
+CompleteMultipartUpload succeeds, so readers see the old object or the new one. That
+request also carries the write's condition (``IfNoneMatch`` / ``IfMatch``), so S3 decides
+it at the moment of replacing. Any failure, cancellation included, aborts the upload so no
+parts are left behind (and billed).
 
-The object appears only when CompleteMultipartUpload succeeds, so readers see the old
-object or the new one. Any failure, cancellation included, aborts the upload so no parts
-are left behind (and billed).
+Each part is copied out of the buffers when its turn comes (one copy of that part,
+whether it lies inside one buffer or straddles two), so at most ``concurrency`` parts
+exist in memory at once, however big the record is.
+
+Requests go to the aiobotocore client that s3fs's public ``set_session`` returns, so
+they are botocore's own calls with its retries and timeouts (see `moorage_s3.transport`),
+and its errors reach `moorage_s3.errors` as botocore raised them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
-import io
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from moorage.storage.base import BytesLike
+from moorage.storage.upload import Buffers, cut, send_parts
 from moorage_s3.options import MIB
 
-__all__ = ["MAX_PARTS", "BufferSlicer", "part_ranges", "upload_multipart"]
+__all__ = ["MAX_PARTS", "part_ranges", "upload_multipart"]
 
 #: S3 accepts at most this many parts per upload.
 MAX_PARTS = 10_000
@@ -30,123 +34,69 @@ MAX_PARTS = 10_000
 logger = logging.getLogger(__name__)
 
 
-class BufferSlicer:
-    """Byte ranges of the concatenation of some buffers, copied one range at a time."""
-
-    def __init__(self, buffers: Sequence[BytesLike]) -> None:
-        self._views = [v for v in (memoryview(b).cast("B") for b in buffers) if v.nbytes]
-        self._starts: list[int] = []
-        offset = 0
-        for view in self._views:
-            self._starts.append(offset)
-            offset += view.nbytes
-        self.size = offset
-
-    def pieces(self, start: int, end: int) -> list[memoryview]:
-        """Views (no copies) of the buffers that make up the bytes ``[start, end)``."""
-        if not 0 <= start <= end <= self.size:
-            raise ValueError(f"range {start}-{end} outside 0-{self.size}")
-        found: list[memoryview] = []
-        index = max(bisect.bisect_right(self._starts, start) - 1, 0)
-        while start < end:
-            view, first = self._views[index], self._starts[index]
-            take = min(end, first + view.nbytes)
-            found.append(view[start - first : take - first])
-            start = take
-            index += 1
-        return found
-
-    def body(self, start: int, end: int) -> io.BytesIO:
-        """The bytes ``[start, end)`` as a request body: one copy, made here.
-
-        A file object rather than ``bytes``: botocore would wrap ``bytes`` in a BytesIO
-        that shares the buffer, and aiohttp would then copy it once more.
-        """
-        body = io.BytesIO()
-        for piece in self.pieces(start, end):
-            body.write(piece)
-        body.seek(0)
-        return body
-
-
 def part_ranges(size: int, part_size: int) -> list[tuple[int, int]]:
     """``[start, end)`` of each part; the part size grows (by whole MiB) past 10,000 parts."""
     if size > part_size * MAX_PARTS:
         smallest = -(-size // MAX_PARTS)
         part_size = -(-smallest // MIB) * MIB
-    return [(start, min(start + part_size, size)) for start in range(0, size, part_size)]
+    # unit == size: every part but the last is exactly part_size, across buffers or not
+    return cut([size], part_size, unit=part_size)
 
 
 async def upload_multipart(
-    fs: Any,
+    client: Any,
     bucket: str,
     key: str,
-    slicer: BufferSlicer,
+    buffers: Buffers,
     part_size: int,
     concurrency: int,
     condition: dict[str, str] | None = None,
 ) -> None:
-    """Upload the slicer's bytes to ``bucket/key`` in parts; abort on any failure.
+    """Upload the buffers' bytes to ``bucket/key`` in parts; abort on any failure.
 
     ``condition`` (``IfNoneMatch`` / ``IfMatch``) goes with CompleteMultipartUpload, the
-    request that makes the object appear, so S3 decides it at the moment of replacing.
-
-    ``fs`` is an ``s3fs.S3FileSystem``; requests go through its ``_call_s3`` so they get
-    its error translation. Checksums follow botocore's setting, as boto3's transfer
-    manager does: with ``request_checksum_calculation = when_supported`` (the default)
-    the upload declares CRC32 and each part's checksum is sent back on completion.
+    request that makes the object appear. Checksums follow botocore's setting, as boto3's
+    transfer manager does: with ``request_checksum_calculation = when_supported`` (the
+    default) the upload declares CRC32 and each part's checksum is sent back on
+    completion.
     """
-    client = await fs.set_session()
     checksum = getattr(client.meta.config, "request_checksum_calculation", None)
     extra = {"ChecksumAlgorithm": "CRC32"} if checksum == "when_supported" else {}
     where = {"Bucket": bucket, "Key": key}
-    created = await fs._call_s3("create_multipart_upload", **where, **extra)
+    created = await client.create_multipart_upload(**where, **extra)
     upload_id: str = created["UploadId"]
-    ranges = part_ranges(slicer.size, part_size)
-    todo = iter(range(len(ranges)))
-    done: dict[int, dict[str, Any]] = {}
+    ranges = part_ranges(buffers.size, part_size)
 
-    async def send_parts() -> None:
-        for index in todo:  # shared iterator: each part is taken by exactly one worker
-            start, end = ranges[index]
-            body = slicer.body(start, end)
-            sent = await fs._call_s3(
-                "upload_part",
-                **where,
-                UploadId=upload_id,
-                PartNumber=index + 1,
-                Body=body,
-                **extra,
-            )
-            del body
-            part = {"PartNumber": index + 1, "ETag": sent["ETag"]}
-            if extra and sent.get("ChecksumCRC32"):
-                part["ChecksumCRC32"] = sent["ChecksumCRC32"]
-            done[index] = part
-
-    workers = [asyncio.ensure_future(send_parts()) for _ in range(min(concurrency, len(ranges)))]
-    try:
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:  # one failed: stop the others before aborting
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-        await fs._call_s3(
-            "complete_multipart_upload",
+    async def send(index: int) -> dict[str, Any]:
+        start, end = ranges[index]
+        sent = await client.upload_part(
             **where,
             UploadId=upload_id,
-            MultipartUpload={"Parts": [done[i] for i in range(len(ranges))]},
+            PartNumber=index + 1,
+            Body=buffers.body(start, end),
+            **extra,
+        )
+        part = {"PartNumber": index + 1, "ETag": sent["ETag"]}
+        if extra and sent.get("ChecksumCRC32"):
+            part["ChecksumCRC32"] = sent["ChecksumCRC32"]
+        return part
+
+    try:
+        done = await send_parts(len(ranges), send, concurrency=concurrency)
+        await client.complete_multipart_upload(
+            **where,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": done},
             **(condition or {}),
         )
     except BaseException:
-        await asyncio.shield(_abort(fs, where, upload_id))
+        await asyncio.shield(_abort(client, where, upload_id))
         raise
 
 
-async def _abort(fs: Any, where: dict[str, str], upload_id: str) -> None:
+async def _abort(client: Any, where: dict[str, str], upload_id: str) -> None:
     try:
-        await fs._call_s3("abort_multipart_upload", **where, UploadId=upload_id)
+        await client.abort_multipart_upload(**where, UploadId=upload_id)
     except Exception:
         logger.warning(
             "could not abort the multipart upload %s of s3://%s/%s; S3 keeps its parts "

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from botocore.loaders import create_loader  # type: ignore[import-untyped]
 from fsspec.asyn import AsyncFileSystem
 from s3fs import S3FileSystem
 
-from moorage.storage.base import ALWAYS, BytesLike, WriteCondition, write_conflict
+from moorage.storage.base import WriteCondition
 from moorage.storage.objectstore import ObjectStorage, overall_limit
+from moorage.storage.upload import Buffers
 from moorage_s3.errors import error_code, explain
-from moorage_s3.multipart import BufferSlicer, upload_multipart
+from moorage_s3.multipart import upload_multipart
 from moorage_s3.options import S3Options
 from moorage_s3.transport import BoundedSession
 
@@ -64,12 +65,21 @@ def _new_session(profile: str | None) -> AioSession:
 _CONFLICTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
-def _is_conflict(exc: BaseException, replacing: bool) -> bool:
-    found = error_code(exc)
-    if found is None:
-        return False
-    # With If-Match, a missing object answers 404 NoSuchKey: the version read is gone.
-    return found[0] in _CONFLICTS or (replacing and found[0] in ("NoSuchKey", "404"))
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _headers(condition: WriteCondition) -> dict[str, str]:
+    """S3 decides conditional writes itself: ``If-None-Match: *`` (create only) or
+    ``If-Match: <ETag>`` (replace only that object), on PutObject or, for a multipart
+    upload, on CompleteMultipartUpload. A failed condition is 412 (or 409 when two
+    conditional writes overlap), never retried by botocore."""
+    headers: dict[str, str] = {}
+    if condition.if_absent:
+        headers["IfNoneMatch"] = "*"
+    if condition.if_version is not None:
+        headers["IfMatch"] = condition.if_version
+    return headers
 
 
 class S3Storage(ObjectStorage):
@@ -106,87 +116,80 @@ class S3Storage(ObjectStorage):
         fs.max_concurrency = 1  # a whole-object read is one GET: one version, never mixed
         return fs
 
-    def _object_key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
+    # -- the service's primitives ------------------------------------------------------
+    # Requests go to the aiobotocore client that s3fs's public ``set_session`` returns:
+    # botocore's own calls, with its retries and timeouts, and its errors as it raises
+    # them (`moorage_s3.errors` reads them). Whole and ranged reads are fsspec's
+    # ``_cat_file`` (one GET, see max_concurrency above).
 
-    # -- operations that differ from the generic ones --------------------------------
+    def is_empty_range(self, exc: BaseException) -> bool:
+        found = error_code(exc)
+        return found is not None and found[0] in ("InvalidRange", "416")
 
-    async def _read(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+    async def _head(self, fs: AsyncFileSystem, key: str) -> dict[str, Any] | None:
+        client = await fs.set_session()
         try:
-            return await super()._read(fs, key, n)
-        except OSError as exc:
-            found = error_code(exc)
-            if n is not None and found is not None and found[0] in ("InvalidRange", "416"):
-                return b""  # a ranged GET on an empty object: it exists, its head is empty
+            head: dict[str, Any] = await client.head_object(Bucket=self.bucket, Key=self._name(key))
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
             raise
+        return head
 
-    async def _write(
-        self,
-        fs: AsyncFileSystem,
-        key: str,
-        parts: Sequence[BytesLike],
-        condition: WriteCondition = ALWAYS,
-    ) -> str:
+    def version_token(self, key: str, info: dict[str, Any]) -> str:
+        return str(info["ETag"])
+
+    def in_parts(self, size: int) -> bool:
+        return size > 0 and size >= self.s3_options.multipart_threshold
+
+    async def _put(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
+        client = await fs.set_session()
+        body = buffers.single()
+        await client.put_object(
+            Bucket=self.bucket,
+            Key=self._name(key),
+            Body=body if body is not None else buffers.body(0, buffers.size),
+            **_headers(condition),
+        )
+
+    async def _put_parts(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
         options = self.s3_options
-        slicer = BufferSlicer(parts)
-        name = self._object_key(key)
-        # S3 decides conditional writes itself: If-None-Match: * (create only) or
-        # If-Match: <ETag> (replace only that object), on PutObject or, for a multipart
-        # upload, on CompleteMultipartUpload. A failed condition is 412 (or 409 when
-        # two conditional writes overlap), never retried by botocore.
-        headers: dict[str, str] = {}
-        if condition.if_absent:
-            headers["IfNoneMatch"] = "*"
-        if condition.if_version is not None:
-            headers["IfMatch"] = condition.if_version
-        try:
-            if slicer.size and slicer.size >= options.multipart_threshold:
-                await upload_multipart(
-                    fs,
-                    self.bucket,
-                    name,
-                    slicer,
-                    options.part_size,
-                    options.max_concurrency,
-                    headers,
-                )
-            else:
-                single = len(parts) == 1 and isinstance(parts[0], bytes)
-                body = parts[0] if single else slicer.body(0, slicer.size)
-                await fs._call_s3("put_object", Bucket=self.bucket, Key=name, Body=body, **headers)
-        except Exception as exc:
-            if condition and _is_conflict(exc, condition.if_version is not None):
-                raise write_conflict(key, self.url, condition.if_version) from exc
-            raise
-        return self.resolve_path(key)
+        await upload_multipart(
+            await fs.set_session(),
+            self.bucket,
+            self._name(key),
+            buffers,
+            options.part_size,
+            options.max_concurrency,
+            _headers(condition),
+        )
 
-    async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
-        try:
-            head = await fs._call_s3("head_object", Bucket=self.bucket, Key=self._object_key(key))
-        except FileNotFoundError:
-            return None
-        etag: str = head["ETag"]
-        return etag
-
-    async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
-        try:
-            await fs._call_s3("head_object", Bucket=self.bucket, Key=self._object_key(key))
-        except FileNotFoundError:
+    def is_conflict(self, exc: BaseException, condition: WriteCondition) -> bool:
+        found = error_code(exc)
+        if found is None:
             return False
-        return True
+        # With If-Match, a missing object answers 404 NoSuchKey: the version read is gone.
+        replacing = condition.if_version is not None
+        return found[0] in _CONFLICTS or (replacing and found[0] in ("NoSuchKey", "404"))
 
-    async def _delete(self, fs: AsyncFileSystem, key: str) -> None:
+    async def _remove(self, fs: AsyncFileSystem, key: str) -> None:
         # S3 answers 204 for a missing key; only a missing bucket fails, and should.
-        await fs._call_s3("delete_object", Bucket=self.bucket, Key=self._object_key(key))
+        client = await fs.set_session()
+        await client.delete_object(Bucket=self.bucket, Key=self._name(key))
 
-    async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
         below = f"{self.prefix}/" if self.prefix else ""
-        strip = len(self.bucket) + 1 + len(below)
-        keys = [
-            entry["name"][strip:]
-            async for entry in fs._iterdir(self.bucket, delimiter="", prefix=below + prefix)
+        client = await fs.set_session()
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=below + prefix
+        )
+        return [
+            item["Key"][len(below) :] async for page in pages for item in page.get("Contents", [])
         ]
-        return sorted(k for k in keys if k and not k.endswith("/"))
 
     # -- buckets ----------------------------------------------------------------------
 
@@ -205,10 +208,9 @@ class S3Storage(ObjectStorage):
         if region and region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
-            await fs._call_s3("create_bucket", **params)
-        except FileExistsError as exc:
-            found = error_code(exc)
-            if found is None or found[0] != "BucketAlreadyOwnedByYou":
+            await client.create_bucket(**params)
+        except ClientError as exc:
+            if _code(exc) != "BucketAlreadyOwnedByYou":
                 raise
 
     # -- bounds -----------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Shared base for object-store backends built on fsspec's async filesystems.
 
-moorage-s3, moorage-gcs and moorage-azure each subclass `ObjectStorage` with a few
-lines: which fsspec class to build, how URL query options become its keyword arguments,
-and how the SDK's exceptions read. Everything else lives here once:
+moorage-s3, moorage-gcs and moorage-azure each subclass `ObjectStorage` and supply only
+what is particular to their service: how to build the filesystem (`make_filesystem`),
+a few primitives (`_get`, `_head`, `_put`, `_put_parts`, `_remove`, `_names`), which of
+the service's answers mean "not found", "empty range" or "condition failed", and what
+its failures mean (`describe_error`). Every operation of the storage contract is written
+once, here, on top of those:
 
 - each operation is one coroutine taking the filesystem it runs on, and it always runs
   on fsspec's own I/O loop thread, where the filesystem and its HTTP session live. The
@@ -12,15 +15,20 @@ and how the SDK's exceptions read. Everything else lives here once:
 - every filesystem is built with ``skip_instance_cache=True`` (two storages with
   different credentials never share a client) and with the listings cache off, so
   ``exists`` sees another writer's new object at once;
-- ``exists`` asks for the object's metadata (a HEAD request), ``read_head`` asks for a
-  byte range, listings ask for names: none of them downloads a payload;
-- backends' exceptions become `moorage.StorageError` subclasses whose messages name the
-  URL and the fix, never the credentials;
+- ``exists`` and `version_of` ask for the object's metadata (a HEAD request),
+  ``read_head`` asks for a byte range, listings ask for names: none of them downloads a
+  payload; a large write goes up in parts through `moorage.storage.upload`;
+- every exception leaving a backend passes through `moorage.errors.map_exceptions` with
+  one translation (`ObjectStorage._error`): a refused condition is a `WriteConflict`,
+  anything else a `StorageError` whose message names the URL and the fix, never the
+  credentials;
 - no call hangs: each backend bounds every request attempt with its timeouts, and on top
   of that an operation whose size is known runs under an overall limit derived from the
   same timeouts and attempts (`ObjectStorage.time_limit`), past which it is cancelled and
   reported as a `StorageError` naming the URL and key.
 
+The defaults of the primitives use fsspec's generic async methods, so a third-party
+backend that supplies only `make_filesystem` gets a working (unconditional) storage.
 This module imports fsspec; only the plugin packages (which depend on it) import it.
 """
 
@@ -35,10 +43,18 @@ from urllib.parse import urlsplit
 
 from fsspec.asyn import AsyncFileSystem, sync
 
-from moorage.errors import ConfigurationError, MoorageError, RecordNotFound, StorageError
-from moorage.storage.base import ALWAYS, BytesLike, Storage, WriteCondition
+from moorage.buffers import BytesLike
+from moorage.errors import (
+    ConfigurationError,
+    MoorageError,
+    RecordNotFound,
+    StorageError,
+    map_exceptions,
+)
+from moorage.storage.base import ALWAYS, Storage, WriteCondition, write_conflict
+from moorage.storage.upload import Buffers
 
-__all__ = ["ObjectStorage"]
+__all__ = ["ObjectStorage", "overall_limit"]
 
 _T = TypeVar("_T")
 
@@ -66,10 +82,10 @@ def overall_limit(
 class ObjectStorage(Storage):
     """A bucket (or container) and a key prefix on an object store reached by fsspec.
 
-    Subclasses set `schemes` and implement `make_filesystem`, and usually
-    `describe_error`. ``url`` is ``scheme://bucket/prefix`` without the query string, so
-    nothing passed as an option (keys, tokens, connection strings) reaches a repr or a
-    message.
+    Subclasses set `schemes` and implement `make_filesystem`, and usually the
+    primitives and `describe_error`. ``url`` is ``scheme://bucket/prefix`` without the
+    query string, so nothing passed as an option (keys, tokens, connection strings)
+    reaches a repr or a message.
     """
 
     #: What to tell the user when the bucket does not exist: "create it with ...".
@@ -123,7 +139,7 @@ class ObjectStorage(Storage):
     def __hash__(self) -> int:
         return hash((type(self), self.url))
 
-    # -- what a backend supplies -----------------------------------------------------
+    # -- what a backend supplies: configuration and messages ---------------------------
 
     def split_location(self, netloc: str, path: str) -> tuple[str, str]:
         """``(bucket, prefix)`` from the URL's host and path parts."""
@@ -147,6 +163,96 @@ class ObjectStorage(Storage):
         """What to check or raise when an operation ran out of its overall limit."""
         return "check that the service is up and responsive, or raise its timeout options"
 
+    # -- what a backend supplies: the service's primitives -----------------------------
+    # Each runs on the I/O loop and may raise its client's exceptions as they come: the
+    # operations below and `_error` decide what they mean.
+
+    async def _get(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+        """The object's bytes, or its first ``n`` (``n > 0``)."""
+        if n is None:
+            return bytes(await fs._cat_file(self._path(key)))
+        return bytes(await fs._cat_file(self._path(key), start=0, end=n))
+
+    async def _head(self, fs: AsyncFileSystem, key: str) -> dict[str, Any] | None:
+        """The object's metadata, without its payload; None when no object is there."""
+        try:
+            info: dict[str, Any] = await fs._info(self._path(key))
+        except FileNotFoundError:
+            return None
+        return info if info.get("type", "file") == "file" else None
+
+    def version_token(self, key: str, info: dict[str, Any]) -> str:
+        """The version (ETag, generation) in `_head`'s metadata, for backends that
+        declare `conditional_replace`."""
+        raise NotImplementedError(f"{type(self).__name__} has no object versions")
+
+    def in_parts(self, size: int) -> bool:
+        """Whether a write of ``size`` bytes goes up in parts (`_put_parts`)."""
+        return False
+
+    async def _put(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
+        """Store the buffers as the object in one request, with the condition if any.
+        fsspec's generic ``pipe_file`` cannot send one, so the default refuses them."""
+        if condition:
+            raise ConfigurationError(
+                f"{type(self).__name__} cannot write {self._where(key)} conditionally; its "
+                "storage declares no conditional writes"
+            )
+        await fs._pipe_file(self._path(key), bytes(buffers.data(0, buffers.size)))
+
+    async def _put_parts(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
+        """Store the buffers as the object, uploaded in parts (`moorage.storage.upload`),
+        the condition sent with the request that makes the object appear."""
+        raise NotImplementedError(f"{type(self).__name__} has no uploads in parts")
+
+    def is_conflict(self, exc: BaseException, condition: WriteCondition) -> bool:
+        """Whether ``exc``, raised by a write with this condition, is the service
+        refusing the condition (nothing was written)."""
+        return False
+
+    async def _remove(self, fs: AsyncFileSystem, key: str) -> None:
+        """Delete the object; a missing one is no error."""
+        try:
+            await fs._rm_file(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+        """Keys (relative to the root) of the objects whose key starts with ``prefix``,
+        in any order; may include more (they are filtered), never fewer."""
+        folder = prefix.rpartition("/")[0]  # list below the prefix's folder, not the root
+        try:
+            found = await fs._find(f"{self._root}/{folder}" if folder else self._root)
+        except FileNotFoundError:
+            if not await self._bucket_exists(fs):
+                raise
+            found = []
+        start = len(self._root) + 1
+        return [name[start:] for name in found if name.startswith(self._root + "/")]
+
+    def is_not_found(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the object (or its bucket) is not there."""
+        return isinstance(exc, FileNotFoundError)
+
+    def is_empty_range(self, exc: BaseException) -> bool:
+        """Whether ``exc`` answers a ranged read of an empty object (it exists)."""
+        return False
+
+    async def _bucket_missing(self, fs: AsyncFileSystem, exc: BaseException) -> bool:
+        """Whether the not-found ``exc`` means the bucket, not the object, is missing."""
+        return not await self._bucket_exists(fs)
+
+    async def _bucket_exists(self, fs: AsyncFileSystem) -> bool:
+        try:
+            exists: bool = await fs._exists(self.bucket)
+        except Exception:
+            return False
+        return exists
+
     # -- the filesystem and the two shells ---------------------------------------------
 
     def _filesystem(self) -> AsyncFileSystem:
@@ -166,13 +272,9 @@ class ObjectStorage(Storage):
         *args: Any,
         nbytes: int | None = None,
     ) -> _T:
-        try:
+        with map_exceptions(lambda exc: self._error(exc, action, key)):
             fs = self._filesystem()
             return sync(fs.loop, self._bounded, op, action, key, nbytes, fs, *args)  # type: ignore[no-any-return]
-        except MoorageError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, action, key) from exc
 
     async def _arun(
         self,
@@ -182,15 +284,11 @@ class ObjectStorage(Storage):
         *args: Any,
         nbytes: int | None = None,
     ) -> _T:
-        try:
+        with map_exceptions(lambda exc: self._error(exc, action, key)):
             fs = self._filesystem()
             bounded = self._bounded(op, action, key, nbytes, fs, *args)
             future = asyncio.run_coroutine_threadsafe(bounded, fs.loop)
             return await asyncio.wrap_future(future)
-        except MoorageError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, action, key) from exc
 
     async def _bounded(
         self,
@@ -224,6 +322,7 @@ class ObjectStorage(Storage):
         return f"{key!r} in {self.url}" if key is not None else self.url
 
     def _error(self, exc: BaseException, action: str, key: str | None) -> MoorageError:
+        """The one translation of this storage's failures (see `map_exceptions`)."""
         specific = self.describe_error(exc, action, key)
         if specific is not None:
             return StorageError(specific)
@@ -263,19 +362,23 @@ class ObjectStorage(Storage):
     def _path(self, key: str) -> str:
         return f"{self._root}/{key}"
 
+    def _name(self, key: str) -> str:
+        """The object's name inside the bucket."""
+        return f"{self.prefix}/{key}" if self.prefix else key
+
     async def _read(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
         try:
-            if n is None:
-                data = await fs._cat_file(self._path(key))
-            else:
-                data = await fs._cat_file(self._path(key), start=0, end=n) if n > 0 else b""
-                if n == 0 and not await self._exists(fs, key):
-                    raise FileNotFoundError(key)
-        except FileNotFoundError:
-            if await self._bucket_exists(fs):
-                raise self._missing(key) from None
-            raise
-        return bytes(data)
+            if n == 0:
+                if await self._head(fs, key) is None:
+                    raise FileNotFoundError(self._path(key))
+                return b""
+            return await self._get(fs, key, n)
+        except Exception as exc:
+            if n and self.is_empty_range(exc):
+                return b""  # a range past the end of an empty object: its head is empty
+            if not self.is_not_found(exc) or await self._bucket_missing(fs, exc):
+                raise
+            raise self._missing(key) from None
 
     async def _write(
         self,
@@ -284,54 +387,31 @@ class ObjectStorage(Storage):
         parts: Sequence[BytesLike],
         condition: WriteCondition = ALWAYS,
     ) -> str:
-        """Upload the parts as one object. Backends that declare conditional writes
-        override this and send the condition with the upload; fsspec's generic
-        ``pipe_file`` cannot, so this one refuses them."""
-        if condition:
-            raise ConfigurationError(
-                f"{type(self).__name__} cannot write {self._where(key)} conditionally; its "
-                "storage declares no conditional writes"
-            )
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        await fs._pipe_file(self._path(key), bytes(data) if isinstance(data, memoryview) else data)
+        buffers = Buffers(parts)
+        try:
+            if self.in_parts(buffers.size):
+                await self._put_parts(fs, key, buffers, condition)
+            else:
+                await self._put(fs, key, buffers, condition)
+        except Exception as exc:
+            if condition and self.is_conflict(exc, condition):
+                raise write_conflict(key, self.url, condition.if_version) from exc
+            raise
         return self.resolve_path(key)
 
     async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
-        """The stored object's version token (ETag, generation), None if missing; for
-        backends that declare `conditional_replace`."""
-        raise NotImplementedError(f"{type(self).__name__} has no object versions")
+        info = await self._head(fs, key)
+        return None if info is None else self.version_token(key, info)
 
     async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
-        try:
-            info: dict[str, Any] = await fs._info(self._path(key))
-        except FileNotFoundError:
-            return False
-        return bool(info.get("type", "file") == "file")
+        return await self._head(fs, key) is not None
 
     async def _delete(self, fs: AsyncFileSystem, key: str) -> None:
-        try:
-            await fs._rm_file(self._path(key))
-        except FileNotFoundError:
-            pass
+        await self._remove(fs, key)
 
     async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
-        folder = prefix.rpartition("/")[0]  # list below the prefix's folder, not the root
-        try:
-            found = await fs._find(f"{self._root}/{folder}" if folder else self._root)
-        except FileNotFoundError:
-            if not await self._bucket_exists(fs):
-                raise
-            found = []
-        start = len(self._root) + 1
-        keys = (name[start:] for name in found if name.startswith(self._root + "/"))
-        return sorted(k for k in keys if k and not k.endswith("/") and k.startswith(prefix))
-
-    async def _bucket_exists(self, fs: AsyncFileSystem) -> bool:
-        try:
-            exists: bool = await fs._exists(self.bucket)
-        except Exception:
-            return False
-        return exists
+        names = await self._names(fs, prefix)
+        return sorted(k for k in names if k and not k.endswith("/") and k.startswith(prefix))
 
     # -- the storage contract: thin sync and async shells -----------------------------
 
