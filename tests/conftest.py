@@ -43,11 +43,11 @@ def _isolated(
     monkeypatch.chdir(home)
     reset_settings()
     reset_registry()
-    moorage.results._cache = None
+    moorage.store.defaults._cache = None
     yield
     reset_settings()
     reset_registry()
-    moorage.results._cache = None
+    moorage.store.defaults._cache = None
 
 
 def _memory_url() -> str:

@@ -19,7 +19,7 @@ from moorage.plugins.registry import reset_registry
 from moorage.serializers.base import JSONSerializer, PickleSerializer
 from moorage.storage.base import MemoryStorage
 from moorage.store.memory_cache import ResultCache
-from moorage.workflow.context import RunContext, run_context
+from moorage.store.context import RunContext, run_context
 
 
 def test_defaults(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from moorage import ConfigurationError, LockError
 from moorage.results import ResultStore
-from moorage.workflow.transactions import TransactionState
+from moorage.store.transaction import TransactionState
 
 WORKER = Path(__file__).with_name("counter_worker.py")
 

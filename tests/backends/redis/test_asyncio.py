@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from moorage import LockError
-from moorage.store.store import generate_default_holder
+from moorage.store.defaults import generate_default_holder
 from moorage_redis import RedisLockManager
 
 from .conftest import MakeManager

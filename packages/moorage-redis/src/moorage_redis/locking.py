@@ -220,8 +220,9 @@ class RedisLockManager(LockManager):
             fix = "only the holder may extend it"
         raise LockError(f"cannot extend lock on key {key!r} in {self.url}: {why}; {fix}")
 
-    def _acquire_call(self, key: str, holder: str, hold_timeout: float | None) -> Call:
-        return (self, "attempt", (key, holder, hold_ms(self.effective_hold_timeout(hold_timeout))))
+    def _acquire_call(self, key: str, holder: str, hold_timeout: float | None) -> Call[Attempt]:
+        hold = hold_ms(self.effective_hold_timeout(hold_timeout))
+        return Call(self.attempt, self.aattempt, key, holder, hold)
 
     # -- waiting: the shared operation, run by the sync or the async driver -------------------
 
@@ -250,20 +251,20 @@ class RedisLockManager(LockManager):
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is unlocked; False if ``timeout`` passed first."""
-        return self._wait(key, (self, "probe", (key,)), timeout)
+        return self._wait(key, Call(self.probe, self.aprobe, key), timeout)
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Async twin of `wait_for_lock`."""
-        return await self._await(key, (self, "probe", (key,)), timeout)
+        return await self._await(key, Call(self.probe, self.aprobe, key), timeout)
 
-    def _wait(self, key: str, attempt: Call, timeout: float | None) -> bool:
+    def _wait(self, key: str, attempt: Call[Attempt], timeout: float | None) -> bool:
         waiter = ReleaseWaiter(self, key)
         try:
             return run_sync(wait_op(attempt, waiter, timeout, self.options.recheck_interval))
         finally:
             waiter.close()
 
-    async def _await(self, key: str, attempt: Call, timeout: float | None) -> bool:
+    async def _await(self, key: str, attempt: Call[Attempt], timeout: float | None) -> bool:
         waiter = ReleaseWaiter(self, key)
         try:
             return await run_async(wait_op(attempt, waiter, timeout, self.options.recheck_interval))

@@ -1,8 +1,8 @@
 """Waiting for a lock without polling: the schedule and the loop, written once.
 
-`wait_op` is an operation in the sense of `moorage.operations`: it yields the calls it needs
-and is driven by `run_sync` (blocking calls) or `run_async` (their ``a`` twins), so the
-sync and async lock managers share every decision:
+`wait_op` is an operation in the sense of `moorage.operations`: it asks for the calls it
+needs and is driven by `run_sync` (blocking calls) or `run_async` (their async twins), so
+the sync and async lock managers share every decision:
 
 1. try (take the lock, or check that it is free); done if that worked, False if the
    time is up;
@@ -23,13 +23,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Protocol
 
 from moorage.locking.base import backoff_delays
 from moorage.operations import Call, Op
 from moorage_redis.scripts import Attempt
 
-__all__ = ["EXPIRY_MARGIN", "next_wait", "recheck_delays", "wait_op"]
+__all__ = ["EXPIRY_MARGIN", "Waiter", "next_wait", "recheck_delays", "wait_op"]
+
+
+class Waiter(Protocol):
+    """Listens for the release of one lock (`moorage_redis.locking.ReleaseWaiter`)."""
+
+    def subscribe(self) -> bool:
+        """Start listening; True if listening (pub/sub is available)."""
+
+    async def asubscribe(self) -> bool:
+        """Async twin of `subscribe`."""
+
+    def wait_released(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a release message; True if still listening."""
+
+    async def await_released(self, seconds: float) -> bool:
+        """Async twin of `wait_released`."""
+
 
 #: Added to a lock's remaining time to live before re-checking, so the re-check finds it
 #: expired rather than a millisecond short of it (seconds).
@@ -60,28 +77,29 @@ def next_wait(ttl_ms: int | None, remaining: float | None, recheck: float) -> fl
     return max(wait, 0.0)
 
 
-def wait_op(attempt: Call, waiter: Any, timeout: float | None, recheck_interval: float) -> Op[bool]:
+def wait_op(
+    attempt: Call[Attempt], waiter: Waiter, timeout: float | None, recheck_interval: float
+) -> Op[bool]:
     """Repeat ``attempt`` (a call answering an `Attempt`) until it is done; False once
     ``timeout`` seconds (None: no limit) have passed.
 
-    ``waiter`` answers ``subscribe() -> bool`` (True: listening for releases) and
-    ``wait_released(seconds) -> bool`` (True: still listening), and their ``a`` twins.
+    ``waiter`` listens for the lock's release (see `Waiter`).
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     delays: Iterator[float] | None = None
     listening = False
     while True:
-        outcome: Attempt = yield attempt
+        outcome = yield from attempt
         if outcome.done:
             return True
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             return False
         if delays is None:
-            listening = yield (waiter, "subscribe", ())
+            listening = yield from Call(waiter.subscribe, waiter.asubscribe)
             delays = recheck_delays(recheck_interval) if listening else backoff_delays()
             continue
         pause = next_wait(outcome.ttl_ms, remaining, next(delays))
-        still = yield (waiter, "wait_released", (pause,))
+        still = yield from Call(waiter.wait_released, waiter.await_released, pause)
         if listening and not still:
             listening, delays = False, backoff_delays()

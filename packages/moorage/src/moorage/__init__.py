@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from moorage.serializers.base import Serializer
     from moorage.store.store import ResultStore
     from moorage.workflow.tasks import Flow, Task, flow, task
-    from moorage.workflow.transactions import Transaction
+    from moorage.store.transaction import Transaction
 
 _LAZY = {
     "hookimpl": "moorage.plugins.registry",
@@ -70,7 +70,7 @@ _LAZY = {
     "Flow": "moorage.workflow.tasks",
     "task": "moorage.workflow.tasks",
     "flow": "moorage.workflow.tasks",
-    "Transaction": "moorage.workflow.transactions",
+    "Transaction": "moorage.store.transaction",
 }
 
 

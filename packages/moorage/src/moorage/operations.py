@@ -1,27 +1,63 @@
 """Operations written once, run by a sync or an async driver.
 
-An operation is a generator that yields the I/O it needs as ``(target, method, args)``
-(or ``(target, method, args, kwargs)``) and returns its result. `run_sync` calls
-``target.method(*args)``; `run_async` awaits ``target.a<method>(*args)``
-(``read_path`` -> ``aread_path``, ``wait_until_free`` -> ``await_until_free``).
-Exceptions raised by a call are thrown back into the operation, so it can handle them
-where it asked. This keeps every rule in one place, leaves the sync and async shells
-one line each, and means a sync call never starts an event loop.
+An operation is a generator that asks for its I/O with ``yield from`` a `Call`, which
+names the blocking method and its async twin side by side::
+
+    head = yield from Call(storage.read_head, storage.aread_head, key, size)
+
+`run_sync` calls the first, `run_async` awaits the second; the value comes back as the
+result of the ``yield from``. The pair is checked by the type checker against the
+arguments and the result (a reader's "find usages" of ``aread_head`` finds this line).
+Exceptions raised by a call are thrown back into the operation at that line, so it can
+handle them where it asked. This keeps every rule in one place, leaves the sync and
+async shells one line each, and means a sync call never starts an event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar
 
 __all__ = ["Call", "Op", "in_thread", "run_async", "run_sync"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
-#: One I/O request of an operation: call ``target.method(*args)`` (or its ``a`` twin),
-#: with ``**kwargs`` when a fourth item is given.
-Call = tuple[Any, str, tuple[Any, ...]] | tuple[Any, str, tuple[Any, ...], dict[str, Any]]
-Op = Generator[Call, Any, T]
+
+class Call(Generic[T]):
+    """One I/O request of an operation: ``sync(*args, **kwargs)`` when driven by
+    `run_sync`, ``await asynchronous(*args, **kwargs)`` when driven by `run_async`.
+
+    ``yield from`` a call inside an operation gives its result, typed ``T``. A call may
+    be made once and asked for again (a retried attempt, for one).
+    """
+
+    __slots__ = ("args", "asynchronous", "kwargs", "sync")
+
+    def __init__(
+        self,
+        sync: Callable[P, T],
+        asynchronous: Callable[P, Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> None:
+        self.sync: Callable[..., T] = sync
+        self.asynchronous: Callable[..., Awaitable[T]] = asynchronous
+        self.args = args
+        self.kwargs = kwargs
+
+    def __iter__(self) -> Generator[Call[T], Any, T]:
+        result: T = yield self
+        return result
+
+    def __repr__(self) -> str:
+        name = getattr(self.sync, "__qualname__", repr(self.sync))
+        return f"Call({name}, args={self.args!r}, kwargs={self.kwargs!r})"
+
+
+#: An operation returning ``T``: a generator of `Call` requests.
+Op: TypeAlias = Generator[Call[Any], Any, T]
 
 
 def run_sync(op: Op[T]) -> T:
@@ -30,10 +66,7 @@ def run_sync(op: Op[T]) -> T:
         call = next(op)
         while True:
             try:
-                if len(call) == 3:
-                    value = getattr(call[0], call[1])(*call[2])
-                else:
-                    value = getattr(call[0], call[1])(*call[2], **call[3])
+                value = call.sync(*call.args, **call.kwargs)
             except Exception as exc:
                 call = op.throw(exc)
             else:
@@ -44,15 +77,12 @@ def run_sync(op: Op[T]) -> T:
 
 
 async def run_async(op: Op[T]) -> T:
-    """Drive an operation with the targets' async twins."""
+    """Drive an operation with the calls' async twins."""
     try:
         call = next(op)
         while True:
             try:
-                if len(call) == 3:
-                    value = await getattr(call[0], "a" + call[1])(*call[2])
-                else:
-                    value = await getattr(call[0], "a" + call[1])(*call[2], **call[3])
+                value = await call.asynchronous(*call.args, **call.kwargs)
             except Exception as exc:
                 call = op.throw(exc)
             else:
@@ -62,9 +92,10 @@ async def run_async(op: Op[T]) -> T:
         return result
 
 
-async def in_thread(fn: Callable[..., T], /, *args: Any) -> T:
-    """``await asyncio.to_thread(fn, *args)``. asyncio is imported here, by code that is
-    already running async, so that importing moorage does not cost its import."""
+async def in_thread(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``await asyncio.to_thread(fn, *args, **kwargs)``. asyncio is imported here, by
+    code that is already running async, so that importing moorage does not cost its
+    import."""
     import asyncio
 
-    return await asyncio.to_thread(fn, *args)
+    return await asyncio.to_thread(fn, *args, **kwargs)

@@ -7,7 +7,6 @@ kept in contextvars by the workflow layer.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,10 @@ from moorage.plugins.resolve import storage_from
 from moorage.records.models import ResultRecord, ResultRecordMetadata
 from moorage.serializers.base import Serializer, coerce_serializer
 from moorage.storage.base import Storage
-from moorage.store.memory_cache import ResultCache
+from moorage.store.context import current_context
+from moorage.store.defaults import default_cache, get_default_result_storage
 from moorage.store.persisted import PersistedResult
 from moorage.store.store import DEFAULT_STORAGE_KEY_FN, ResultStore
-from moorage.workflow.context import current_context
 
 __all__ = [
     "DEFAULT_STORAGE_KEY_FN",
@@ -48,15 +47,6 @@ __all__ = [
 ResultStorage = Storage | Path | str
 #: What `resolve_serializer` accepts.
 ResultSerializer = Serializer | str
-
-
-def get_default_result_storage() -> Storage:
-    """The storage named by the ``storage`` setting, else local storage at
-    ``local_storage_path`` (default ``~/.moorage/storage``)."""
-    settings = get_settings()
-    if settings.storage is not None:
-        return storage_from(settings.storage, settings)
-    return storage_from(settings.local_storage_path, settings)
 
 
 async def aget_default_result_storage() -> Storage:
@@ -116,7 +106,7 @@ def should_persist_result() -> bool:
 def get_result_store() -> ResultStore:
     """The running task's or flow's store; outside one, a store with default settings."""
     context = current_context()
-    if context is not None and context.result_store is not None:
+    if context is not None and isinstance(context.result_store, ResultStore):
         return context.result_store
     return ResultStore()
 
@@ -127,21 +117,6 @@ def get_or_create_default_task_scheduling_storage() -> Storage:
     if settings.task_scheduling_storage is not None:
         return storage_from(settings.task_scheduling_storage, settings)
     return get_default_result_storage()
-
-
-_cache: ResultCache | None = None
-_cache_lock = threading.Lock()
-
-
-def default_cache() -> ResultCache:
-    """The process-wide memory cache, sized by ``cache_max_entries`` and ``cache_max_bytes``."""
-    global _cache
-    if _cache is None:
-        with _cache_lock:
-            if _cache is None:
-                settings = get_settings()
-                _cache = ResultCache(settings.cache_max_entries, settings.cache_max_bytes)
-    return _cache
 
 
 def result_storage_discriminator(rs: Any) -> str:

@@ -169,27 +169,30 @@ class LockManager(ABC):
 
     # -- the contract, built on the primitives ------------------------------------------
 
-    def _poll_op(self, attempt: Call, until: bool, key: str, timeout: float | None) -> Op[bool]:
+    def _poll_op(
+        self, attempt: Call[bool], until: bool, key: str, timeout: float | None
+    ) -> Op[bool]:
         """Repeat ``attempt`` until it returns ``until``, pausing between tries with the
         shared backoff; False once ``timeout`` seconds have passed."""
         deadline = _deadline(timeout)
         delays = backoff_delays()
-        while (yield attempt) != until:
+        while (yield from attempt) != until:
             remaining = _remaining(deadline)
             if remaining is not None and remaining <= 0:
                 return False
-            yield (self, "wait_until_free", (key, _min(next(delays), remaining)))
+            pause = _min(next(delays), remaining)
+            yield from Call(self.wait_until_free, self.await_until_free, key, pause)
         return True
 
     def _acquire_op(
         self, key: str, holder: str, acquire_timeout: float | None, hold_timeout: float | None
     ) -> Op[bool]:
-        attempt: Call = (
-            self,
-            "try_acquire",
-            (key, holder, self.effective_hold_timeout(hold_timeout)),
-        )
+        hold = self.effective_hold_timeout(hold_timeout)
+        attempt = Call(self.try_acquire, self.atry_acquire, key, holder, hold)
         return self._poll_op(attempt, True, key, acquire_timeout)
+
+    def _locked_call(self, key: str) -> Call[bool]:
+        return Call(self.is_locked, self.ais_locked, key)
 
     def acquire_lock(
         self,
@@ -223,11 +226,11 @@ class LockManager(ABC):
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is unlocked; False if ``timeout`` passed first."""
-        return run_sync(self._poll_op((self, "is_locked", (key,)), False, key, timeout))
+        return run_sync(self._poll_op(self._locked_call(key), False, key, timeout))
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Async twin of `wait_for_lock`."""
-        return await run_async(self._poll_op((self, "is_locked", (key,)), False, key, timeout))
+        return await run_async(self._poll_op(self._locked_call(key), False, key, timeout))
 
     # -- waiting and async primitives: override for native behaviour ---------------------
 

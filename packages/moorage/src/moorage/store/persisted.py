@@ -33,11 +33,15 @@ from pydantic import (
 )
 
 from moorage.errors import InvalidKey, RecordExpired
+from moorage.operations import run_async, run_sync
 from moorage.plugins.resolve import storage_from
 from moorage.records.models import ResultRecord
 from moorage.serializers.base import Serializer, coerce_serializer
 from moorage.storage.base import Storage, validate_key
-from moorage.store.store import ResultStore
+from moorage.store.base import StoreBase
+from moorage.store.context import current_store
+from moorage.store.reading import read_op
+from moorage.store.writing import persist_op
 
 __all__ = ["PersistedResult", "acreate_result", "create_result"]
 
@@ -80,16 +84,14 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 def _store_for(
-    result_store: ResultStore | None,
+    result_store: StoreBase | None,
     storage_block: Storage | str | os.PathLike[str] | None,
     serializer: Serializer | str | None,
-) -> ResultStore:
+) -> StoreBase:
     """``result_store`` (default: the running task's or flow's store, else one with
     default settings), with ``storage_block`` and ``serializer`` applied when given."""
     if result_store is None:
-        from moorage.results import get_result_store
-
-        result_store = get_result_store()
+        result_store = current_store() or StoreBase()
     update: dict[str, Any] = {}
     if storage_block is not None:
         update["result_storage"] = storage_from(storage_block)
@@ -137,7 +139,7 @@ class PersistedResult(BaseModel):
 
     _cache: Any = PrivateAttr(default=NotSet)
     _should_cache_object: bool = PrivateAttr(default=True)
-    _store: ResultStore | None = PrivateAttr(default=None)
+    _store: StoreBase | None = PrivateAttr(default=None)
     _key: str | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
@@ -153,7 +155,7 @@ class PersistedResult(BaseModel):
         context = info.context
         store = context.get("result_store") if isinstance(context, dict) else None
         if store is not None:
-            if not isinstance(store, ResultStore):
+            if not isinstance(store, StoreBase):
                 raise TypeError(
                     "the 'result_store' of a PersistedResult's validation context must be a "
                     f"ResultStore; got {type(store).__name__}"
@@ -192,7 +194,7 @@ class PersistedResult(BaseModel):
     def _prepare(
         cls,
         obj: Any,
-        store: ResultStore,
+        store: StoreBase,
         storage_key_fn: Callable[[], str] | None,
         storage_block_id: uuid.UUID | None,
         cache_object: bool,
@@ -236,7 +238,7 @@ class PersistedResult(BaseModel):
         expiration: dt.datetime | dt.timedelta | None = None,
         serialize_to_none: bool = False,
         *,
-        result_store: ResultStore | None = None,
+        result_store: StoreBase | None = None,
     ) -> Self:
         """Write ``obj`` as a record and return a reference to it. Deprecated: use
         ``ResultStore.create_result_record`` and ``persist_result_record``.
@@ -262,7 +264,7 @@ class PersistedResult(BaseModel):
             serialize_to_none,
         )
         if record is not None:
-            store.persist_result_record(record)
+            run_sync(persist_op(store, record, None))
             result._written()
         return result
 
@@ -278,7 +280,7 @@ class PersistedResult(BaseModel):
         expiration: dt.datetime | dt.timedelta | None = None,
         serialize_to_none: bool = False,
         *,
-        result_store: ResultStore | None = None,
+        result_store: StoreBase | None = None,
     ) -> Self:
         """`create`, for async code."""
         warn(_CLASS_DEPRECATED, DeprecationWarning, stacklevel=2)
@@ -293,21 +295,19 @@ class PersistedResult(BaseModel):
             serialize_to_none,
         )
         if record is not None:
-            await store.apersist_result_record(record)
+            await run_async(persist_op(store, record, None))
             result._written()
         return result
 
     # -- where the record is ------------------------------------------------------------
 
-    def _located(self) -> tuple[ResultStore, str]:
+    def _located(self) -> tuple[StoreBase, str]:
         """The store to read and write with, and the record's key in it."""
         if self._store is not None and self._key is not None:
             return self._store, self._key
         store = self._store
         if store is None:
-            from moorage.results import get_result_store
-
-            store = get_result_store()
+            store = current_store() or StoreBase()
         if self.serializer_type != store.serializer.type:  # what `write` must write with
             store = store.model_copy(update={"serializer": coerce_serializer(self.serializer_type)})
         try:
@@ -338,7 +338,7 @@ class PersistedResult(BaseModel):
             )
         return self._cache
 
-    def _reader(self, ignore_cache: bool) -> tuple[ResultStore, str]:
+    def _reader(self, ignore_cache: bool) -> tuple[StoreBase, str]:
         store, key = self._located()
         if ignore_cache and store.cache_result_in_memory:
             # Past the store's memory cache too: what storage holds now.
@@ -362,7 +362,7 @@ class PersistedResult(BaseModel):
         if cached is not NotSet:
             return cached
         store, key = self._reader(ignore_cache)
-        return self._took(store.read(key))
+        return self._took(run_sync(read_op(store, key, None)))
 
     async def aget(self, ignore_cache: bool = False) -> Any:
         """`get`, for async code."""
@@ -370,11 +370,11 @@ class PersistedResult(BaseModel):
         if cached is not NotSet:
             return cached
         store, key = self._reader(ignore_cache)
-        return self._took(await store.aread(key))
+        return self._took(await run_async(read_op(store, key, None)))
 
     # -- write --------------------------------------------------------------------------
 
-    def _to_write(self, obj: Any) -> tuple[ResultStore, ResultRecord[Any]] | None:
+    def _to_write(self, obj: Any) -> tuple[StoreBase, ResultRecord[Any]] | None:
         if self.serialize_to_none:  # not persisted, as in Prefect: kept in memory only
             if obj is not NotSet:
                 self._cache = obj
@@ -401,7 +401,7 @@ class PersistedResult(BaseModel):
         to_write = self._to_write(obj)
         if to_write is not None:
             store, record = to_write
-            store.persist_result_record(record)
+            run_sync(persist_op(store, record, None))
             self._written()
 
     async def awrite(self, obj: Any = NotSet) -> None:
@@ -409,12 +409,12 @@ class PersistedResult(BaseModel):
         to_write = self._to_write(obj)
         if to_write is not None:
             store, record = to_write
-            await store.apersist_result_record(record)
+            await run_async(persist_op(store, record, None))
             self._written()
 
 
 def _prepare_result(
-    store: ResultStore,
+    store: StoreBase,
     obj: Any,
     key: str | None,
     expiration: dt.datetime | dt.timedelta | None,
@@ -431,7 +431,7 @@ def _prepare_result(
 
 
 def create_result(
-    store: ResultStore,
+    store: StoreBase,
     obj: Any,
     key: str | None = None,
     expiration: dt.datetime | dt.timedelta | None = None,
@@ -450,13 +450,13 @@ def create_result(
     warn(_CREATE_RESULT_DEPRECATED, DeprecationWarning, stacklevel=stacklevel)
     result, record = _prepare_result(store, obj, key, expiration)
     if record is not None:
-        store.persist_result_record(record)
+        run_sync(persist_op(store, record, None))
         result._written()
     return result
 
 
 async def acreate_result(
-    store: ResultStore,
+    store: StoreBase,
     obj: Any,
     key: str | None = None,
     expiration: dt.datetime | dt.timedelta | None = None,
@@ -467,6 +467,6 @@ async def acreate_result(
     warn(_CREATE_RESULT_DEPRECATED, DeprecationWarning, stacklevel=stacklevel)
     result, record = _prepare_result(store, obj, key, expiration)
     if record is not None:
-        await store.apersist_result_record(record)
+        await run_async(persist_op(store, record, None))
         result._written()
     return result

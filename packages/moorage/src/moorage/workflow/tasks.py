@@ -14,7 +14,7 @@ stores nothing. Async functions get the same behaviour with ``await``.
 
 A flow is a function that sets defaults for the tasks it calls: its result storage,
 serializer, ``persist_result`` and ``cache_result_in_memory`` reach them through the run
-context (`moorage.workflow.context`), which is also what `moorage.results.get_result_store`
+context (`moorage.store.context`), which is also what `moorage.results.get_result_store`
 and `should_persist_result` read.
 
 The decisions (parameters, store, key, whether to persist) are plain functions shared
@@ -30,7 +30,7 @@ import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from moorage.config.settings import MoorageSettings, get_settings
 from moorage.errors import (
@@ -42,13 +42,12 @@ from moorage.errors import (
 )
 from moorage.locking.base import IsolationLevel
 from moorage.operations import Op, run_async, run_sync
+from moorage.store.context import RunContext, current_context, run_context
+from moorage.store.reading import read_op
+from moorage.store.store import ResultStore
+from moorage.store.transaction import Transaction
 from moorage.workflow.cache_policies import DEFAULT, NO_CACHE, CacheContext, CacheKeyFn, CachePolicy
-from moorage.workflow.context import RunContext, current_context, run_context
 from moorage.workflow.hashing import UnhashableValue
-
-if TYPE_CHECKING:
-    from moorage.store.store import ResultStore
-    from moorage.workflow.transactions import Transaction
 
 __all__ = ["Flow", "Task", "flow", "task"]
 
@@ -128,7 +127,7 @@ def _stored_op(task: Task[Any, Any], store: ResultStore, key: str) -> Op[Any]:
     """The committed record under ``key``, or None when there is none to use (missing,
     expired or unreadable, with a warning: the transaction then decides)."""
     try:
-        return (yield from store._read_op(key, None))
+        return (yield from read_op(store, key, None))
     except _UNREADABLE as exc:
         _unreadable(task, key, exc)
         return None
@@ -140,7 +139,7 @@ def _committed_op(task: Task[Any, Any], txn: Transaction, key: str) -> Op[Any]:
     """The record a transaction found committed at its start, or None (with a warning)
     if it cannot be read: the task then recomputes and the commit replaces it."""
     try:
-        return (yield from txn._read_op())
+        return (yield from txn.read_record_op())
     except _UNREADABLE as exc:
         _unreadable(task, key, exc)
         return None
@@ -266,8 +265,6 @@ class Task(Generic[P, R]):
 
     def _store(self, context: RunContext | None, settings: MoorageSettings) -> ResultStore:
         """This task's store, derived from the flow's (or the default) store once."""
-        from moorage.store.store import ResultStore
-
         base: Any = context.result_store if context is not None else None
         origin = base if base is not None else settings
         memo = self._memo
@@ -323,7 +320,7 @@ class Task(Generic[P, R]):
             with run_context(plan.context()):
                 return self.fn(*args, **kwargs)
         if plan.reads_first:
-            record = plan.store._memory_hit(plan.key) or run_sync(
+            record = plan.store.memory_hit(plan.key) or run_sync(
                 _stored_op(self, plan.store, plan.key)
             )
             if record is not None:
@@ -346,7 +343,7 @@ class Task(Generic[P, R]):
             with run_context(plan.context()):
                 return await fn(*args, **kwargs)
         if plan.reads_first:
-            record = plan.store._memory_hit(plan.key) or await run_async(
+            record = plan.store.memory_hit(plan.key) or await run_async(
                 _stored_op(self, plan.store, plan.key)
             )
             if record is not None:

@@ -1,7 +1,8 @@
 """The current run context, kept in contextvars so threads and asyncio tasks each see theirs.
 
 The workflow layer sets it while a task or flow runs; `should_persist_result` and
-`get_result_store` read it.
+`get_result_store` (`moorage.results`), `PersistedResult` and ``result_storage_key``
+templates read it.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from moorage.store.store import ResultStore
+from moorage.store.base import StoreBase
 
-__all__ = ["RunContext", "current_context", "run_context"]
+__all__ = ["RunContext", "current_context", "current_store", "run_context"]
 
 
 @dataclass(frozen=True)
 class RunContext:
     """What a running task or flow tells the results layer."""
 
-    result_store: ResultStore | None = None
+    result_store: StoreBase | None = None
     persist_result: bool | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     is_task: bool = True
@@ -33,6 +33,12 @@ _current: ContextVar[RunContext | None] = ContextVar("moorage_run_context", defa
 
 def current_context() -> RunContext | None:
     return _current.get()
+
+
+def current_store() -> StoreBase | None:
+    """The running task's or flow's store, if one is running and has one."""
+    context = _current.get()
+    return context.result_store if context is not None else None
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypedDict, Unpack
+from typing import Any, Self, TypedDict, Unpack
 
 from moorage.errors import (
     ConfigurationError,
@@ -43,12 +43,13 @@ from moorage.errors import (
     WriteConflict,
 )
 from moorage.locking.base import IsolationLevel
-from moorage.operations import Op, run_async, run_sync
+from moorage.operations import Call, Op, run_async, run_sync
 from moorage.records.models import ResultRecord
 from moorage.storage.base import ALWAYS, IF_ABSENT, WriteCondition, validate_key
-
-if TYPE_CHECKING:
-    from moorage.store.store import ResultStore
+from moorage.store.base import StoreBase
+from moorage.store.defaults import generate_default_holder
+from moorage.store.reading import probe_op, read_op, version_op
+from moorage.store.writing import persist_op
 
 __all__ = ["Transaction", "TransactionOptions", "TransactionState"]
 
@@ -79,7 +80,7 @@ class TransactionState(StrEnum):
 
 
 class Transaction:
-    """One key's transaction on a `ResultStore`; build it with `ResultStore.transaction`.
+    """One key's transaction on a result store; build it with `ResultStore.transaction`.
 
     Use it as a context manager (``with`` or ``async with``), or call `begin`,
     `commit` and `rollback` (and their ``a`` twins) yourself.
@@ -87,13 +88,11 @@ class Transaction:
 
     def __init__(
         self,
-        store: ResultStore,
+        store: StoreBase,
         key: str,
         isolation_level: IsolationLevel | str = IsolationLevel.READ_COMMITTED,
         **options: Unpack[TransactionOptions],
     ) -> None:
-        from moorage.store.store import generate_default_holder
-
         self.store = store
         self.key = validate_key(key)
         try:
@@ -160,9 +159,16 @@ class Transaction:
         if self.state is not TransactionState.PENDING:
             raise LockError(f"the transaction on {self.key!r} has already begun")
         if self.serializable:
-            manager = self.store._lock_manager()
-            call = (self.key, self.holder, self.lock_timeout, self.hold_timeout)
-            if not (yield (manager, "acquire_lock", call)):
+            manager = self.store.require_lock_manager()
+            acquire = Call(
+                manager.acquire_lock,
+                manager.aacquire_lock,
+                self.key,
+                self.holder,
+                self.lock_timeout,
+                self.hold_timeout,
+            )
+            if not (yield from acquire):
                 raise LockError(
                     f"could not lock {self.key!r} in {manager.url} within "
                     f"{self.lock_timeout} s for a SERIALIZABLE transaction; another holder "
@@ -173,7 +179,7 @@ class Transaction:
         if self.overwrite and not self.serializable:
             self._condition = ALWAYS  # unlocked overwrites: the last writer wins
             return
-        found = yield from self.store._probe_op(self.key)
+        found = yield from probe_op(self.store, self.key)
         if found == "valid" and not self.overwrite:
             self.state = TransactionState.COMMITTED
             return
@@ -182,14 +188,15 @@ class Transaction:
             return
         # Replacing what is there (an expired or unreadable record, or under overwrite):
         # only that version where the storage has versions, else as the lock allows.
-        version = yield from self.store._version_op(self.key)
+        version = yield from version_op(self.store, self.key)
         self._condition = ALWAYS if version is None else WriteCondition(if_version=version)
 
-    def _read_op(self) -> Op[ResultRecord[Any] | None]:
+    def read_record_op(self) -> Op[ResultRecord[Any] | None]:
+        """The record under the key (`read`), as an operation."""
         if self.record is not None:
             return self.record
         try:
-            return (yield from self.store._read_op(self.key, self.holder, not self.serializable))
+            return (yield from read_op(self.store, self.key, self.holder, not self.serializable))
         except (RecordNotFound, RecordExpired):
             return None
 
@@ -214,7 +221,7 @@ class Transaction:
         # recomputing an unreadable result): as an overwrite would.
         condition = self._condition or ALWAYS
         try:
-            yield from self.store._persist_op(record, self.holder, condition, self._locked)
+            yield from persist_op(self.store, record, self.holder, condition, self._locked)
         except WriteConflict as conflict:
             if not condition.if_absent or self.overwrite:
                 raise  # a newer commit came after this transaction began: keep it
@@ -225,7 +232,7 @@ class Transaction:
 
     def _winner_op(self, conflict: WriteConflict) -> Op[ResultRecord[Any]]:
         try:
-            return (yield from self.store._read_op(self.key, self.holder, use_cache=False))
+            return (yield from read_op(self.store, self.key, self.holder, use_cache=False))
         except (RecordNotFound, RecordExpired) as exc:
             raise WriteConflict(
                 f"another writer committed {self.key!r} first, but its record cannot be "
@@ -235,8 +242,9 @@ class Transaction:
     def _check_still_locked_op(self) -> Op[None]:
         if not self._locked:
             return
-        manager = self.store._lock_manager()
-        if not (yield (manager, "is_lock_holder", (self.key, self.holder))):
+        manager = self.store.require_lock_manager()
+        still = Call(manager.is_lock_holder, manager.ais_lock_holder, self.key, self.holder)
+        if not (yield from still):
             raise LockError(
                 f"the lock on {self.key!r} in {manager.url} lapsed before the commit (its "
                 "hold timeout passed), so another holder may have written meanwhile; "
@@ -252,9 +260,9 @@ class Transaction:
     def _release_op(self) -> Op[None]:
         if self._locked:
             self._locked = False
-            manager = self.store._lock_manager()
+            manager = self.store.require_lock_manager()
             try:
-                yield (manager, "release_lock", (self.key, self.holder))
+                yield from Call(manager.release_lock, manager.arelease_lock, self.key, self.holder)
             except LockError:
                 pass  # the lock lapsed and another holder took it: it is not ours to free
 
@@ -266,7 +274,7 @@ class Transaction:
 
     def read(self) -> ResultRecord[Any] | None:
         """The record stored under the key, or None if there is none (or it expired)."""
-        return run_sync(self._read_op())
+        return run_sync(self.read_record_op())
 
     def commit(self) -> None:
         """Write the staged value (if any), then release the lock."""
@@ -297,7 +305,7 @@ class Transaction:
         await run_async(self._begin_op())
 
     async def aread(self) -> ResultRecord[Any] | None:
-        return await run_async(self._read_op())
+        return await run_async(self.read_record_op())
 
     async def acommit(self) -> None:
         await run_async(self._commit_op())

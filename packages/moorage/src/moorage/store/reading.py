@@ -1,0 +1,178 @@
+"""Reading operations of a store, each written once (see `moorage.operations`): what a
+key holds (from the record's head only), a stored object's version, and whole records
+(combined, or split over a metadata storage and a result storage)."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any, Literal
+
+from moorage.buffers import BytesLike
+from moorage.errors import PayloadMissing, RecordCorrupted, RecordNotFound
+from moorage.format.codec import (
+    ParsedMetadata,
+    check_fresh,
+    decode_payload,
+    decode_stored,
+    decode_stream,
+    metadata_from_head,
+    parse_metadata_blob,
+)
+from moorage.operations import Call, Op
+from moorage.records.models import HEAD_SIZE, ResultRecord, ResultRecordMetadata
+from moorage.storage.base import Storage, validate_key
+from moorage.store.base import StoreBase
+from moorage.store.defaults import generate_default_holder
+
+__all__ = ["Found", "exists_op", "payload_keys", "probe_op", "read_op", "version_op"]
+
+logger = logging.getLogger("moorage")
+
+#: What a probe of a key found: no bytes, a readable unexpired record, or bytes that are
+#: not one (expired, damaged, a payload without its metadata...).
+Found = Literal["missing", "valid", "stale"]
+
+
+def payload_keys(meta: ResultRecordMetadata, key: str, storage: Storage) -> list[str]:
+    """Where a split record's payload may be: its storage_key, then the record's key."""
+    candidates: list[str] = []
+    stored = meta.storage_key
+    if stored:
+        try:
+            candidates.append(validate_key(stored))
+        except ValueError:
+            relative = storage.key_for_location(stored)
+            if relative:
+                candidates.append(relative)
+    if key not in candidates:
+        candidates.append(key)
+    return candidates
+
+
+def head_op(store: StoreBase, storage: Storage, key: str) -> Op[ParsedMetadata | None]:
+    """The record's metadata from its head; None for a raw payload (no metadata)."""
+    size = HEAD_SIZE
+    while True:
+        head = yield from Call(storage.read_head, storage.aread_head, key, size)
+        complete = len(head) < size
+        parsed = metadata_from_head(head, key, storage.url, complete, store._trust())
+        if not isinstance(parsed, int):
+            return parsed
+        if complete or parsed <= len(head):
+            raise RecordCorrupted(
+                f"record {key!r} in {storage.url} is truncated: its head says "
+                f"{parsed} bytes, it has {len(head)}; delete it and write it again"
+            )
+        size = parsed
+
+
+def probe_op(store: StoreBase, key: str) -> Op[Found]:
+    """What storage holds under ``key``, from the record's head (never the memory
+    cache: a record deleted from storage is gone, whatever this process remembers)."""
+    validate_key(key)
+    storage = store.metadata_storage or store._storage()
+    try:
+        parsed = yield from head_op(store, storage, key)
+    except RecordNotFound:
+        return "missing"
+    except RecordCorrupted as exc:
+        logger.warning("treating record %r as missing: %s", key, exc)
+        return "stale"
+    if parsed is None:  # a raw payload: a record in result storage, not in metadata
+        return "valid" if store.metadata_storage is None else "stale"
+    if parsed.metadata.is_expired():
+        return "stale"
+    if store.metadata_storage is not None:
+        result_storage = store._storage()
+        for candidate in payload_keys(parsed.metadata, key, result_storage):
+            if (yield from Call(result_storage.exists, result_storage.aexists, candidate)):
+                return "valid"
+        return "stale"
+    return "valid"
+
+
+def exists_op(store: StoreBase, key: str) -> Op[bool]:
+    return (yield from probe_op(store, key)) == "valid"
+
+
+def version_op(store: StoreBase, key: str) -> Op[str | None]:
+    """The stored object's version, where the storage has versions (None otherwise,
+    and for records split over two storages, whose pair has no single version)."""
+    storage = store._storage()
+    if store.metadata_storage is not None or not storage.conditional_replace:
+        return None
+    return (yield from Call(storage.version_of, storage.aversion_of, key))
+
+
+def wait_op(store: StoreBase, key: str, holder: str | None) -> Op[None]:
+    """Wait while another holder has ``key`` locked."""
+    manager = store.lock_manager
+    if manager is not None:
+        holder = holder or generate_default_holder()
+        if not (yield from Call(manager.is_lock_holder, manager.ais_lock_holder, key, holder)):
+            yield from Call(manager.wait_for_lock, manager.await_for_lock, key)
+
+
+def read_op(
+    store: StoreBase, key: str, holder: str | None, use_cache: bool = True
+) -> Op[ResultRecord[Any]]:
+    """Read a record; ``use_cache=False`` goes to storage even when the memory cache
+    has the key (a SERIALIZABLE transaction must see other processes' writes)."""
+    validate_key(key)
+    if store.lock_manager is not None:
+        yield from wait_op(store, key, holder)
+    cached = store.cached(key) if use_cache else None
+    if cached is not None:
+        return cached
+    storage = store._storage()
+    if store.metadata_storage is None:
+        record, size = yield from _read_combined_op(store, key, storage)
+    else:
+        record, size = yield from _read_split_op(store, key, storage, store.metadata_storage)
+    store.remember(key, record, size)
+    return record
+
+
+def _read_combined_op(
+    store: StoreBase, key: str, storage: Storage
+) -> Op[tuple[ResultRecord[Any], int]]:
+    if storage.streams_reads:  # large records are decoded from the open file
+        decode = partial(decode_stream, key, storage.url, store.serializer, store._trust())
+        stream: Call[tuple[ResultRecord[Any], int]]
+        stream = Call(storage.read_stream, storage.aread_stream, key, decode)
+        return (yield from stream)
+    data = yield from Call(storage.read_path, storage.aread_path, key)
+    return decode_stored(data, key, storage.url, store.serializer, store._trust())
+
+
+def _read_split_op(
+    store: StoreBase, key: str, storage: Storage, metadata_storage: Storage
+) -> Op[tuple[ResultRecord[Any], int]]:
+    meta_blob = yield from Call(metadata_storage.read_path, metadata_storage.aread_path, key)
+    parsed = parse_metadata_blob(meta_blob, key, metadata_storage.url, store._trust())
+    check_fresh(key, metadata_storage.url, parsed.metadata)
+    payload: BytesLike
+    if parsed.prefect_text is not None:
+        payload = parsed.prefect_text
+    else:
+        payload = yield from _payload_op(store, parsed.metadata, key, storage)
+    record = decode_payload(parsed, payload, key, storage.url, store._trust(), store.serializer)
+    return record, len(payload)
+
+
+def _payload_op(
+    store: StoreBase, meta: ResultRecordMetadata, key: str, storage: Storage
+) -> Op[bytes]:
+    candidates = payload_keys(meta, key, storage)
+    for candidate in candidates:
+        try:
+            return (yield from Call(storage.read_path, storage.aread_path, candidate))
+        except RecordNotFound:
+            continue
+    meta_where = store.metadata_storage.url if store.metadata_storage else "metadata storage"
+    raise PayloadMissing(
+        f"the metadata of record {key!r} is in {meta_where}, but its payload is missing "
+        f"from {storage.url} (looked under {', '.join(map(repr, candidates))}); write the "
+        "record again"
+    )

@@ -1,0 +1,118 @@
+"""Writing operations of a store, each written once (see `moorage.operations`): a record
+encoded and written, under a write condition, combined or split over a metadata storage,
+with a create-if-absent that storages without conditional writes emulate under a lock."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from moorage.errors import LockError, WriteConflict
+from moorage.format.codec import Encoded, encode_record
+from moorage.locking.base import LockManager, MemoryLockManager
+from moorage.operations import Call, Op
+from moorage.records.models import ResultRecord
+from moorage.storage.base import ALWAYS, IF_ABSENT, WriteCondition, validate_key, write_conflict
+from moorage.store.base import StoreBase
+from moorage.store.defaults import generate_default_holder
+
+__all__ = ["persist_op"]
+
+
+@functools.cache
+def _fallback_locks() -> LockManager:
+    """The process's memory lock manager: what a create-if-absent on a storage without
+    conditional writes locks when the store has no lock manager of its own."""
+    return MemoryLockManager()
+
+
+def _check_writer(key: str, holder: str, current: str | None, where: str) -> None:
+    if current is not None and current != holder:
+        raise LockError(
+            f"cannot write record {key!r}: it is locked in {where} by {current!r}, not by "
+            f"{holder!r}; acquire the lock first or wait for it to be released"
+        )
+
+
+def persist_op(
+    store: StoreBase,
+    record: ResultRecord[Any],
+    holder: str | None,
+    condition: WriteCondition = ALWAYS,
+    locked: bool = False,
+) -> Op[None]:
+    """Write a record; under ``condition``, `WriteConflict` and nothing written when
+    it does not hold. ``locked``: ``holder`` holds the key's lock already."""
+    key = record.metadata.storage_key
+    if key is None:
+        key = store.storage_key_fn()
+        record.metadata.storage_key = key
+    validate_key(key)
+    storage = store._storage()
+    manager = store.lock_manager
+    if manager is not None:
+        holder = holder or generate_default_holder()
+        current = yield from Call(manager.lock_holder, manager.alock_holder, key)
+        _check_writer(key, holder, current, manager.url)
+        locked = locked or current == holder  # the store's lock, asked just now
+    split = store.metadata_storage is not None
+    location = storage.resolve_path(key) if store.record_format == "prefect" else None
+    encoded = encode_record(record, key, store.record_format, split, store.signing_key, location)
+    if condition.if_absent and not _creates_natively(store):
+        yield from _create_under_lock_op(store, encoded, key, holder, locked)
+    else:
+        yield from _write_encoded_op(store, encoded, key, condition)
+    store.remember(key, record, encoded.size)
+
+
+def _creates_natively(store: StoreBase) -> bool:
+    """Whether every storage a record goes to decides create-if-absent itself."""
+    meta = store.metadata_storage
+    return store._storage().conditional_create and (meta is None or meta.conditional_create)
+
+
+def _write_encoded_op(
+    store: StoreBase, encoded: Encoded, key: str, condition: WriteCondition
+) -> Op[None]:
+    storage = store._storage()
+    meta = store.metadata_storage
+    write, awrite = storage.write_parts, storage.awrite_parts
+    if encoded.metadata_parts is None or meta is None:
+        result_key, parts = encoded.result_key, encoded.result_parts
+        yield from Call(write, awrite, result_key, parts, **condition.kwargs())
+        return
+    # Split records: payload first, then the metadata that makes the record exist.
+    # Versions are not checked here (a pair of objects has no single version).
+    create = IF_ABSENT.kwargs() if condition.if_absent else {}
+    try:
+        yield from Call(write, awrite, encoded.result_key, encoded.result_parts, **create)
+    except WriteConflict:
+        if (yield from Call(meta.exists, meta.aexists, key)):
+            raise
+        # A payload without metadata: its writer died before finishing. Replace it.
+        yield from Call(write, awrite, encoded.result_key, encoded.result_parts)
+    yield from Call(meta.write_parts, meta.awrite_parts, key, encoded.metadata_parts, **create)
+
+
+def _create_under_lock_op(
+    store: StoreBase, encoded: Encoded, key: str, holder: str | None, locked: bool
+) -> Op[None]:
+    """Create-if-absent on a storage that cannot decide it: check again and write
+    while holding the key's lock (the store's lock manager, else this process's).
+    ``locked``: ``holder`` holds that lock already, and keeps it afterwards.
+    Writers that skip the lock (another process without a shared lock manager) can
+    still race; storages with conditional writes close that gap."""
+    manager = store.lock_manager or _fallback_locks()
+    holder = holder or generate_default_holder()
+    if not locked and store.lock_manager is None:  # a lock taken on the fallback
+        locked = yield from Call(manager.is_lock_holder, manager.ais_lock_holder, key, holder)
+    if not locked:
+        yield from Call(manager.acquire_lock, manager.aacquire_lock, key, holder, None, None)
+    try:
+        there = store.metadata_storage or store._storage()
+        if (yield from Call(there.exists, there.aexists, key)):
+            raise write_conflict(key, there.url, None)
+        yield from _write_encoded_op(store, encoded, key, ALWAYS)
+    finally:
+        if not locked:
+            yield from Call(manager.release_lock, manager.arelease_lock, key, holder)
