@@ -34,8 +34,8 @@ from moorage import MoorageError, ResultStore
 from moorage.errors import RecordCorrupted, RecordExpired
 from moorage.format.codec import metadata_from_head
 from moorage.format.integrity import crc32c
+from moorage.format.native import HEADER_SIZE, MAGIC, PREFIX_SIZE
 from moorage.plugins.resolve import storage_from
-from moorage.records.models import HEADER_SIZE, MAGIC, PREFIX_SIZE
 from moorage.storage.base import Storage
 from moorage.store.memory_cache import ResultCache
 

@@ -566,7 +566,7 @@ def test_a_field_of_a_serializer_class_takes_only_that_class() -> None:
 
 
 def test_serializer_fields_of_moorage_still_take_everything() -> None:
-    from moorage.records.models import ResultRecordMetadata
+    from moorage.records.metadata import ResultRecordMetadata
 
     meta = ResultRecordMetadata(storage_key="k", serializer="compressed/json")
     assert meta.serializer == CompressedJSONSerializer()

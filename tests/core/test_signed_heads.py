@@ -17,8 +17,9 @@ import pytest
 from moorage import ResultStore
 from moorage.errors import RecordCorrupted, RecordExpired
 from moorage.format.integrity import crc32c
+from moorage.format.native import HEADER_SIZE, PREFIX_SIZE, encode_native
 from moorage.plugins.resolve import storage_from
-from moorage.records.models import HEADER_SIZE, PREFIX_SIZE, ResultRecordMetadata, encode_native
+from moorage.records.metadata import ResultRecordMetadata
 from moorage.storage.base import Storage
 from moorage.store.memory_cache import ResultCache
 

@@ -22,7 +22,8 @@ from moorage import (
     RecordExpired,
     RecordNotFound,
 )
-from moorage.records.models import MAGIC, ResultRecord
+from moorage.format.native import MAGIC
+from moorage.records.record import ResultRecord
 from moorage.results import ResultStore
 from moorage.store.memory_cache import ResultCache
 

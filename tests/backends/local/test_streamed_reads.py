@@ -141,7 +141,9 @@ def test_streamed_payload_is_plain_pickle(store: ResultStore, tmp_path: Path) ->
 def test_a_large_metadata_only_record_is_refused_as_such(tmp_path: Path) -> None:
     """A detached record (metadata whose payload lives elsewhere) put where a whole
     record belongs is refused, streamed or not, rather than decoded as empty."""
-    from moorage.records.models import ResultRecordMetadata, checksum_of, encode_native
+    from moorage.format.integrity import checksum_of
+    from moorage.format.native import encode_native
+    from moorage.records.metadata import ResultRecordMetadata
 
     meta = ResultRecordMetadata(  # a huge extra field
         storage_key="x", padding="p" * BIG, payload_length=0, checksum=checksum_of(b"")

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 import moorage_msgpack
 from moorage.cli.main import main
 from moorage.errors import SerializationError
+from moorage.format.native import is_native, parse_native_head
 from moorage.plugins.registry import get_registry
-from moorage.records.models import is_native, parse_native_head
 from moorage.serializers.base import Serializer, coerce_serializer
 from moorage.store.store import ResultStore
 from moorage_msgpack import MsgpackSerializer

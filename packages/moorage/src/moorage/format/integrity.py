@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import hmac
 import lzma
 import re
 import zlib
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 
 import google_crc32c
 
+from moorage.buffers import BytesLike
 from moorage.errors import RecordCorrupted, SerializationError
 
 __all__ = [
@@ -34,8 +36,6 @@ __all__ = [
     "decompress_bounded",
     "parse_checksum",
 ]
-
-BytesLike = bytes | bytearray | memoryview
 
 CRC32C = "crc32c"
 SHA256 = "sha256"
@@ -101,9 +101,11 @@ def _hasher(algorithm: str) -> _Hasher:
     return hashlib.sha256()
 
 
-def checksum_of(parts: Iterable[BytesLike], algorithm: str = CRC32C) -> str:
-    """The ``checksum`` a native record's metadata holds for a payload of ``parts``:
-    ``crc32c:`` and 8 hex digits, or ``sha256:`` and 64."""
+def checksum_of(parts: BytesLike | Iterable[BytesLike], algorithm: str = CRC32C) -> str:
+    """The ``checksum`` a native record's metadata holds for a payload (one buffer, or
+    its ``parts`` in order): ``crc32c:`` and 8 hex digits, or ``sha256:`` and 64."""
+    if isinstance(parts, (bytes, bytearray, memoryview)):
+        parts = (parts,)
     hasher = _hasher(algorithm)
     for part in parts:
         hasher.update(part)
@@ -140,8 +142,6 @@ class PayloadCheck:
         self.length += memoryview(data).nbytes
 
     def matches(self) -> bool:
-        import hmac
-
         return hmac.compare_digest(self._hasher.hexdigest(), self._digits)
 
 
@@ -247,7 +247,12 @@ def _too_large(lib: str, limit: int, why: str) -> RecordCorrupted:
 
 
 def decompress_bounded(
-    lib: str, data: BytesLike, limit: int, *, why: str, exact: bool = False
+    lib: str,
+    data: BytesLike,
+    limit: int,
+    *,
+    why: str,
+    exact: bool = False,
 ) -> bytearray:
     """Decompress ``data`` with ``lib`` (zlib, lzma or bz2), producing at most ``limit``
     bytes; `RecordCorrupted` as soon as the output would pass it (with ``exact``, also
@@ -262,7 +267,8 @@ def decompress_bounded(
     if zstd is not None:
         out = zstd
     elif decompressor is None:
-        from moorage.serializers.base import compression_functions
+        # Deferred: importing the serializers package imports this module.
+        from moorage.serializers.compression import compression_functions
 
         _, decompress = compression_functions(lib)
         out = bytearray(decompress(bytes(data)))

@@ -20,16 +20,15 @@ from typing import Any
 
 import orjson
 
+from moorage.buffers import BytesLike
 from moorage.errors import ConfigurationError, SerializationError
 from moorage.format.integrity import decompress_bounded
-from moorage.records.models import ResultRecordMetadata, format_expiration
-from moorage.serializers.base import (
-    CompressedSerializer,
-    JSONSerializer,
-    PickleSerializer,
-    Serializer,
-    compression_functions,
-)
+from moorage.records.metadata import ResultRecordMetadata, format_expiration
+from moorage.serializers.base import Serializer
+from moorage.serializers.compressed import CompressedSerializer
+from moorage.serializers.compression import compression_functions
+from moorage.serializers.json_serializer import JSONSerializer
+from moorage.serializers.pickle_serializer import PickleSerializer
 
 __all__ = [
     "PREFECT_VERSION",
@@ -147,16 +146,14 @@ def dumps_text(serializer: Serializer, obj: Any) -> bytes:
     raise AssertionError("unreachable")
 
 
-def _b64(text: bytes | bytearray | memoryview) -> bytes:
+def _b64(text: BytesLike) -> bytes:
     try:
         return base64.b64decode(bytes(text), validate=False)
     except (binascii.Error, ValueError) as exc:
         raise SerializationError(f"payload is not the base64 text Prefect writes: {exc}") from exc
 
 
-def loads_text(
-    serializer: Serializer, text: bytes | bytearray | memoryview, limit: int | None = None
-) -> Any:
+def loads_text(serializer: Serializer, text: BytesLike, limit: int | None = None) -> Any:
     """Decode a payload in Prefect's text form. Compressed text may decompress to at most
     ``limit`` bytes (default: the ``max_payload_bytes`` setting): Prefect records do not
     state their size."""
