@@ -14,8 +14,9 @@ import pytest
 
 from moorage import StorageError
 from moorage.results import ResultStore
+from moorage.storage.upload import byte_views
 from moorage_gcs.options import UPLOAD_UNIT
-from moorage_gcs.upload import byte_views, chunks
+from moorage_gcs.upload import chunks
 
 from .helpers import MakeGCS
 from servers.gcs import GCSServer

@@ -13,14 +13,13 @@ needed:
   here means "the first n bytes are empty";
 - writes go through `moorage_gcs.upload`, conditional ones (``if_absent``,
   ``if_version``) with ``ifGenerationMatch``; `version_of` is the object's generation,
-  from its metadata. A failed condition (HTTP 412) becomes `WriteConflict` in `_error`,
-  where every failure of this backend is turned into a moorage error.
+  from its metadata. A failed condition (HTTP 412) is recognised by `is_conflict`, and
+  the shared base turns it into `WriteConflict`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import aiohttp
@@ -28,12 +27,13 @@ from fsspec.asyn import AsyncFileSystem, sync
 from gcsfs.retry import HttpError, NonRetryableError
 from google.auth.exceptions import GoogleAuthError
 
-from moorage.errors import MoorageError, StorageError
-from moorage.storage.base import ALWAYS, BytesLike, WriteCondition, write_conflict
+from moorage.errors import StorageError
+from moorage.storage.base import WriteCondition
 from moorage.storage.objectstore import ObjectStorage, overall_limit
+from moorage.storage.upload import Buffers
 from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
 from moorage_gcs.options import EMULATOR_VARIABLE, GCSOptions
-from moorage_gcs.upload import ABSENT, PreconditionFailed, byte_views, write_object
+from moorage_gcs.upload import ABSENT, PreconditionFailed, write_object
 
 __all__ = ["GCSStorage"]
 
@@ -59,33 +59,43 @@ class GCSStorage(ObjectStorage):
     def make_filesystem(self, *, asynchronous: bool, loop: Any) -> AsyncFileSystem:
         return build_filesystem(self.settings, asynchronous=asynchronous, loop=loop)
 
-    def _name(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
+    # -- the service's primitives --------------------------------------------------------
+    # Requests go through the filesystem's ``_call`` (the coroutine behind gcsfs's public
+    # ``call``) to the JSON API, or through fsspec's ``_cat_file`` for reads.
 
-    # -- operations ---------------------------------------------------------------------
+    def is_empty_range(self, exc: BaseException) -> bool:
+        return isinstance(exc, HttpError) and exc.code == 416  # no byte at offset 0
 
-    async def _read(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+    async def _head(self, fs: AsyncFileSystem, key: str) -> dict[str, Any] | None:
+        """The object's metadata: one objects.get (gcsfs's ``info`` also lists the
+        "folder" in parallel)."""
         try:
-            return await super()._read(fs, key, n)
-        except HttpError as exc:
-            if n is not None and exc.code == 416:  # no byte at offset 0: an empty object
-                return b""
-            raise
+            info: dict[str, Any] = await fs._call(
+                "GET", "b/{}/o/{}", self.bucket, self._name(key), json_out=True
+            )
+        except FileNotFoundError:
+            return None
+        return info
 
-    async def _write(
-        self,
-        fs: AsyncFileSystem,
-        key: str,
-        parts: Sequence[BytesLike],
-        condition: WriteCondition = ALWAYS,
-    ) -> str:
+    def version_token(self, key: str, info: dict[str, Any]) -> str:
+        generation = info.get("generation")
+        if not generation:
+            raise StorageError(
+                f"cannot check {self._where(key)}: {self._endpoint()} returned object "
+                "metadata without a generation; conditional writes need a GCS-compatible "
+                "server that reports generations"
+            )
+        return str(generation)
+
+    async def _put(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
         assert isinstance(fs, PlainGCSFileSystem)
+        # write_object chooses: one request, or a resumable upload in chunks
         generation = self._generation(key, condition)
-        views = byte_views(parts)
         await write_object(
-            fs, self.bucket, self._name(key), views, self.settings.chunk_size, generation
+            fs, self.bucket, self._name(key), buffers, self.settings.chunk_size, generation
         )
-        return self.resolve_path(key)
 
     def _generation(self, key: str, condition: WriteCondition) -> str | None:
         """The ``ifGenerationMatch`` a write sends: None (no condition), `ABSENT`, or
@@ -99,35 +109,30 @@ class GCSStorage(ObjectStorage):
             raise PreconditionFailed(self._name(key), if_version)
         return if_version
 
-    async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
-        """The live object's generation, from its metadata (no payload); None if none."""
-        # gcsfs's object GET, as in _exists: its public `info` also lists the "folder".
-        try:
-            info: dict[str, Any] = await fs._get_object(self._path(key))
-        except FileNotFoundError:
-            return None
-        generation = info.get("generation")
-        if not generation:
-            raise StorageError(
-                f"cannot check {self._where(key)}: {self._endpoint()} returned object "
-                "metadata without a generation; conditional writes need a GCS-compatible "
-                "server that reports generations"
+    def is_conflict(self, exc: BaseException, condition: WriteCondition) -> bool:
+        # HTTP 412 to a conditional upload is gcsfs's FileExistsError, raised outside
+        # its retry loop: the condition did not hold, nothing was written.
+        return isinstance(exc, (PreconditionFailed, FileExistsError))
+
+    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+        """One paginated objects.list, filtered by prefix on the server, names and
+        metadata only. A missing bucket raises FileNotFoundError, reported as such."""
+        below = f"{self.prefix}/" if self.prefix else ""
+        names: list[str] = []
+        page: str | None = None
+        while True:
+            listing: dict[str, Any] = await fs._call(
+                "GET",
+                "b/{}/o",
+                self.bucket,
+                json_out=True,
+                prefix=below + prefix,
+                pageToken=page,
             )
-        return str(generation)
-
-    async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
-        try:
-            await fs._get_object(self._path(key))
-        except FileNotFoundError:
-            return False
-        return True
-
-    async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
-        # A missing bucket raises FileNotFoundError here, reported as such.
-        items, _ = await fs._do_list_objects(self._root, delimiter="", prefix=prefix)
-        start = len(self._root) + 1
-        keys = (item["name"][start:] for item in items)
-        return sorted(k for k in keys if k and not k.endswith("/") and k.startswith(prefix))
+            names += [item["name"][len(below) :] for item in listing.get("items", [])]
+            page = listing.get("nextPageToken")
+            if not page:
+                return names
 
     # -- bounds -------------------------------------------------------------------------
 
@@ -154,20 +159,12 @@ class GCSStorage(ObjectStorage):
     def _endpoint(self) -> str:
         fs = self._fs
         if fs is not None:
-            return str(fs._location)
+            return str(fs.base).removesuffix("/storage/v1/")  # gcsfs's public base URL
         return self.settings.endpoint_url or f"the default endpoint ({EMULATOR_VARIABLE} unset)"
 
     def _attempts(self) -> str:
         attempts = self.settings.retries + 1
         return f"{attempts} attempt{'s' if attempts > 1 else ''}"
-
-    def _error(self, exc: BaseException, action: str, key: str | None) -> MoorageError:
-        if isinstance(exc, PreconditionFailed) and key is not None:
-            # HTTP 412 to a conditional upload: the condition did not hold, nothing was
-            # written. Not retried (gcsfs raises it outside its retry loop).
-            if_version = None if exc.generation == ABSENT else exc.generation
-            return write_conflict(key, self.url, if_version)
-        return super()._error(exc, action, key)
 
     def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
         where = self._where(key)
