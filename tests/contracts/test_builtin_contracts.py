@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from moorage.locking.base import LockManager, MemoryLockManager
-from moorage.serializers.base import (
+from moorage.serializers import (
     CompressedJSONSerializer,
     CompressedPickleSerializer,
     CompressedSerializer,

@@ -23,14 +23,14 @@ from urllib.parse import urlsplit
 import pytest
 
 import moorage
+import moorage.plugins.catalog
 import moorage.plugins.registry
-import moorage.serializers.base
 from moorage.errors import PluginError, SerializationError
 from moorage.locking.base import LockManager
 from moorage.plugins import builtin as moorage_builtins
 from moorage.plugins.registry import PluginInfo, Registry, get_registry, reset_registry
 from moorage.plugins.resolve import lock_manager_from, storage_from
-from moorage.serializers.base import Serializer, UnknownSerializer, coerce_serializer
+from moorage.serializers import Serializer, UnknownSerializer, coerce_serializer
 from moorage.storage.base import MemoryStorage, Storage
 from moorage.store.store import ResultStore
 from moorage.testing import (
@@ -424,8 +424,13 @@ def registry_without_extras(monkeypatch: pytest.MonkeyPatch) -> Registry:
     registry = Registry(selection=None)
     registry.add_plugin(moorage_builtins, name="moorage")
     monkeypatch.setattr(moorage.plugins.registry, "_registry", registry)
-    # Importing a plugin's module declares its Serializer subclasses too: forget those.
-    monkeypatch.delitem(moorage.serializers.base._DECLARED, "msgpack", raising=False)
+    # Importing a plugin's module declares its Serializer subclasses too: hide those.
+    declared = moorage.plugins.catalog.declared_serializer_class
+    monkeypatch.setattr(
+        moorage.plugins.catalog,
+        "declared_serializer_class",
+        lambda name: None if name == "msgpack" else declared(name),
+    )
     return registry
 
 

@@ -31,8 +31,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from moorage.errors import ClassNotAllowed, MoorageError, SerializationError
-from moorage.serializers import json_values as jsoncodec
-from moorage.serializers.base import (
+from moorage.serializers import (
     CompressedJSONSerializer,
     CompressedPickleSerializer,
     CompressedSerializer,
@@ -41,6 +40,7 @@ from moorage.serializers.base import (
     Serializer,
     coerce_serializer,
 )
+from moorage.serializers import json_values as jsoncodec
 
 MODELS = """
 from __future__ import annotations
@@ -206,7 +206,7 @@ def test_tags_of_earlier_versions_still_read(models: Models) -> None:
 FRESH_READER = """
 import base64, json, os, sys
 from moorage.errors import MoorageError
-from moorage.serializers.base import JSONSerializer
+from moorage.serializers import JSONSerializer
 
 name = os.environ["MODELS"]
 payload = sys.stdin.buffer.read()
@@ -594,7 +594,7 @@ SERIALIZERS = [
 
 PICKLED_READER = """
 import base64, datetime as dt, json, pickle, sys
-from moorage.serializers.base import *
+from moorage.serializers import *
 from moorage_msgpack import MsgpackSerializer
 
 cases = json.loads(sys.stdin.read())

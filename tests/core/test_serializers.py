@@ -13,9 +13,9 @@ import pydantic
 import pytest
 
 from moorage import SerializationError
+from moorage.plugins import catalog
 from moorage.plugins.registry import reset_registry
-from moorage.serializers import base as serializers
-from moorage.serializers.base import (
+from moorage.serializers import (
     CompressedJSONSerializer,
     CompressedPickleSerializer,
     CompressedSerializer,
@@ -145,7 +145,12 @@ def test_compressed_errors() -> None:
 def test_unknown_type_placeholder_fails_only_on_use(monkeypatch: pytest.MonkeyPatch) -> None:
     # As without moorage-msgpack installed: no plugins, and its class not declared.
     monkeypatch.setenv("MOORAGE_PLUGINS", "")
-    monkeypatch.delitem(serializers._DECLARED, "msgpack", raising=False)
+    declared = catalog.declared_serializer_class
+    monkeypatch.setattr(
+        catalog,
+        "declared_serializer_class",
+        lambda name: None if name == "msgpack" else declared(name),
+    )
     reset_registry()
     placeholder = coerce_serializer({"type": "msgpack", "use_bin_type": True})
     assert isinstance(placeholder, UnknownSerializer)

@@ -16,10 +16,10 @@ from moorage import ConfigurationError, PluginError
 from moorage.config.settings import get_settings, reset_settings
 from moorage.locking.base import IsolationLevel, MemoryLockManager
 from moorage.plugins.registry import reset_registry
-from moorage.serializers.base import JSONSerializer, PickleSerializer
+from moorage.serializers import JSONSerializer, PickleSerializer
 from moorage.storage.base import MemoryStorage
-from moorage.store.memory_cache import ResultCache
 from moorage.store.context import RunContext, run_context
+from moorage.store.memory_cache import ResultCache
 
 
 def test_defaults(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from moorage.cli.main import main
 from moorage.config.problems import file_error, find_key_line, key_lines
 from moorage.config.settings import get_settings, load_settings, reset_settings
 from moorage.results import get_default_result_serializer
-from moorage.serializers.base import Serializer
+from moorage.serializers import Serializer
 
 
 def _error(**overrides: Any) -> str:

@@ -32,13 +32,13 @@ from moorage import (
     SerializationError,
 )
 from moorage.results import ResultStore
-from moorage.serializers.base import (
+from moorage.serializers import (
     CompressedJSONSerializer,
     CompressedSerializer,
     JSONSerializer,
     Serializer,
-    compression_functions,
 )
+from moorage.serializers.compression import compression_functions
 from moorage.store.memory_cache import ResultCache
 from moorage_msgpack import MsgpackSerializer
 

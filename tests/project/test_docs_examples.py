@@ -53,7 +53,6 @@ import pytest
 import pytest_examples.run_code
 from pytest_examples import CodeExample, EvalExample, find_examples
 
-import moorage.serializers.base
 from moorage.config.settings import MoorageSettings, reset_settings
 
 from servers.azure import AzureServer
@@ -284,12 +283,8 @@ def docs_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MOORAGE_LOCAL_STORAGE_PATH", str(home / ".moorage" / "storage"))
     monkeypatch.chdir(work)
     # pytest-examples runs a block as __main__ and leaves it there (multiprocessing would
-    # then look for a deleted file); a Serializer subclass a block defines registers
-    # itself by its type name.
+    # then look for a deleted file).
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
-    monkeypatch.setattr(
-        moorage.serializers.base, "_DECLARED", dict(moorage.serializers.base._DECLARED)
-    )
     reset_settings()
     return work
 

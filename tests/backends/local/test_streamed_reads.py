@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, ClassVar
 import pytest
 
 from moorage import RecordCorrupted, RecordExpired, ResultStore
-from moorage.serializers.base import PickleSerializer
+from moorage.serializers import PickleSerializer
 
 BIG = 3 << 20  # well above LocalStorage.stream_threshold
 

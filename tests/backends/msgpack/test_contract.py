@@ -9,7 +9,7 @@ import threading
 import msgpack
 import pytest
 
-from moorage.serializers.base import Serializer
+from moorage.serializers import Serializer
 from moorage.testing import DEFAULT_GARBAGE, SerializerContract
 from moorage_msgpack import ExtCode, MsgpackSerializer
 

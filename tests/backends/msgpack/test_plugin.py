@@ -23,7 +23,7 @@ from moorage.cli.main import main
 from moorage.errors import SerializationError
 from moorage.format.native import is_native, parse_native_head
 from moorage.plugins.registry import get_registry
-from moorage.serializers.base import Serializer, coerce_serializer
+from moorage.serializers import Serializer, coerce_serializer
 from moorage.store.store import ResultStore
 from moorage_msgpack import MsgpackSerializer
 

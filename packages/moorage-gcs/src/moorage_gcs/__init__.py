@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from moorage.plugins.registry import hookimpl, lazy_exports, lazy_factory
+from moorage.plugins import hookimpl, lazy_exports, lazy_factory
 
 if TYPE_CHECKING:
     from moorage_gcs.options import GCSOptions

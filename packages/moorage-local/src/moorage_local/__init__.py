@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moorage.plugins.registry import hookimpl
+from moorage.plugins import hookimpl
 from moorage_local.locking import FileLockManager
 from moorage_local.storage import LocalStorage
 

@@ -97,7 +97,8 @@ def plugins(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def config(as_json: bool) -> None:
     """Show the resolved settings, secrets masked (and check the serializer they name)."""
-    from moorage.config.settings import default_serializer, get_settings
+    from moorage.config.settings import get_settings
+    from moorage.plugins.catalog import default_serializer
 
     data = get_settings().masked()
     default_serializer()  # a misspelt type fails here, naming where it was set

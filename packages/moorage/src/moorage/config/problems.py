@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from moorage.config.secrets import is_secret_option, mask_url
 from moorage.errors import ConfigurationError
 
 __all__ = [
@@ -271,8 +272,6 @@ def _where(loc: Sequence[str | int], sources: Iterable[_Source]) -> str | None:
 
 def _shown(value: Any, loc: Sequence[str | int]) -> str | None:
     """``value`` as it may be shown in a message, or None if it must not be."""
-    from moorage.config.settings import is_secret_option, mask_url
-
     if any(isinstance(part, str) and is_secret_option(part) for part in loc):
         return None
     if isinstance(value, str):

@@ -38,26 +38,13 @@ from pydantic import (
     field_validator,
 )
 
-from moorage.errors import ConfigurationError, SerializationError
+from moorage.config.secrets import MASK, mask_options, mask_url
+from moorage.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pydantic_settings import PydanticBaseSettingsSource as _Source
 
-    from moorage.serializers.base import Serializer
-
 __all__ = ["MoorageSettings", "NamedStorage", "get_settings", "load_settings", "reset_settings"]
-
-_SECRET_HINTS = ("secret", "password", "token", "key", "credential", "sas", "connection_string")
-
-
-#: Option names that contain a secret-sounding word but hold no secret.
-_NOT_SECRET = ("storage_key", "key_prefix", "key_storage")
-
-
-def is_secret_option(name: str) -> bool:
-    """Whether a backend option's value must never be shown (by its name)."""
-    lowered = name.lower()
-    return any(hint in lowered for hint in _SECRET_HINTS) and lowered not in _NOT_SECRET
 
 
 class NamedStorage(BaseModel):
@@ -72,10 +59,8 @@ class NamedStorage(BaseModel):
         return dict(self.model_extra or {})
 
     def masked(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            **{k: ("***" if is_secret_option(k) else v) for k, v in self.options.items()},
-        }
+        """The URL and options as shown to people: secrets as ``***``."""
+        return {"url": mask_url(self.url), **mask_options(self.options)}
 
 
 class MoorageSettings(BaseModel):
@@ -176,28 +161,11 @@ class MoorageSettings(BaseModel):
         """All settings as JSON-ready values, secrets replaced by ``***``."""
         data = self.model_dump(mode="json")
         if self.signing_key is not None:
-            data["signing_key"] = "***"
+            data["signing_key"] = MASK
         data["storages"] = {name: s.masked() for name, s in self.storages.items()}
         for name in ("storage", "metadata_storage", "lock_manager", "task_scheduling_storage"):
             data[name] = mask_url(data[name])
         return data
-
-
-def mask_url(url: str | None) -> str | None:
-    """Hide passwords in ``scheme://user:password@host`` and secret query options."""
-    if not url or "://" not in url:
-        return url
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@")
-    query = parts.query
-    if query:
-        pairs = [(k, "***" if is_secret_option(k) else v) for k, v in parse_qsl(query)]
-        query = urlencode(pairs, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 _cached: tuple[tuple[Any, ...], MoorageSettings] | None = None
@@ -359,28 +327,6 @@ def load_settings(**overrides: Any) -> MoorageSettings:
         if field is None:
             raise ConfigurationError(f"invalid moorage settings: {exc}") from None
         raise env_json_error(field.group(1), exc.__cause__) from None
-
-
-def default_serializer() -> Serializer:
-    """The serializer the ``serializer`` setting names. A type that no plugin or class
-    provides raises `ConfigurationError` naming where the setting was made and the
-    closest known type.
-
-    Checked here, where the setting is used, rather than while the settings are read: a
-    type may come from a `Serializer` subclass in the user's code, imported after the
-    settings were first read, and plugins must not load while the settings lock is held.
-    """
-    from moorage.serializers.base import Serializer
-
-    name = get_settings().serializer
-    try:
-        return Serializer(type=name)
-    except SerializationError as exc:
-        from moorage.config.problems import value_error
-
-        raise value_error(
-            "serializer", name, str(exc), list(MoorageSettings.model_fields)
-        ) from None
 
 
 def reset_settings() -> None:

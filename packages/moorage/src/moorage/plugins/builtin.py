@@ -5,32 +5,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moorage.plugins.registry import hookimpl
+from moorage.locking.base import MemoryLockManager
+from moorage.plugins.hookspecs import hookimpl
+from moorage.serializers.compressed import (
+    CompressedJSONSerializer,
+    CompressedPickleSerializer,
+    CompressedSerializer,
+)
+from moorage.serializers.json_serializer import JSONSerializer
+from moorage.serializers.pickle_serializer import PickleSerializer
+from moorage.storage.base import MemoryStorage
+
+__all__ = ["register_lock_managers", "register_serializers", "register_storages"]
 
 
 @hookimpl
 def register_storages(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    from moorage.storage.base import MemoryStorage
-
     register("memory", MemoryStorage)
 
 
 @hookimpl
 def register_lock_managers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    from moorage.locking.base import MemoryLockManager
-
     register("memory", MemoryLockManager)
 
 
 @hookimpl
 def register_serializers(register: Callable[[str, type[Any]], None]) -> None:
-    from moorage.serializers import base as serializers
-
     for cls in (
-        serializers.PickleSerializer,
-        serializers.JSONSerializer,
-        serializers.CompressedSerializer,
-        serializers.CompressedPickleSerializer,
-        serializers.CompressedJSONSerializer,
+        PickleSerializer,
+        JSONSerializer,
+        CompressedSerializer,
+        CompressedPickleSerializer,
+        CompressedJSONSerializer,
     ):
         register(cls.type_name(), cls)

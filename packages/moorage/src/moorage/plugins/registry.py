@@ -1,143 +1,74 @@
-"""The plugin system: pluggy hook specs, entry-point discovery, and the registry.
+"""The plugin registry: which storage, serializer and lock manager serves each name.
 
-A plugin is a module with hook implementations, announced through the ``moorage``
-entry-point group in its ``pyproject.toml``:
+A plugin is a module with hook implementations (`moorage.plugins.hookspecs`), announced
+through the ``moorage`` entry-point group in its ``pyproject.toml``:
 
 ```toml
 [project.entry-points.moorage]
 mystore = "moorage_mystore"
 ```
 
-and the module:
-
-```python
-import moorage
-
-@moorage.hookimpl
-def register_storages(register):
-    register("mystore", MyStorage)   # factory(url, **options) -> Storage
-```
-
-The core's own built-ins (``memory://``, the serializers) register through the same
-hooks. Loading is lazy: nothing is imported until a backend is first looked up.
+The core's own built-ins (``memory://``, the serializers) are a plugin like any other
+(`moorage.plugins.builtin`). pluggy calls each plugin's hooks with a ``register``
+callback; a plugin whose import or hooks fail is reported and skipped, and the others
+keep working. Loading is lazy: nothing is imported until a name is first looked up.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import pluggy
 
+from moorage.config.settings import get_settings
 from moorage.errors import PluginError
+from moorage.plugins import hookspecs
+from moorage.plugins.known import Kind, known
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "INSTALL_HINTS",
+    "PLUGINS_ENV",
     "PluginInfo",
     "Registration",
     "Registry",
     "get_registry",
-    "hookimpl",
-    "hookspec",
-    "lazy_exports",
-    "lazy_factory",
+    "plugin_selection",
     "reset_registry",
 ]
 
 ENTRY_POINT_GROUP = "moorage"
 PLUGINS_ENV = "MOORAGE_PLUGINS"
 
-hookspec = pluggy.HookspecMarker("moorage")
-hookimpl = pluggy.HookimplMarker("moorage")
-
-
-def lazy_factory(target: str) -> Callable[..., Any]:
-    """A factory for ``"package.module:Class"`` that imports it on its first call.
-
-    Registering a backend then costs nothing: its client library (s3fs, the Azure SDK,
-    redis-py) is imported when a URL of its scheme is first used, not whenever the
-    registry loads.
-    """
-    module_name, _, attribute = target.partition(":")
-    found: list[Callable[..., Any]] = []
-
-    def factory(url: str, **options: Any) -> Any:
-        if not found:
-            found.append(getattr(importlib.import_module(module_name), attribute))
-        return found[0](url, **options)
-
-    factory.__name__ = factory.__qualname__ = attribute
-    factory.__doc__ = f"Build a {target} (imported on first use)."
-    return factory
-
-
-def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that imports ``exports[name]`` (a module below ``package``)
-    when ``name`` is first read, so ``import moorage_s3`` stays cheap."""
-
-    def __getattr__(name: str) -> Any:
-        module = exports.get(name)
-        if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{module}"), name)
-
-    return __getattr__
-
-
-Kind = Literal["storage", "serializer", "lock_manager"]
+#: Each hook, and the kind of thing its ``register`` callback takes.
 _HOOKS: dict[str, Kind] = {
     "register_storages": "storage",
     "register_serializers": "serializer",
     "register_lock_managers": "lock_manager",
 }
 
-#: Which extra of ``moorage`` provides a scheme or serializer type we know about.
-INSTALL_HINTS: dict[tuple[Kind, str], str] = {
-    **{("storage", s): "s3" for s in ("s3", "s3a")},
-    **{("storage", s): "gcs" for s in ("gs", "gcs")},
-    **{("storage", s): "azure" for s in ("az", "abfs", "abfss")},
-    **{("lock_manager", s): "redis" for s in ("redis", "rediss")},
-    ("serializer", "msgpack"): "msgpack",
-    ("storage", "file"): "local",
-    ("lock_manager", "file"): "local",
+_KIND_LABEL: dict[Kind, str] = {
+    "storage": "storage plugin for",
+    "serializer": "serializer plugin for type",
+    "lock_manager": "lock manager plugin for",
 }
 
 
-class HookSpecs:
-    """The hooks a moorage plugin may implement. Each is handed a ``register`` callback."""
-
-    @hookspec
-    def register_storages(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
-        """Register storage factories: ``register(scheme, factory)``.
-
-        ``factory(url, **options)`` returns a `moorage.storage.base.Storage`. One plugin may
-        register several schemes.
-        """
-
-    @hookspec
-    def register_serializers(self, register: Callable[[str, type[Any]], None]) -> None:
-        """Register serializer classes: ``register(type_name, serializer_class)``."""
-
-    @hookspec
-    def register_lock_managers(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
-        """Register lock-manager factories: ``register(scheme, factory)``.
-
-        ``factory(url, hold_timeout=..., **options)`` returns a
-        `moorage.locking.base.LockManager`.
-        """
+def _label(kind: Kind, name: str) -> str:
+    return f"'{name}://'" if kind != "serializer" else repr(name)
 
 
 @dataclass(frozen=True)
 class Registration:
+    """One name a plugin registered."""
+
     kind: Kind
     name: str
     target: Any
@@ -166,24 +97,13 @@ class PluginInfo:
         }
 
 
-_KIND_LABEL: dict[Kind, str] = {
-    "storage": "storage plugin for",
-    "serializer": "serializer plugin for type",
-    "lock_manager": "lock manager plugin for",
-}
-
-
-def _label(kind: Kind, name: str) -> str:
-    return f"'{name}://'" if kind != "serializer" else repr(name)
-
-
 class Registry:
     """Everything the loaded plugins registered, by kind and name."""
 
     def __init__(self, selection: list[str] | None = None) -> None:
         self.selection = selection
-        self.manager = pluggy.PluginManager("moorage")
-        self.manager.add_hookspecs(HookSpecs)
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.manager.add_hookspecs(hookspecs)
         self.plugins: list[PluginInfo] = []
         self._entries: dict[Kind, dict[str, list[Registration]]] = {
             "storage": {},
@@ -195,10 +115,11 @@ class Registry:
     # -- loading ------------------------------------------------------------------
 
     def load(self) -> Registry:
-        from moorage.plugins import builtin as builtins
+        """Register the built-ins, then every selected entry point, by name."""
+        from moorage.plugins import builtin  # loaded with the registry, as plugins are
 
         self.add_plugin(
-            builtins, name="moorage", version=_version("moorage"), distribution="moorage"
+            builtin, name="moorage", version=_version("moorage"), distribution="moorage"
         )
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if self.selection is not None and ep.name not in self.selection:
@@ -238,8 +159,8 @@ class Registry:
     ) -> PluginInfo | None:
         """Register a plugin object (module or instance with hook implementations).
 
-        Its registrations are kept only if all of its hooks succeed; otherwise it is
-        reported with a warning and skipped.
+        pluggy calls its hooks, and only its own; its registrations are kept only if all
+        of them succeed. Otherwise it is reported with a warning and skipped.
         """
         module_name = getattr(module, "__name__", type(module).__name__)
         try:
@@ -247,21 +168,12 @@ class Registry:
         except Exception as exc:
             self._broken(name, module_name, version, distribution, f"registration failed: {exc!r}")
             return None
+        others = [plugin for plugin in self.manager.get_plugins() if plugin is not module]
         found: list[Registration] = []
         try:
             for hook_name, kind in _HOOKS.items():
-                for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
-                    if impl.plugin_name != name:
-                        continue
-
-                    def register(key: str, target: Any, _kind: Kind = kind) -> None:
-                        if not isinstance(key, str) or not key:
-                            raise PluginError(
-                                f"{_kind} names must be non-empty strings, got {key!r}"
-                            )
-                        found.append(Registration(_kind, key, target, name))
-
-                    impl.function(register=register)
+                call = self.manager.subset_hook_caller(hook_name, remove_plugins=others)
+                call(register=_collector(kind, name, found))
         except Exception as exc:
             self.manager.unregister(name=name)
             self._broken(
@@ -295,8 +207,6 @@ class Registry:
         if len(regs) == 1:
             return regs[0].target
         if prefer is None:
-            from moorage.config.settings import get_settings
-
             prefer = get_settings().plugin_preferences
         chosen = prefer.get(name)
         for reg in regs:
@@ -311,12 +221,11 @@ class Registry:
         )
 
     def missing_message(self, kind: Kind, name: str) -> str:
-        extra = INSTALL_HINTS.get((kind, name))
+        """Why nothing serves ``name``, and what to install (or the closest name)."""
+        entry = known(kind, name)
         message = f"no {_KIND_LABEL[kind]} {_label(kind, name)}"
-        if extra == "local":
-            message += '; install it with: pip install "moorage-local"'
-        elif extra:
-            message += f'; install it with: pip install "moorage[{extra}]"'
+        if entry is not None:
+            message += f'; install it with: pip install "{entry.install}"'
         else:
             names = self.names(kind)
             close = difflib.get_close_matches(name, names, n=1)
@@ -333,9 +242,18 @@ class Registry:
         return message
 
 
-def _version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
+def _collector(kind: Kind, plugin: str, found: list[Registration]) -> Callable[[str, Any], None]:
+    """The ``register`` callback one plugin's hook for ``kind`` is called with."""
 
+    def register(key: str, target: Any) -> None:
+        if not isinstance(key, str) or not key:
+            raise PluginError(f"{kind} names must be non-empty strings, got {key!r}")
+        found.append(Registration(kind, key, target, plugin))
+
+    return register
+
+
+def _version(dist: str) -> str | None:
     try:
         return version(dist)
     except PackageNotFoundError:

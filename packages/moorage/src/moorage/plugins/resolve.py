@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from moorage.config.settings import MoorageSettings, get_settings, mask_url
+from moorage.config.secrets import mask_url
+from moorage.config.settings import MoorageSettings, get_settings
 from moorage.errors import ConfigurationError, PluginError
 from moorage.locking.base import LockManager
+from moorage.plugins.registry import get_registry
 from moorage.storage.base import Storage
 
 if TYPE_CHECKING:
-    from moorage.plugins.registry import Kind
+    from moorage.plugins.known import Kind
 
 __all__ = ["lock_manager_from", "split_url", "storage_from"]
 
@@ -40,8 +42,6 @@ def _is_url(value: str) -> bool:
 
 
 def _build(kind: Kind, url: str, options: dict[str, Any], settings: MoorageSettings) -> Any:
-    from moorage.plugins.registry import get_registry  # the plugin system loads on first use
-
     scheme, bare, query = split_url(url)
     factory = get_registry().lookup(kind, scheme, settings.plugin_preferences)
     merged = {**query, **options}

@@ -9,12 +9,9 @@ from typing import Any, ClassVar
 import pytest
 
 from moorage.errors import SerializationError
-from moorage.serializers.base import (
-    Serializer,
-    UnknownSerializer,
-    coerce_serializer,
-    lookup_serializer_class,
-)
+from moorage.plugins.catalog import lookup_serializer_class
+from moorage.serializers.base import Serializer, UnknownSerializer
+from moorage.serializers.fields import coerce_serializer
 
 __all__ = ["DEFAULT_GARBAGE", "DEFAULT_SAMPLES", "SerializerContract"]
 

@@ -24,9 +24,10 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import moorage
+from moorage.buffers import BytesLike
 from moorage.errors import ConfigurationError, RecordNotFound, SerializationError
 from moorage.locking.base import DEFAULT_HOLD_TIMEOUT, LockInfo, LockManager, MemoryLockManager
-from moorage.serializers.base import BytesLike, Serializer
+from moorage.serializers import Serializer
 from moorage.storage.base import Storage
 
 __all__ = [
