@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from moorage.errors import ConfigurationError, WriteConflict
-from moorage_local import storage as local_storage
-from moorage_local.storage import TEMP_PREFIX, LocalStorage
+from moorage_local import atomic_writes
+from moorage_local.storage import LocalStorage
+from moorage_local.temp_files import TEMP_PREFIX
 
 
 def _temps(root: Path) -> list[Path]:
@@ -42,9 +43,9 @@ def test_without_hard_links_a_no_replace_rename_decides(
 
     probe = tmp_path / "probe"
     probe.write_bytes(b"")
-    if not local_storage._rename_noreplace(str(probe), str(tmp_path / "probe2"), None):
+    if not atomic_writes.rename_noreplace(str(probe), str(tmp_path / "probe2"), None):
         pytest.skip("this libc has no renameat2")
-    monkeypatch.setattr(local_storage.os, "link", no_links)
+    monkeypatch.setattr(atomic_writes.os, "link", no_links)
     storage = LocalStorage(tmp_path / "store")
     storage.write_path("k", b"first", if_absent=True)
     with pytest.raises(WriteConflict):

@@ -23,7 +23,7 @@ import pytest
 
 from moorage import ResultStore
 from moorage_local import LocalStorage
-from moorage_local.storage import TEMP_PREFIX
+from moorage_local.temp_files import TEMP_PREFIX
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 HEADER = struct.Struct(">8sQ32s")  # the writer's format: magic, body length, sha256(body)

@@ -21,7 +21,7 @@ from moorage.locking.base import DEFAULT_HOLD_TIMEOUT
 from moorage.plugins.resolve import lock_manager_from
 from moorage_local import FileLockManager
 from moorage_local.locking import CORRUPT_LOCK_GRACE, GUARD_NAME, lock_file_name
-from moorage_local.storage import TEMP_PREFIX
+from moorage_local.temp_files import TEMP_PREFIX
 
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
 

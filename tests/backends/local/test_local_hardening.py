@@ -18,7 +18,8 @@ import pytest
 from moorage import InvalidKey, RecordNotFound, ResultStore, StorageError
 from moorage.storage.base import MAX_KEY_DEPTH, MemoryStorage, PruneReport, validate_key
 from moorage_local import LocalStorage
-from moorage_local.storage import STALE_TEMP_AGE, TEMP_PREFIX, open_temp
+from moorage_local.atomic_writes import open_temp
+from moorage_local.temp_files import STALE_TEMP_AGE, TEMP_PREFIX
 
 from .conftest import Snapshot
 
@@ -221,7 +222,7 @@ def test_a_forked_child_uses_its_own_root(storage: LocalStorage) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_fork_while_another_thread_opens_a_root_leaves_the_child_free() -> None:
-    from moorage_local import storage as module
+    from moorage_local import folders as module
 
     with module._ROOTS_GUARD:  # as if another thread were opening a root at the fork
         pid = os.fork()

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from moorage import ConfigurationError, InvalidKey, RecordNotFound, StorageError
+from moorage.buffers import BytesLike
 from moorage.plugins.registry import Registry
 from moorage.plugins.resolve import storage_from
-from moorage.storage.base import BytesLike
 from moorage_local import FileLockManager, LocalStorage
-from moorage_local.storage import TEMP_PREFIX
+from moorage_local.temp_files import TEMP_PREFIX
 
 Snapshot = Callable[[Path], dict[str, bytes | None]]
 

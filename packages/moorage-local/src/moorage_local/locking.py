@@ -25,7 +25,6 @@ network file system need synchronised clocks.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import math
@@ -38,9 +37,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from moorage.errors import ConfigurationError, LockError
+from moorage.config.options import parse_optional_seconds
+from moorage.errors import ConfigurationError, map_exceptions
 from moorage.locking.base import (
     DEFAULT_HOLD_TIMEOUT,
     LockInfo,
@@ -48,14 +49,10 @@ from moorage.locking.base import (
     expiry_from,
     release_error,
 )
-from moorage_local.storage import (
-    READ_FLAGS,
-    check_options,
-    explain,
-    open_temp,
-    replace_with,
-    root_from_url,
-)
+from moorage_local.atomic_writes import open_temp, replace_with
+from moorage_local.errors import Translate, lock_error
+from moorage_local.folders import READ_FLAGS
+from moorage_local.options import check_options, parse_option, root_from_url
 
 if sys.platform != "win32":
     import fcntl
@@ -71,10 +68,6 @@ _MAX_NAME = 120  # longer encoded names are hashed; stays far below NAME_MAX (25
 _UNSAFE = re.compile(r"[^a-z0-9_.-]")
 _GUARD_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 _HOSTNAME = socket.gethostname()
-
-_LOCK_FIXES = {
-    errno.ENOTDIR: "the lock folder or one of its parents is a file; use a folder",
-}
 
 # Threads of this process take the folder guard one at a time, and never while the
 # process forks: a child must not inherit an open guard file, or its copy would keep the
@@ -142,7 +135,10 @@ class FileLockManager(LockManager):
         check_options({**url_options, **options}, {"hold_timeout"}, "FileLockManager", self.url)
         if "hold_timeout" in url_options and hold_timeout == DEFAULT_HOLD_TIMEOUT:
             hold_timeout = url_options["hold_timeout"]
-        super().__init__(_coerce_timeout(hold_timeout, self.url))
+        timeout = parse_option(
+            parse_optional_seconds, "hold_timeout", hold_timeout, "FileLockManager", self.url
+        )
+        super().__init__(timeout)
         self._guard_path = os.path.join(folder, GUARD_NAME)
 
     def lock_path(self, key: str) -> str:
@@ -154,40 +150,32 @@ class FileLockManager(LockManager):
     def try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
         """Take, extend or take over the lock on ``key`` without waiting."""
         path = self.lock_path(key)
-        try:
-            with self._guard():
-                now = time.time()
-                found = _read_lock_file(path)
-                current = _holder(found, now, path)
-                if current is not None and current != holder:
-                    return False
-                created = now
-                if current is not None and found is not None and found.created_at is not None:
-                    created = found.created_at  # re-acquired: keeps its creation time
-                self._write(path, key, holder, created, expiry_from(now, hold_timeout))
-                return True
-        except OSError as exc:
-            raise self._error("acquire", key, exc) from exc
+        with map_exceptions(self._errors("acquire", key)), self._guard():
+            now = time.time()
+            found = _read_lock_file(path)
+            current = _holder(found, now, path)
+            if current is not None and current != holder:
+                return False
+            created = now
+            if current is not None and found is not None and found.created_at is not None:
+                created = found.created_at  # re-acquired: keeps its creation time
+            self._write(path, key, holder, created, expiry_from(now, hold_timeout))
+            return True
 
     def release_lock(self, key: str, holder: str) -> None:
         """Free the lock; `LockError` unless ``holder`` holds it now."""
         path = self.lock_path(key)
-        try:
-            with self._guard():
-                current = _holder(_read_lock_file(path), time.time(), path)
-                if current != holder:
-                    raise release_error(key, holder, current, self.url)
-                os.unlink(path)
-        except OSError as exc:
-            raise self._error("release", key, exc) from exc
+        with map_exceptions(self._errors("release", key)), self._guard():
+            current = _holder(_read_lock_file(path), time.time(), path)
+            if current != holder:
+                raise release_error(key, holder, current, self.url)
+            os.unlink(path)
 
     def lock_holder(self, key: str) -> str | None:
         """The holder of the unexpired lock on ``key``, read from its file, else None."""
         path = self.lock_path(key)
-        try:
+        with map_exceptions(self._errors("read", key)):
             return _holder(_read_lock_file(path), time.time(), path)
-        except OSError as exc:
-            raise self._error("read", key, exc) from exc
 
     # -- internals ---------------------------------------------------------------------
 
@@ -227,10 +215,9 @@ class FileLockManager(LockManager):
         fd, temp = open_temp(self.folder)
         replace_with(path, fd, temp, (json.dumps(content).encode(),))
 
-    def _error(self, action: str, key: str, exc: OSError) -> LockError:
-        return LockError(
-            f"cannot {action} lock on key {key!r} in {self.url}: {explain(exc, _LOCK_FIXES)}"
-        )
+    def _errors(self, action: str, key: str) -> Translate:
+        """How an `OSError` while ``action``-ing the lock on ``key`` becomes a `LockError`."""
+        return partial(lock_error, self.url, action, key)
 
 
 def _read_lock_file(path: str) -> _LockFile | None:
@@ -272,22 +259,3 @@ def _holder(found: _LockFile | None, now: float, path: str) -> str | None:
 def _is_number(value: object) -> bool:
     """A finite int or float (JSON also parses NaN and Infinity)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _coerce_timeout(value: object, url: str) -> float | None:
-    """A hold timeout given as a number, None, or a string from a URL query."""
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("none", "null"):
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    raise ConfigurationError(
-        f"hold_timeout={value!r} for {url} is not a number of seconds (or None)"
-    )

@@ -1,0 +1,149 @@
+"""Atomic and conditional writes of one file: temporary file, then rename or link.
+
+The bytes go to a new temporary file in the target's folder (see `moorage_local.temp_files`),
+which then takes the target's name in one step: ``rename`` replaces what was there; a
+conditional create gives the complete file the name only if no file has it (a hard link,
+or ``renameat2(RENAME_NOREPLACE)`` on file systems without links). Either way a reader
+sees the old bytes or the new bytes, never a part, even when the writer is killed
+mid-write; on any failure the temporary file is removed. With ``durable`` the file is
+fsynced before it gets its name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Sequence
+
+from moorage.buffers import BytesLike
+from moorage_local.temp_files import temp_name
+
+__all__ = ["open_temp", "replace_at", "replace_with", "write_all"]
+
+_TEMP_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+)
+_IOV_MAX = 1024  # buffers per os.writev call; POSIX guarantees at least 16, Linux has 1024
+#: errno values of file systems that cannot make hard links (FAT, some network mounts).
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
+
+
+def write_all(fd: int, parts: Sequence[BytesLike]) -> None:
+    """Write every byte of ``parts`` to ``fd``, with as few system calls as possible."""
+    pending = [view for view in map(_flat, parts) if view.nbytes]
+    writev = getattr(os, "writev", None)
+    while pending:
+        if writev is None or len(pending) == 1:
+            written = os.write(fd, pending[0])
+        else:
+            written = writev(fd, pending[:_IOV_MAX])
+        if written <= 0:
+            raise OSError(errno.EIO, "the file system accepted no bytes")
+        done = 0
+        while done < len(pending) and written >= pending[done].nbytes:
+            written -= pending[done].nbytes
+            done += 1
+        del pending[:done]
+        if written:
+            pending[0] = pending[0][written:]
+
+
+def _flat(part: BytesLike) -> memoryview:
+    view = memoryview(part)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def open_temp(folder: str) -> tuple[int, str]:
+    """Create a new, uniquely named temporary file in ``folder``: its fd and path."""
+    temp = os.path.join(folder, temp_name())
+    return os.open(temp, _TEMP_FLAGS, 0o666), temp
+
+
+def replace_at(
+    folder: int, name: str, parts: Sequence[BytesLike], *, durable: bool, exclusive: bool = False
+) -> None:
+    """Write ``parts`` to a new temporary file in the folder ``folder`` (a descriptor) and
+    rename it over ``name`` (``exclusive``: link it to ``name``, FileExistsError if
+    ``name`` exists); on any failure the temporary file is removed."""
+    temp = temp_name()
+    fd = os.open(temp, _TEMP_FLAGS, 0o666, dir_fd=folder)
+    replace_with(name, fd, temp, parts, durable=durable, dir_fd=folder, exclusive=exclusive)
+
+
+def replace_with(
+    path: str,
+    fd: int,
+    temp: str,
+    parts: Sequence[BytesLike],
+    *,
+    durable: bool = False,
+    dir_fd: int | None = None,
+    exclusive: bool = False,
+) -> None:
+    """Write ``parts`` to the temporary file ``fd`` (at ``temp``), close it and rename it
+    over ``path``; on any failure the temporary file is removed. With ``dir_fd``, both
+    names are relative to that folder's descriptor.
+
+    ``exclusive`` never replaces: the complete file gets the name ``path`` only if no
+    file has it (a hard link, which the kernel refuses with FileExistsError if the name
+    exists, then the temporary name is removed), so of racing writers exactly one wins
+    and readers still never see a partial file.
+    """
+    try:
+        try:
+            write_all(fd, parts)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if exclusive:
+            if link_new(temp, path, dir_fd):
+                try:
+                    os.unlink(temp, dir_fd=dir_fd)
+                except OSError:
+                    pass  # the record is in place; prune_temp removes the leftover
+        else:
+            os.replace(temp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(temp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+
+
+def link_new(temp: str, path: str, dir_fd: int | None) -> bool:
+    """Give the file ``temp`` the new name ``path``, failing with FileExistsError if the
+    name is taken: a hard link (True: ``temp`` still names the file), else, on file
+    systems without links, a rename with ``RENAME_NOREPLACE`` (False: ``temp`` is gone)."""
+    try:
+        os.link(temp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS or not rename_noreplace(temp, path, dir_fd):
+            raise
+        return False
+    return True
+
+
+def rename_noreplace(temp: str, path: str, dir_fd: int | None) -> bool:
+    """``renameat2(..., RENAME_NOREPLACE)`` through libc; False where it is missing.
+    Raises FileExistsError if ``path`` exists."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at = -100 if dir_fd is None else dir_fd  # AT_FDCWD
+    if renameat2(at, os.fsencode(temp), at, os.fsencode(path), 1) == 0:  # RENAME_NOREPLACE
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(code, os.strerror(code), path)
