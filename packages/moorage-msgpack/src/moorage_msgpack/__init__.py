@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moorage.plugins.registry import hookimpl
-from moorage_msgpack.codec import ExtCode
+from moorage.plugins import hookimpl
+from moorage_msgpack.extension_types import ExtCode
 from moorage_msgpack.serializer import MsgpackSerializer
 
 __all__ = ["ExtCode", "MsgpackSerializer", "register_serializers"]

@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import Field
 
-from moorage.serializers.base import BytesLike, Serializer
-from moorage_msgpack import codec
+from moorage.buffers import BytesLike
+from moorage.serializers.base import Serializer
+from moorage_msgpack import packing
 
 __all__ = ["MsgpackSerializer"]
 
@@ -32,7 +33,7 @@ class MsgpackSerializer(Serializer):
     )
 
     def dumps(self, obj: Any) -> bytes:
-        return codec.encode(obj, strict_types=self.strict_types)
+        return packing.encode(obj, strict_types=self.strict_types)
 
     def loads(self, data: BytesLike) -> Any:
-        return codec.decode(data)
+        return packing.decode(data)
