@@ -1,16 +1,20 @@
-"""redis-py's exceptions as `moorage.LockError` messages that say what to do."""
+"""redis-py's exceptions as `moorage.LockError` messages that say what to do.
+
+`lock_error` is the ``translate`` function for `moorage.errors.map_exceptions`, the one
+place backend exceptions become ours; `translated` binds it to an action and a key.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from functools import partial
 
 from redis import exceptions as rex
 
-from moorage.errors import LockError
+from moorage.errors import LockError, map_exceptions
 from moorage_redis.options import RedisOptions, mask_password
 
-__all__ = ["describe", "translated"]
+__all__ = ["describe", "lock_error", "translated"]
 
 _ACL_COMMANDS = "GET, SET, PEXPIRE, PERSIST, PTTL, DEL, PUBLISH, SUBSCRIBE, EVALSHA, EVAL, SCRIPT"
 
@@ -57,12 +61,16 @@ def describe(exc: BaseException, options: RedisOptions) -> str:
     return f"redis-py failed: {type(exc).__name__}: {text}"
 
 
-@contextmanager
-def translated(action: str, key: str, options: RedisOptions) -> Iterator[None]:
+def lock_error(action: str, key: str, options: RedisOptions, exc: Exception) -> LockError | None:
+    """A redis-py or socket exception met while ``action``-ing the lock on ``key`` as a
+    `LockError`; None (the exception surfaces as itself) for anything else."""
+    if not isinstance(exc, rex.RedisError | OSError):
+        return None
+    return LockError(
+        f"cannot {action} lock on key {key!r} at {options.url}: {describe(exc, options)}"
+    )
+
+
+def translated(action: str, key: str, options: RedisOptions) -> AbstractContextManager[None]:
     """Turn redis-py and socket exceptions raised inside into `LockError`."""
-    try:
-        yield
-    except (rex.RedisError, OSError) as exc:
-        raise LockError(
-            f"cannot {action} lock on key {key!r} at {options.url}: {describe(exc, options)}"
-        ) from exc
+    return map_exceptions(partial(lock_error, action, key, options))
