@@ -222,7 +222,5 @@ class TestCompressedJSONSerializer(SerializerContract):
 
 def test_default_samples_are_json_shaped() -> None:
     """The kit's defaults must be something any JSON-like serializer can hold."""
-    import json
-
     for sample in DEFAULT_SAMPLES:
         assert json.loads(json.dumps(sample)) == sample
