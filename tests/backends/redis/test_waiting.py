@@ -14,9 +14,11 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from moorage.operations import Call
 from moorage_redis import RedisLockManager
 from moorage_redis.scripts import Attempt
 from moorage_redis.waiting import EXPIRY_MARGIN, next_wait, recheck_delays, wait_op
@@ -220,22 +222,55 @@ def test_recheck_delays_double_up_to_the_interval() -> None:
     assert [next(delays) for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
 
+class _Waiter:
+    """A waiter whose methods are only named, never called: the test drives by hand."""
+
+    def subscribe(self) -> bool:
+        raise AssertionError("not called")
+
+    async def asubscribe(self) -> bool:
+        raise AssertionError("not called")
+
+    def wait_released(self, seconds: float) -> bool:
+        raise AssertionError("not called")
+
+    async def await_released(self, seconds: float) -> bool:
+        raise AssertionError("not called")
+
+
+def _attempt() -> Attempt:
+    raise AssertionError("not called")
+
+
+async def _aattempt() -> Attempt:
+    raise AssertionError("not called")
+
+
+def _asked(step: Call[Any]) -> tuple[Any, tuple[Any, ...]]:
+    """What an operation asked for: the blocking method and its arguments."""
+    return step.sync, step.args
+
+
 def test_wait_op_subscribes_once_then_retries_at_once() -> None:
     """The decisions, driven by hand: no server, no clock games."""
-    op = wait_op(("t", "attempt", ()), "w", None, 8.0)
+    waiter = _Waiter()
+    attempt = (_attempt, ())
+    op = wait_op(Call(_attempt, _aattempt), waiter, None, 8.0)
     step = next(op)
-    assert step == ("t", "attempt", ())
+    assert _asked(step) == attempt
     step = op.send(Attempt(False, None))
-    assert step == ("w", "subscribe", ())
+    assert _asked(step) == (waiter.subscribe, ())
+    assert step.asynchronous == waiter.asubscribe
     step = op.send(True)
-    assert step == ("t", "attempt", ()), "tries again right after subscribing"
+    assert _asked(step) == attempt, "tries again right after subscribing"
     step = op.send(Attempt(False, 250))
-    assert step == ("w", "wait_released", (pytest.approx(0.25 + EXPIRY_MARGIN),))
+    assert _asked(step) == (waiter.wait_released, (pytest.approx(0.25 + EXPIRY_MARGIN),))
+    assert step.asynchronous == waiter.await_released
     step = op.send(True)
-    assert step == ("t", "attempt", ())
+    assert _asked(step) == attempt
     step = op.send(Attempt(False, None))
-    assert step == ("w", "wait_released", (2.0,))
-    assert op.send(True) == ("t", "attempt", ())
+    assert _asked(step) == (waiter.wait_released, (2.0,))
+    assert _asked(op.send(True)) == attempt
     with pytest.raises(StopIteration) as done:
         op.send(Attempt(True))
     assert done.value.value is True
