@@ -19,7 +19,7 @@ from moorage.errors import WriteConflict
 from moorage.storage.base import WriteCondition, write_conflict
 from moorage_azure.config import AzureConfig, scrub
 
-__all__ = ["ConditionFailed", "conflict", "describe", "error_code"]
+__all__ = ["ConditionFailed", "conflict", "describe", "error_code", "is_conflict"]
 
 _CREDENTIALS_HINT = (
     "check the account key, SAS token, connection string or credential given as options "
@@ -50,30 +50,32 @@ class ConditionFailed(Exception):
 _CONFLICT_CODES = frozenset({"BlobAlreadyExists", "ConditionNotMet"})
 
 
+def is_conflict(exc: BaseException, condition: WriteCondition) -> bool:
+    """Whether ``exc``, raised by a write with this condition, is the service refusing
+    the condition (nothing was written). This is where those refusals are recognised."""
+    if not condition:
+        return False
+    if isinstance(exc, ConditionFailed):
+        return True
+    if not isinstance(exc, HttpResponseError):
+        return False
+    code = error_code(exc)
+    if code in _CONFLICT_CODES and exc.status_code in (409, 412):
+        return True
+    # Should a service answer If-Match on a deleted blob with 404 rather than 412: the
+    # version read is gone all the same. (ContainerNotFound is not this.)
+    return condition.if_version is not None and code == "BlobNotFound"
+
+
 def conflict(
     exc: BaseException, *, key: str, url: str, condition: WriteCondition
 ) -> WriteConflict | None:
     """The `WriteConflict` that ``exc``, raised by a write with these conditions, means;
-    None when it means something else (or the write had no condition).
-
-    This is where the service's refusals of a conditional write are recognised; the
-    message comes from `moorage.storage.base.write_conflict`, the same on every backend.
-    """
-    if not condition:
+    None when it means something else (or the write had no condition). The message comes
+    from `moorage.storage.base.write_conflict`, the same on every backend."""
+    if not is_conflict(exc, condition):
         return None
-    if_version = condition.if_version
-    if isinstance(exc, ConditionFailed):
-        return write_conflict(key, url, if_version)
-    if not isinstance(exc, HttpResponseError):
-        return None
-    code = error_code(exc)
-    if code in _CONFLICT_CODES and exc.status_code in (409, 412):
-        return write_conflict(key, url, if_version)
-    if if_version is not None and code == "BlobNotFound":
-        # Should a service answer If-Match on a deleted blob with 404 rather than 412:
-        # the version read is gone all the same. (ContainerNotFound is not this.)
-        return write_conflict(key, url, if_version)
-    return None
+    return write_conflict(key, url, condition.if_version)
 
 
 def _first_line(exc: BaseException) -> str:

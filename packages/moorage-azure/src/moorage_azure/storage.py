@@ -9,18 +9,19 @@ blob SDK on that client, by container and blob name (adlfs's path parsing would 
   listing: List Blobs by name prefix; delete: Delete Blob;
 - write: one Put Blob, or staged blocks committed by one Put Block List (see
   `moorage_azure.upload`). No metadata is sent (adlfs's ``pipe_file`` breaks on it);
+  the shared base `moorage.storage.objectstore.ObjectStorage` runs the operations on
+  these primitives, and maps every failure through `describe_error`;
 - conditional writes, decided by the service: ``if_absent`` sends ``If-None-Match: *``,
   ``if_version`` sends ``If-Match: <ETag>``, with the Put Blob or the Put Block List;
   `version_of` is the ETag from Get Blob Properties (a HEAD). A refusal (409
-  BlobAlreadyExists, 412 ConditionNotMet) is a `moorage.WriteConflict`, mapped by
-  `moorage_azure.errors.conflict`.
+  BlobAlreadyExists, 412 ConditionNotMet) is a `moorage.WriteConflict`, recognised by
+  `moorage_azure.errors.is_conflict`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -28,11 +29,12 @@ from azure.storage.blob.aio import BlobClient, BlobServiceClient
 from fsspec.asyn import AsyncFileSystem, sync
 
 from moorage.errors import ConfigurationError
-from moorage.storage.base import ALWAYS, BytesLike, WriteCondition
+from moorage.storage.base import WriteCondition
 from moorage.storage.objectstore import ObjectStorage, overall_limit
+from moorage.storage.upload import Buffers
 from moorage_azure.config import AzureConfig, build_filesystem
-from moorage_azure.errors import conflict, describe, error_code
-from moorage_azure.upload import COMMIT_ATTEMPTS, upload
+from moorage_azure.errors import describe, error_code, is_conflict
+from moorage_azure.upload import COMMIT_ATTEMPTS, match_conditions, upload_blocks
 
 __all__ = ["AzureStorage"]
 
@@ -107,8 +109,7 @@ class AzureStorage(ObjectStorage):
         return service
 
     def _blob(self, fs: AsyncFileSystem, key: str) -> BlobClient:
-        name = f"{self.prefix}/{key}" if self.prefix else key
-        return self._service(fs).get_blob_client(self.bucket, name)
+        return self._service(fs).get_blob_client(self.bucket, self._name(key))
 
     def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
         fs = self._fs
@@ -145,60 +146,30 @@ class AzureStorage(ObjectStorage):
             "string, and that the service is up and responsive, or raise read_timeout"
         )
 
-    # -- the operations ------------------------------------------------------------------
+    # -- the service's primitives ----------------------------------------------------------
 
-    async def _read(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
-        blob = self._blob(fs, key)
-        options = self.config.per_call()
-        try:
-            if n == 0:
-                properties = await blob.get_blob_properties(**options)
-                if _is_folder(properties.metadata):
-                    raise self._missing(key)
-                return b""
-            download = await blob.download_blob(
-                offset=0 if n is not None else None,
-                length=n,
-                max_concurrency=self.config.max_concurrency,
-                **options,
-            )
-            data: bytes = await download.readall()
-            return data
-        except ResourceNotFoundError as exc:
-            if error_code(exc) == "BlobNotFound":
-                raise self._missing(key) from None
-            raise
-        except HttpResponseError as exc:
-            if n and exc.status_code == 416:  # a range that starts past the end: empty blob
-                return b""
-            raise
+    def is_not_found(self, exc: BaseException) -> bool:
+        # Only a missing blob: a missing container (ContainerNotFound) is reported as it is.
+        return isinstance(exc, FileNotFoundError) or error_code(exc) == "BlobNotFound"
 
-    async def _write(
-        self,
-        fs: AsyncFileSystem,
-        key: str,
-        parts: Sequence[BytesLike],
-        condition: WriteCondition = ALWAYS,
-    ) -> str:
-        try:
-            await upload(
-                self._blob(fs, key),
-                parts,
-                block_size=self.config.block_size,
-                concurrency=self.config.max_concurrency,
-                options=self.config.per_call(),
-                condition=condition,
-            )
-        except Exception as exc:
-            # A refused condition is a WriteConflict (a MoorageError, which the shells
-            # pass on as it is); anything else goes to describe_error as usual.
-            found = conflict(exc, key=key, url=self.url, condition=condition)
-            if found is not None:
-                raise found from exc
-            raise
-        return self.resolve_path(key)
+    async def _bucket_missing(self, fs: AsyncFileSystem, exc: BaseException) -> bool:
+        return False  # the service's error code already told the blob from the container
 
-    async def _version(self, fs: AsyncFileSystem, key: str) -> str | None:
+    def is_empty_range(self, exc: BaseException) -> bool:
+        # a range that starts past the end: the blob is empty
+        return isinstance(exc, HttpResponseError) and exc.status_code == 416
+
+    async def _get(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+        download = await self._blob(fs, key).download_blob(
+            offset=0 if n is not None else None,
+            length=n,
+            max_concurrency=self.config.max_concurrency,
+            **self.config.per_call(),
+        )
+        data: bytes = await download.readall()
+        return data
+
+    async def _head(self, fs: AsyncFileSystem, key: str) -> dict[str, Any] | None:
         try:
             properties = await self._blob(fs, key).get_blob_properties(**self.config.per_call())
         except ResourceNotFoundError as exc:
@@ -206,37 +177,60 @@ class AzureStorage(ObjectStorage):
                 raise
             return None
         if _is_folder(properties.metadata):
-            return None  # as for exists: a directory marker is not a key
-        return str(properties.etag)
+            return None  # a directory marker is not a key
+        return {"etag": str(properties.etag)}
 
-    async def _exists(self, fs: AsyncFileSystem, key: str) -> bool:
-        try:
-            properties = await self._blob(fs, key).get_blob_properties(**self.config.per_call())
-        except ResourceNotFoundError as exc:
-            if error_code(exc) == "ContainerNotFound":
-                raise
-            return False
-        return not _is_folder(properties.metadata)
+    def version_token(self, key: str, info: dict[str, Any]) -> str:
+        return str(info["etag"])
 
-    async def _delete(self, fs: AsyncFileSystem, key: str) -> None:
+    def in_parts(self, size: int) -> bool:
+        return size > self.config.block_size
+
+    async def _put(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
+        data = buffers.single() or bytes(buffers.data(0, buffers.size))
+        # overwrite=True: with False the SDK adds If-None-Match: * itself when given no
+        # condition, and reports any 412 (a stale If-Match too) as BlobAlreadyExists.
+        # This way the request carries exactly the condition and errors stay as sent.
+        await self._blob(fs, key).upload_blob(
+            data,
+            overwrite=True,
+            length=buffers.size,
+            max_concurrency=1,
+            **match_conditions(condition),
+            **self.config.per_call(),
+        )
+
+    async def _put_parts(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
+        await upload_blocks(
+            self._blob(fs, key),
+            buffers,
+            block_size=self.config.block_size,
+            concurrency=self.config.max_concurrency,
+            options=self.config.per_call(),
+            condition=condition,
+        )
+
+    def is_conflict(self, exc: BaseException, condition: WriteCondition) -> bool:
+        return is_conflict(exc, condition)
+
+    async def _remove(self, fs: AsyncFileSystem, key: str) -> None:
         try:
             await self._blob(fs, key).delete_blob(**self.config.per_call())
         except ResourceNotFoundError as exc:
             if error_code(exc) != "BlobNotFound":
                 raise
 
-    async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
         root = f"{self.prefix}/" if self.prefix else ""
         container = self._service(fs).get_container_client(self.bucket)
-        keys = []
         found = container.list_blobs(
             name_starts_with=root + prefix, include=["metadata"], **self.config.per_call()
         )
-        async for item in found:
-            key = item.name[len(root) :]
-            if key and not key.endswith("/") and not _is_folder(item.metadata):
-                keys.append(key)
-        return sorted(keys)
+        return [item.name[len(root) :] async for item in found if not _is_folder(item.metadata)]
 
     def close(self) -> None:
         with self._guard:

@@ -1,13 +1,14 @@
-"""Writing one blob from a sequence of buffers, atomically, without joining them.
+"""Writing one blob from a sequence of buffers in blocks, atomically, without joining them.
 
-A payload up to the block size goes up as one Put Blob request. A larger one is staged
-as blocks (Put Block, several in flight) that are slices of the caller's buffers, then
+A payload up to the block size goes up as one Put Blob request (`AzureStorage._put`). A
+larger one is staged as blocks (Put Block, several in flight: moorage's one chunked
+upload, `moorage.storage.upload`) that are slices of the caller's buffers, then
 committed with one Put Block List: the blob changes from its old bytes to its new bytes
 in that single call, so a reader never sees a part. A commit discards every uncommitted
 block of the blob, so concurrent block uploads of one key knock each other out; see
-`upload` for how a writer that lost its blocks that way finishes. Only runs of small pieces (the
-record's header and metadata, a buffer's tail) are joined into a block; the payload's
-full-size blocks go out as memoryviews of the caller's bytes.
+`upload_blocks` for how a writer that lost its blocks that way finishes. Only runs of
+small pieces (the record's header and metadata, a buffer's tail) are joined into a
+block; the payload's full-size blocks go out as memoryviews of the caller's bytes.
 
 A conditional write (``if_absent``: ``If-None-Match: *``; ``if_version``:
 ``If-Match: <ETag>``) sends its condition with the request that makes the new content
@@ -19,7 +20,6 @@ week).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -28,10 +28,12 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient
 
-from moorage.storage.base import ALWAYS, BytesLike, WriteCondition
+from moorage.buffers import BytesLike
+from moorage.storage.base import WriteCondition
+from moorage.storage.upload import Buffers, send_parts
 from moorage_azure.errors import ConditionFailed, error_code
 
-__all__ = ["match_conditions", "plan_blocks", "upload"]
+__all__ = ["COMMIT_ATTEMPTS", "match_conditions", "plan_blocks", "upload_blocks"]
 
 MAX_BLOCKS = 50_000  # the service's limit of blocks in one blob
 #: Times the blocks are staged again when another writer's commit discarded them.
@@ -44,33 +46,16 @@ def plan_blocks(parts: Sequence[BytesLike], block_size: int) -> list[list[memory
     Full-size slices become blocks of one view (sent without a copy); consecutive
     shorter pieces share a block as long as they fit.
     """
-    blocks: list[list[memoryview]] = []
-    small: list[memoryview] = []
-    small_size = 0
-    for part in parts:
-        view = memoryview(part).cast("B")
-        for start in range(0, len(view), block_size):
-            piece = view[start : start + block_size]
-            full = len(piece) == block_size
-            if small and (full or small_size + len(piece) > block_size):
-                blocks.append(small)
-                small, small_size = [], 0
-            if full:
-                blocks.append([piece])
-            else:
-                small.append(piece)
-                small_size += len(piece)
-    if small:
-        blocks.append(small)
-    return blocks
-
-
-def _block_data(pieces: list[memoryview]) -> BytesLike:
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    buffers = Buffers(parts)
+    return [buffers.pieces(start, end) for start, end in buffers.cut(block_size, pack=True)]
 
 
 async def _stage(
-    blob: BlobClient, blocks: list[list[memoryview]], concurrency: int, options: dict[str, Any]
+    blob: BlobClient,
+    buffers: Buffers,
+    blocks: list[tuple[int, int]],
+    concurrency: int,
+    options: dict[str, Any],
 ) -> list[str]:
     """Stage every block under fresh ids (unique to this attempt); return the ids.
 
@@ -79,21 +64,13 @@ async def _stage(
     """
     token = uuid.uuid4().hex
     ids = [f"{token}{index:016d}" for index in range(len(blocks))]
-    queue = iter(range(len(blocks)))
 
-    async def worker() -> None:
-        for index in queue:  # shared: each worker takes the next block
-            data = _block_data(blocks[index])
-            await blob.stage_block(ids[index], data, length=len(data), **options)  # type: ignore[arg-type]
+    async def send(index: int) -> None:
+        start, end = blocks[index]
+        data = buffers.data(start, end)  # a view, or the one copy of a block of pieces
+        await blob.stage_block(ids[index], data, length=data.nbytes, **options)  # type: ignore[arg-type]
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(blocks)))]
-    try:
-        await asyncio.gather(*workers)
-    except BaseException:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        raise
+    await send_parts(len(blocks), send, concurrency=concurrency)
     return ids
 
 
@@ -112,41 +89,32 @@ def match_conditions(condition: WriteCondition) -> dict[str, Any]:
     return {}
 
 
-async def upload(
+async def upload_blocks(
     blob: BlobClient,
-    parts: Sequence[BytesLike],
+    buffers: Buffers,
     *,
     block_size: int,
     concurrency: int,
     options: dict[str, Any],
-    condition: WriteCondition = ALWAYS,
+    condition: WriteCondition,
 ) -> None:
-    """Replace the blob's content with the concatenation of ``parts``: only where no
-    blob exists with ``if_absent``, only over the blob whose ETag is ``if_version`` with
-    that. A failed condition raises the SDK's error for it (409 BlobAlreadyExists, 412
-    ConditionNotMet) or `ConditionFailed`; see `moorage_azure.errors.conflict`."""
+    """Replace the blob's content with the buffers' bytes, staged as blocks and committed
+    in one Put Block List: only where no blob exists with ``if_absent``, only over the
+    blob whose ETag is ``if_version`` with that. A failed condition raises the SDK's
+    error for it (409 BlobAlreadyExists, 412 ConditionNotMet) or `ConditionFailed`; see
+    `moorage_azure.errors.is_conflict`."""
     conditions = match_conditions(condition)
-    size = sum(memoryview(part).nbytes for part in parts)
-    if size <= block_size:
-        data = b"".join(parts) if len(parts) != 1 else bytes(parts[0])
-        # overwrite=True: with False the SDK adds If-None-Match: * itself when given no
-        # condition, and reports any 412 (a stale If-Match too) as BlobAlreadyExists.
-        # This way the request carries exactly ``conditions`` and errors stay as sent.
-        await blob.upload_blob(
-            data, overwrite=True, length=size, max_concurrency=1, **conditions, **options
-        )
-        return
-    blocks = plan_blocks(parts, block_size)
+    blocks = buffers.cut(block_size, pack=True)
     if len(blocks) > MAX_BLOCKS:
         raise ValueError(
-            f"a payload of {size} bytes needs {len(blocks)} blocks of {block_size} bytes, "
-            f"more than the {MAX_BLOCKS} a blob may have; raise the block_size option"
+            f"a payload of {buffers.size} bytes needs {len(blocks)} blocks of {block_size} "
+            f"bytes, more than the {MAX_BLOCKS} a blob may have; raise the block_size option"
         )
     # An unconditional write remembers the blob it replaces (see below); a conditional
     # one needs no extra request: its condition says which blob it may replace.
     before = await _etag(blob, options) if not conditions else None
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        ids = await _stage(blob, blocks, concurrency, options)
+        ids = await _stage(blob, buffers, blocks, concurrency, options)
         try:
             await blob.commit_block_list(ids, **conditions, **options)  # type: ignore[arg-type]
             return
