@@ -271,12 +271,14 @@ def decode_split(
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """What to write: the record (or payload) for result storage, and metadata if split."""
+    """What to write: the record (or payload) for result storage, and metadata if split;
+    ``metadata`` is the record's metadata as written (with what encoding filled in)."""
 
     result_key: str
     result_parts: list[BytesLike]
     metadata_parts: list[BytesLike] | None
     size: int
+    metadata: ResultRecordMetadata
 
 
 def encode_record(
@@ -288,9 +290,9 @@ def encode_record(
     signing_key: bytes | None,
     result_location: str | None = None,
 ) -> Encoded:
-    """Serialize ``value`` with metadata ``meta`` for storage under ``key``; ``meta`` is
-    left as it is (what the stored metadata adds, the length and checksum, is written,
-    not set on it).
+    """Serialize ``value`` with metadata ``meta`` for storage under ``key``. ``meta`` is
+    left as it is: the metadata written (with the payload's length and checksum, or a
+    Prefect record's storage location) comes back in `Encoded.metadata`.
 
     ``result_location`` is where result storage resolves ``key``; Prefect records carry
     it as their ``storage_key``, as Prefect itself does.
@@ -306,13 +308,15 @@ def encode_record(
             meta = meta.model_copy(update={"storage_key": result_location})
         if not split:
             blob = prefect_format.encode_combined(meta, value)
-            return Encoded(key, [blob], None, len(blob))
+            return Encoded(key, [blob], None, len(blob), meta)
         text = prefect_format.dumps_text(meta.serializer, value)
         meta_blob = orjson.dumps(prefect_format.metadata_dict(meta))
-        return Encoded(key, [text], [meta_blob], len(text))
+        return Encoded(key, [text], [meta_blob], len(text), meta)
     payload, uncompressed = serialize_value(meta.serializer, value)
-    meta_bytes, size = native_metadata(meta, payload, signing_key, uncompressed, key)
+    written = native_metadata(meta, payload, signing_key, uncompressed, key)
+    meta_bytes = written.dump_bytes()
+    size = written.payload_length or 0
     if not split:
-        return Encoded(key, encode_native(meta_bytes, payload, signing_key), None, size)
+        return Encoded(key, encode_native(meta_bytes, payload, signing_key), None, size, written)
     meta_parts = encode_native(meta_bytes, payload, signing_key, detached=True)
-    return Encoded(key, payload, meta_parts, size)
+    return Encoded(key, payload, meta_parts, size, written)

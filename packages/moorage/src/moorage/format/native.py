@@ -31,8 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from moorage import __version__
 from moorage.buffers import BytesLike
 from moorage.errors import RecordCorrupted, SerializationError
@@ -134,19 +132,18 @@ def native_metadata(
     signing_key: bytes | None,
     uncompressed_length: int | None,
     storage_key: str | None = None,
-) -> tuple[bytes, int]:
-    """The metadata bytes of a native record of payload ``parts``: ``meta`` with the
-    payload's length, checksum and uncompressed length (and ``storage_key``, when given)
-    filled in. ``meta`` itself is left as it is. Returns the bytes and the payload's
-    length."""
-    length = parts_length(parts)
-    data = meta.to_dict()
+) -> ResultRecordMetadata:
+    """The metadata a native record of payload ``parts`` holds: a copy of ``meta`` with
+    the payload's length, checksum and uncompressed length (and ``storage_key``, when
+    given) filled in; ``meta`` itself is left as it is."""
+    update: dict[str, Any] = {
+        "payload_length": parts_length(parts),
+        "uncompressed_length": uncompressed_length,
+        "checksum": checksum_of(parts, payload_checksum_algorithm(signing_key)),
+    }
     if storage_key is not None:
-        data["storage_key"] = storage_key
-    data["payload_length"] = length
-    data["uncompressed_length"] = uncompressed_length
-    data["checksum"] = checksum_of(parts, payload_checksum_algorithm(signing_key))
-    return orjson.dumps(data), length
+        update["storage_key"] = storage_key
+    return meta.model_copy(update=update)
 
 
 def _head_mac(signing_key: bytes, header: BytesLike, metadata: BytesLike) -> bytes:
