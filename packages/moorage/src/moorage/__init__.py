@@ -53,23 +53,25 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from moorage.plugins.registry import hookimpl
-    from moorage.records.models import ResultRecord, ResultRecordMetadata
+    from moorage.plugins.hookspecs import hookimpl
+    from moorage.records.metadata import ResultRecordMetadata
+    from moorage.records.record import ResultRecord
     from moorage.serializers.base import Serializer
     from moorage.store.store import ResultStore
-    from moorage.workflow.tasks import Flow, Task, flow, task
+    from moorage.workflow.flows import Flow, flow
+    from moorage.workflow.tasks import Task, task
     from moorage.store.transaction import Transaction
 
 _LAZY = {
-    "hookimpl": "moorage.plugins.registry",
+    "hookimpl": "moorage.plugins.hookspecs",
     "ResultStore": "moorage.store.store",
-    "ResultRecord": "moorage.records.models",
-    "ResultRecordMetadata": "moorage.records.models",
+    "ResultRecord": "moorage.records.record",
+    "ResultRecordMetadata": "moorage.records.metadata",
     "Serializer": "moorage.serializers.base",
     "Task": "moorage.workflow.tasks",
-    "Flow": "moorage.workflow.tasks",
+    "Flow": "moorage.workflow.flows",
     "task": "moorage.workflow.tasks",
-    "flow": "moorage.workflow.tasks",
+    "flow": "moorage.workflow.flows",
     "Transaction": "moorage.store.transaction",
 }
 

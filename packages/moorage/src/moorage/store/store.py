@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from functools import partial
 from typing import Any, Self, Unpack
 
-from moorage.errors import ConfigurationError
 from moorage.locking.base import IsolationLevel
 from moorage.operations import run_async, run_sync
-from moorage.plugins.resolve import lock_manager_from, storage_from
-from moorage.records.models import ResultRecord
+from moorage.records.record import ResultRecord
 from moorage.storage.base import PruneReport, Storage, validate_key
 from moorage.store.base import StoreBase
-from moorage.store.context import current_context
 from moorage.store.defaults import DEFAULT_STORAGE_KEY_FN, generate_default_holder
+from moorage.store.deriving import flow_update, task_update
 from moorage.store.persisted import PersistedResult, acreate_result, create_result
 from moorage.store.reading import exists_op, read_op
 from moorage.store.transaction import Transaction, TransactionOptions
 from moorage.store.writing import persist_op
 
-__all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore", "format_storage_key"]
+__all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore"]
 
 
 class ResultStore(StoreBase):
@@ -247,26 +244,13 @@ class ResultStore(StoreBase):
 
     # -- deriving stores for tasks and flows -------------------------------------------
 
-    def _common_update(self, obj: Any) -> dict[str, Any]:
-        update: dict[str, Any] = {}
-        storage = getattr(obj, "result_storage", None)
-        if storage is not None:
-            update["result_storage"] = storage_from(storage)
-        serializer = getattr(obj, "result_serializer", None)
-        if serializer is not None:
-            update["serializer"] = serializer
-        in_memory = getattr(obj, "cache_result_in_memory", None)
-        if in_memory is not None:
-            update["cache_result_in_memory"] = bool(in_memory)
-        return update
-
     def _derive(self, update: dict[str, Any]) -> Self:
         return self.model_validate({**dict(self), **update})
 
     def update_for_flow(self, flow: Any) -> Self:
         """A store with the flow's ``result_storage``, ``result_serializer`` and
         ``cache_result_in_memory`` applied (where not None)."""
-        return self._derive(self._common_update(flow))
+        return self._derive(flow_update(flow))
 
     async def aupdate_for_flow(self, flow: Any) -> Self:
         """`update_for_flow`, for async code (it does no I/O: storages connect on use)."""
@@ -276,43 +260,8 @@ class ResultStore(StoreBase):
         """A store for a task: the flow settings plus ``result_storage_key`` (a template
         such as ``"{parameters[x]}-{fn.__name__}"``) and ``cache_policy``
         (``key_storage``, ``lock_manager``, ``isolation_level``)."""
-        update = self._common_update(task)
-        template = getattr(task, "result_storage_key", None)
-        if template is not None:
-            update["storage_key_fn"] = partial(format_storage_key, template, task)
-        policy = getattr(task, "cache_policy", None)
-        if policy is not None:
-            key_storage = getattr(policy, "key_storage", None)
-            if key_storage is not None:
-                update["metadata_storage"] = storage_from(key_storage)
-            lock_manager = getattr(policy, "lock_manager", None)
-            if lock_manager is not None:
-                update["lock_manager"] = lock_manager_from(lock_manager)
-            level = getattr(policy, "isolation_level", None)
-            serializable = (
-                level is not None and IsolationLevel(level) is IsolationLevel.SERIALIZABLE
-            )
-            if serializable and update.get("lock_manager", self.lock_manager) is None:
-                raise ConfigurationError(
-                    "the task's cache policy asks for SERIALIZABLE isolation, which needs a "
-                    "lock manager; set cache_policy.lock_manager (e.g. 'file:///tmp/locks')"
-                )
-        return self._derive(update)
+        return self._derive(task_update(task, self.lock_manager))
 
     async def aupdate_for_task(self, task: Any) -> Self:
         """`update_for_task`, for async code (it does no I/O: storages connect on use)."""
         return self.update_for_task(task)
-
-
-def format_storage_key(template: str, task: Any) -> str:
-    """Fill a ``result_storage_key`` template from the running task's parameters."""
-    context = current_context()
-    parameters = context.parameters if context is not None else getattr(task, "parameters", {})
-    fn = getattr(task, "fn", None)
-    try:
-        return template.format(parameters=parameters, fn=fn, task=task)
-    except (KeyError, IndexError, AttributeError) as exc:
-        raise ConfigurationError(
-            f"cannot fill result_storage_key {template!r}: {exc!r} is missing; the template "
-            "can use {parameters[name]}, {fn.__name__} and {task}"
-        ) from exc

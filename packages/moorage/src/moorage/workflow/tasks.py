@@ -1,4 +1,4 @@
-"""The ``@moorage.task`` and ``@moorage.flow`` decorators.
+"""The ``@moorage.task`` decorator.
 
 ```python
 import moorage
@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
-import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,9 +46,10 @@ from moorage.store.reading import read_op
 from moorage.store.store import ResultStore
 from moorage.store.transaction import Transaction
 from moorage.workflow.cache_policies import DEFAULT, NO_CACHE, CacheContext, CacheKeyFn, CachePolicy
+from moorage.workflow.calls import asks_for_results, bind, importable_as, plain_names, rebuild
 from moorage.workflow.hashing import UnhashableValue
 
-__all__ = ["Flow", "Task", "flow", "task"]
+__all__ = ["Task", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,31 +82,6 @@ class _Plan:
         """Whether a committed record can answer the call before any transaction: it
         can unless the call recomputes anyway or must hold the key's lock first."""
         return not self.overwrite and self.isolation_level is IsolationLevel.READ_COMMITTED
-
-
-def _bind(
-    signature: inspect.Signature, names: tuple[str, ...] | None, args: Any, kwargs: Any
-) -> dict[str, Any]:
-    if names is not None and len(args) + len(kwargs) == len(names):
-        # Every parameter given and none is variadic: there are no defaults to fill in.
-        parameters = dict(zip(names, args, strict=False))
-        if kwargs:
-            rest = names[len(args) :]
-            if set(kwargs) != set(rest):
-                return _bind(signature, None, args, kwargs)  # inspect names the error
-            parameters.update((name, kwargs[name]) for name in rest)
-        return parameters
-    bound = signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    return dict(bound.arguments)
-
-
-def _plain_names(signature: inspect.Signature) -> tuple[str, ...] | None:
-    """The parameter names, when every parameter is a plain positional-or-keyword one."""
-    kinds = {p.kind for p in signature.parameters.values()}
-    if kinds <= {inspect.Parameter.POSITIONAL_OR_KEYWORD}:
-        return tuple(signature.parameters)
-    return None
 
 
 #: A stored result that exists but cannot be used: damaged, signed wrongly, a payload
@@ -159,31 +134,6 @@ def _persist_decision(
     return task.cache_policy is not NO_CACHE
 
 
-def _importable_as(obj: object, fn: Callable[..., Any]) -> str | None:
-    """The qualified name under which ``obj`` (a task or flow made from ``fn``) is found
-    in ``fn``'s module, as the decorator leaves it; None if it is not found there."""
-    module = sys.modules.get(getattr(fn, "__module__", None) or "")
-    qualname = getattr(fn, "__qualname__", None)
-    if module is None or not isinstance(qualname, str) or "<locals>" in qualname:
-        return None
-    found: Any = module
-    for part in qualname.split("."):
-        found = getattr(found, part, None)
-    return qualname if found is obj else None
-
-
-def _asks_for_results(*options: object) -> bool:
-    """Whether any option saying where or how results are stored was given: Prefect
-    then persists results even when ``persist_result`` is left unset."""
-    return any(option is not None for option in options)
-
-
-def _rebuild(cls: type[Any], fn: Callable[..., Any], options: dict[str, Any]) -> Any:
-    """Unpickle a task or flow that is not importable by name (a local or a lambda):
-    built again from its function and options, with none of its process's state."""
-    return cls(fn, **options)
-
-
 class Task(Generic[P, R]):
     """A function whose results are stored and reused; made by `task`."""
 
@@ -204,7 +154,7 @@ class Task(Generic[P, R]):
     ) -> None:
         if cache_key_fn is not None and cache_policy is not _UNSET:
             raise TypeError("give a task either cache_policy or cache_key_fn, not both")
-        if persist_result is None and _asks_for_results(
+        if persist_result is None and asks_for_results(
             result_storage, result_serializer, result_storage_key, cache_key_fn
         ):
             persist_result = True  # as Prefect infers: where results go was configured
@@ -225,7 +175,7 @@ class Task(Generic[P, R]):
         self.cache_result_in_memory = cache_result_in_memory
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
-        self._names = _plain_names(self._signature)
+        self._names = plain_names(self._signature)
         level = getattr(cache_policy, "isolation_level", None)
         self._isolation_level = IsolationLevel(level or IsolationLevel.READ_COMMITTED)
         self._memo: tuple[Any, Any] | None = None  # (base store or settings, derived store)
@@ -236,10 +186,10 @@ class Task(Generic[P, R]):
     # -- travelling: by reference when importable, like the function it wraps ---------
 
     def __reduce__(self) -> str | tuple[Any, ...]:
-        qualname = _importable_as(self, self.fn)
+        qualname = importable_as(self, self.fn)
         if qualname is not None:
             return qualname  # pickle stores "module.qualname" and looks it up on load
-        return (_rebuild, (type(self), self.fn, self._options()))
+        return (rebuild, (type(self), self.fn, self._options()))
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -281,7 +231,7 @@ class Task(Generic[P, R]):
         persist = _persist_decision(self, outer, settings)
         plan = _Plan(
             store=self._store(outer, settings),
-            parameters=_bind(self._signature, self._names, args, kwargs),
+            parameters=bind(self._signature, self._names, args, kwargs),
             persist=persist,
             key=None,
             isolation_level=self._isolation_level,
@@ -360,70 +310,6 @@ class Task(Generic[P, R]):
         return txn.record.result if txn.record is not None else result
 
 
-class Flow(Generic[P, R]):
-    """A function that sets result defaults for the tasks it calls; made by `flow`."""
-
-    def __init__(
-        self,
-        fn: Callable[P, R],
-        *,
-        name: str | None = None,
-        persist_result: bool | None = None,
-        result_storage: Any = None,
-        result_serializer: Any = None,
-        cache_result_in_memory: bool = True,
-    ) -> None:
-        functools.update_wrapper(self, fn)
-        self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
-        if persist_result is None and _asks_for_results(result_storage, result_serializer):
-            persist_result = True  # as Prefect infers: its tasks then persist too
-        self.persist_result = persist_result
-        self.result_storage = result_storage
-        self.result_serializer = result_serializer
-        self.cache_result_in_memory = cache_result_in_memory
-        self.is_async = inspect.iscoroutinefunction(fn)
-        self._signature = inspect.signature(fn)
-        self._names = _plain_names(self._signature)
-
-    def __repr__(self) -> str:
-        return f"Flow({self.name!r})"
-
-    def __reduce__(self) -> str | tuple[Any, ...]:
-        qualname = _importable_as(self, self.fn)
-        if qualname is not None:
-            return qualname
-        options = {
-            "name": self.name,
-            "persist_result": self.persist_result,
-            "result_storage": self.result_storage,
-            "result_serializer": self.result_serializer,
-            "cache_result_in_memory": self.cache_result_in_memory,
-        }
-        return (_rebuild, (type(self), self.fn, options))
-
-    def _context(self, args: Any, kwargs: Any) -> RunContext:
-        from moorage.results import get_result_store
-
-        return RunContext(
-            result_store=get_result_store().update_for_flow(self),
-            persist_result=self.persist_result,
-            parameters=_bind(self._signature, self._names, args, kwargs),
-            is_task=False,
-        )
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self.is_async:
-            return cast(R, self._acall(args, kwargs))
-        with run_context(self._context(args, kwargs)):
-            return self.fn(*args, **kwargs)
-
-    async def _acall(self, args: Any, kwargs: Any) -> Any:
-        fn = cast(Callable[..., Awaitable[Any]], self.fn)
-        with run_context(self._context(args, kwargs)):
-            return await fn(*args, **kwargs)
-
-
 @overload
 def task(fn: Callable[P, R], /) -> Task[P, R]: ...
 @overload
@@ -452,21 +338,3 @@ def task(fn: Any = None, /, **options: Any) -> Any:
     if fn is not None:
         return Task(fn, **options)
     return lambda f: Task(f, **options)
-
-
-@overload
-def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
-@overload
-def flow(
-    *,
-    name: str | None = ...,
-    persist_result: bool | None = ...,
-    result_storage: Any = ...,
-    result_serializer: Any = ...,
-    cache_result_in_memory: bool = ...,
-) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
-def flow(fn: Any = None, /, **options: Any) -> Any:
-    """Make a function a flow: the tasks it calls take its result options as defaults."""
-    if fn is not None:
-        return Flow(fn, **options)
-    return lambda f: Flow(f, **options)
