@@ -19,7 +19,15 @@ from adlfs import AzureBlobFileSystem
 from azure.core.utils import parse_connection_string
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
-from moorage.config.options import parse_bool, parse_count, parse_seconds
+from moorage.config.options import (
+    Parser,
+    as_given,
+    parse_bool,
+    parse_options,
+    parse_seconds,
+    whole_number,
+)
+from moorage.config.secrets import mask_secrets
 from moorage.errors import ConfigurationError
 from moorage_azure.transport import BoundedTransport
 
@@ -72,6 +80,24 @@ _DATA_BLOCK_SIZE = 256 * 1024
 _MAX_BLOCK = 4000 * MIB  # the service's limit for one block
 
 
+def _backoff(name: str, value: object) -> float:
+    return parse_seconds(name, value, allow_zero=True)
+
+
+#: Every option and its parser: credentials go to adlfs as given (``anon`` parsed).
+_PARSERS: dict[str, Parser] = {
+    **dict.fromkeys(CREDENTIAL_OPTIONS, as_given),
+    "anon": parse_bool,
+    "timeout": whole_number(1),
+    "connection_timeout": parse_seconds,
+    "read_timeout": parse_seconds,
+    "max_concurrency": whole_number(1),
+    "block_size": whole_number(1, _MAX_BLOCK),
+    "retries": whole_number(0, 100),
+    "retry_backoff": _backoff,
+}
+
+
 class _Retry(ExponentialRetry):
     """The SDK's retry rules (which failures and statuses are retried, rewinding bodies),
     with a backoff that scales with one number: ``backoff * 2**(n-1)`` seconds before
@@ -106,32 +132,19 @@ class AzureConfig:
 
     @classmethod
     def parse(cls, options: dict[str, Any], where: str) -> AzureConfig:
-        unknown = sorted(set(options) - set(CREDENTIAL_OPTIONS) - set(TUNING_OPTIONS))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown option(s) {', '.join(map(repr, unknown))} for {where}; the Azure "
+        """Check and convert options given as Python values or as URL query text; an
+        option given as None is left out (adlfs then looks for it in the environment)."""
+
+        def unknown(names: list[str]) -> str:
+            return (
+                f"unknown option(s) {', '.join(map(repr, names))} for {where}; the Azure "
                 f"storage accepts {', '.join(CREDENTIAL_OPTIONS + TUNING_OPTIONS)}"
             )
+
         given = {k: v for k, v in options.items() if v is not None}
-        credentials = {k: v for k, v in given.items() if k in CREDENTIAL_OPTIONS}
-        if "anon" in credentials:
-            credentials["anon"] = parse_bool("anon", credentials["anon"])
-        tuning: dict[str, Any] = {}
-        if "timeout" in given:
-            tuning["timeout"] = parse_count("timeout", given["timeout"], 1)
-        for name in ("connection_timeout", "read_timeout"):
-            if name in given:
-                tuning[name] = parse_seconds(name, given[name])
-        if "max_concurrency" in given:
-            tuning["max_concurrency"] = parse_count("max_concurrency", given["max_concurrency"], 1)
-        if "block_size" in given:
-            tuning["block_size"] = parse_count("block_size", given["block_size"], 1, _MAX_BLOCK)
-        if "retries" in given:
-            tuning["retries"] = parse_count("retries", given["retries"], 0, 100)
-        if "retry_backoff" in given:
-            tuning["retry_backoff"] = parse_seconds(
-                "retry_backoff", given["retry_backoff"], allow_zero=True
-            )
+        parsed = parse_options(given, _PARSERS, unknown=unknown)
+        credentials = {k: v for k, v in parsed.items() if k in CREDENTIAL_OPTIONS}
+        tuning = {k: v for k, v in parsed.items() if k in TUNING_OPTIONS}
         return cls(credentials=credentials, **tuning)
 
     def per_call(self) -> dict[str, Any]:
@@ -156,11 +169,7 @@ _SECRET_PATTERNS = (re.compile(r"(?i)(accountkey|sharedaccesssignature|sig|secre
 
 def scrub(text: str, secrets: list[str]) -> str:
     """``text`` with the given secrets and anything shaped like a key or signature masked."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "=***", text)
-    return text
+    return mask_secrets(text, secrets, patterns=_SECRET_PATTERNS)
 
 
 def _check_environment(config: AzureConfig, where: str) -> None:

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moorage.config.options import (
+    Parser,
+    one_of,
     parse_bool,
-    parse_choice,
     parse_count,
     parse_number,
+    parse_options,
     parse_required_text,
     parse_seconds,
 )
@@ -51,36 +53,8 @@ class GCSOptions:
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> GCSOptions:
-        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown gs:// storage option(s) {', '.join(map(repr, unknown))}; the "
-                f"options are: {', '.join(cls.__dataclass_fields__)}"
-            )
-        values = dict(options)
-        if "project" in values:
-            values["project"] = parse_required_text("project", values["project"])
-        if "access" in values:
-            values["access"] = parse_choice("access", values["access"], _ACCESS)
-        if "endpoint_url" in values:
-            values["endpoint_url"] = _endpoint(values["endpoint_url"])
-        if "requester_pays" in values:
-            values["requester_pays"] = _requester_pays(values["requester_pays"])
-        for name in ("timeout", "connect_timeout"):
-            if name in values:
-                values[name] = parse_seconds(name, values[name])
-        if "retries" in values:
-            values["retries"] = parse_count("retries", values["retries"])
-        if "chunk_size" in values:
-            values["chunk_size"] = _chunk_size(values["chunk_size"])
-        if "session_kwargs" in values and not isinstance(values["session_kwargs"], Mapping):
-            raise ConfigurationError(
-                "option 'session_kwargs' must be a mapping of aiohttp.ClientSession "
-                "arguments (give it as a keyword argument or a table in settings)"
-            )
-        if "token" in values:
-            _check_token(values["token"])
-        return cls(**values)
+        """Check and convert options given as Python values or as URL query text."""
+        return cls(**parse_options(options, _PARSERS, unknown=_unknown))
 
     def credentials(self) -> Any:
         """What gcsfs gets as ``token``.
@@ -97,8 +71,8 @@ class GCSOptions:
         return None
 
 
-def _endpoint(value: object) -> str:
-    text = parse_required_text("endpoint_url", value).strip().rstrip("/")
+def _endpoint(name: str, value: object) -> str:
+    text = parse_required_text(name, value).strip().rstrip("/")
     scheme, sep, rest = text.partition("://")
     if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
         raise ConfigurationError(
@@ -108,20 +82,20 @@ def _endpoint(value: object) -> str:
     return text
 
 
-def _requester_pays(value: object) -> bool | str:
+def _requester_pays(name: str, value: object) -> bool | str:
     if isinstance(value, bool):
         return value
     text = str(value).strip()
     try:
-        return parse_bool("requester_pays", text)
+        return parse_bool(name, text)
     except ConfigurationError:
         if text:
             return text  # the project to bill
         raise
 
 
-def _chunk_size(value: object) -> int:
-    number = parse_number("chunk_size", value)
+def _chunk_size(name: str, value: object) -> int:
+    number = parse_number(name, value)
     if number <= 0 or number != int(number) or int(number) % UPLOAD_UNIT:
         raise ConfigurationError(
             f"option 'chunk_size' must be a positive multiple of {UPLOAD_UNIT} bytes "
@@ -130,17 +104,26 @@ def _chunk_size(value: object) -> int:
     return int(number)
 
 
-def _check_token(token: object) -> None:
+def _session_kwargs(name: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"option {name!r} must be a mapping of aiohttp.ClientSession "
+            "arguments (give it as a keyword argument or a table in settings)"
+        )
+    return value
+
+
+def _token(name: str, token: object) -> object:
     """Refuse a ``token`` gcsfs would misread, without ever echoing its value.
 
     gcsfs treats any other string as a raw OAuth access token and sends it to Google's
     tokeninfo endpoint; a mistyped file name would leave the machine that way.
     """
     if token is None or isinstance(token, Mapping) or hasattr(token, "apply"):
-        return  # None, service-account info, or a google.auth Credentials object
+        return token  # None, service-account info, or a google.auth Credentials object
     if isinstance(token, str):
         if token in TOKEN_METHODS or os.path.isfile(os.path.expanduser(token)):
-            return
+            return token
         raise ConfigurationError(
             "option 'token' is neither a credentials file that exists nor one of "
             f"{', '.join(TOKEN_METHODS)}; give the path to a service-account (or "
@@ -150,4 +133,26 @@ def _check_token(token: object) -> None:
         f"option 'token' must be a file path, one of {', '.join(TOKEN_METHODS)}, a "
         f"mapping of service-account info or a google.auth Credentials object, not a "
         f"{type(token).__name__}"
+    )
+
+
+#: Every option and its parser; what is not given keeps the default of `GCSOptions`.
+_PARSERS: dict[str, Parser] = {
+    "project": parse_required_text,
+    "token": _token,
+    "access": one_of(*_ACCESS),
+    "endpoint_url": _endpoint,
+    "requester_pays": _requester_pays,
+    "timeout": parse_seconds,
+    "connect_timeout": parse_seconds,
+    "retries": parse_count,
+    "chunk_size": _chunk_size,
+    "session_kwargs": _session_kwargs,
+}
+
+
+def _unknown(names: list[str]) -> str:
+    return (
+        f"unknown gs:// storage option(s) {', '.join(map(repr, names))}; the options are: "
+        f"{', '.join(_PARSERS)}"
     )

@@ -15,13 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from moorage.config import options as shared
 from moorage.config.options import (
+    Parser,
+    as_given,
     parse_bool,
     parse_count,
     parse_optional_seconds,
     parse_positive,
     parse_text,
 )
+from moorage.config.secrets import MASK, mask_secrets
 from moorage.errors import ConfigurationError
 from moorage.locking.base import DEFAULT_HOLD_TIMEOUT
 
@@ -48,22 +52,20 @@ DEFAULT_RETRIES = 3
 DEFAULT_RECHECK_INTERVAL = 5.0
 
 _SSL_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
-KNOWN_OPTIONS = frozenset(
-    {
-        "hold_timeout",
-        "socket_timeout",
-        "socket_connect_timeout",
-        "retries",
-        "key_prefix",
-        "recheck_interval",
-        "db",
-        "username",
-        "password",
-        "client_name",
-        "ssl_check_hostname",
-        *_SSL_OPTIONS,
-    }
-)
+#: Every option and its parser. Where the server is (``db``, ``username``, ``password``)
+#: and ``hold_timeout`` are kept as given: they are checked against the URL first.
+_PARSERS: dict[str, Parser] = {
+    **dict.fromkeys(("hold_timeout", "db", "username", "password", *_SSL_OPTIONS), as_given),
+    "socket_timeout": parse_optional_seconds,
+    "socket_connect_timeout": parse_optional_seconds,
+    "retries": parse_count,
+    "key_prefix": parse_text,
+    "recheck_interval": parse_positive,
+    "client_name": parse_text,
+    "ssl_check_hostname": parse_bool,
+}
+#: The names of every option.
+KNOWN_OPTIONS = frozenset(_PARSERS)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class RedisOptions:
         userinfo = ""
         if self.username or self.password:
             userinfo = quote(self.username or "", safe="")
-            userinfo += ":***@" if self.password else "@"
+            userinfo += f":{MASK}@" if self.password else "@"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{userinfo}{host}:{self.port}/{self.db}"
 
@@ -121,10 +123,8 @@ class RedisOptions:
 
 
 def mask_password(text: str, password: str | None) -> str:
-    """``text`` with every occurrence of ``password`` replaced by ``***``."""
-    if not password:
-        return text
-    return text.replace(password, "***").replace(quote(password, safe=""), "***")
+    """``text`` with every occurrence of ``password`` (also URL-quoted) as ``***``."""
+    return mask_secrets(text, (password,))
 
 
 def parse_options(
@@ -168,21 +168,21 @@ def parse_options(
             f"a Redis lock manager takes redis:// or rediss:// URLs, not {shown!r}"
         )
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    given = {**query, **(options or {})}
-    unknown = sorted(set(given) - KNOWN_OPTIONS)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown option {', '.join(map(repr, unknown))} for the Redis lock manager at "
+
+    def unknown(names: list[str]) -> str:
+        return (
+            f"unknown option {', '.join(map(repr, names))} for the Redis lock manager at "
             f"{shown}; accepted options: {', '.join(sorted(KNOWN_OPTIONS))}"
         )
+
+    given = shared.parse_options({**query, **(options or {})}, _PARSERS, unknown=unknown)
     if "hold_timeout" in query and hold_timeout == DEFAULT_HOLD_TIMEOUT:
         hold_timeout = query["hold_timeout"]
     username = unquote(parts.username) if parts.username else None
     for name, in_url in (("username", username), ("password", password)):
         _agree(name, in_url, query.get(name), (options or {}).get(name), shown)
-    tls = {name: given[name] for name in _SSL_OPTIONS if name in given}
-    if "ssl_check_hostname" in given:
-        tls["ssl_check_hostname"] = parse_bool("ssl_check_hostname", given["ssl_check_hostname"])
+    tls_names = (*_SSL_OPTIONS, "ssl_check_hostname")
+    tls = {name: given[name] for name in tls_names if name in given}
     if tls and scheme != "rediss":
         raise ConfigurationError(
             f"options {', '.join(sorted(tls))} need TLS; write the URL as rediss:// "
@@ -197,18 +197,12 @@ def parse_options(
         username=parse_text("username", given.get("username", username)),
         password=parse_text("password", given.get("password", password)),
         hold_timeout=parse_optional_seconds("hold_timeout", hold_timeout),
-        socket_timeout=parse_optional_seconds(
-            "socket_timeout", given.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
-        ),
-        socket_connect_timeout=parse_optional_seconds(
-            "socket_connect_timeout", given.get("socket_connect_timeout", DEFAULT_SOCKET_TIMEOUT)
-        ),
-        retries=parse_count("retries", given.get("retries", DEFAULT_RETRIES)),
-        key_prefix=parse_text("key_prefix", given.get("key_prefix", DEFAULT_KEY_PREFIX)) or "",
-        recheck_interval=parse_positive(
-            "recheck_interval", given.get("recheck_interval", DEFAULT_RECHECK_INTERVAL)
-        ),
-        client_name=parse_text("client_name", given.get("client_name")),
+        socket_timeout=given.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT),
+        socket_connect_timeout=given.get("socket_connect_timeout", DEFAULT_SOCKET_TIMEOUT),
+        retries=given.get("retries", DEFAULT_RETRIES),
+        key_prefix=given.get("key_prefix", DEFAULT_KEY_PREFIX) or "",
+        recheck_interval=given.get("recheck_interval", DEFAULT_RECHECK_INTERVAL),
+        client_name=given.get("client_name"),
         ssl=tls,
     )
 

@@ -15,13 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moorage.config.options import (
+    Parser,
+    one_of,
+    optional,
     parse_bool,
-    parse_choice,
-    parse_count,
+    parse_options,
     parse_positive,
     parse_size,
     parse_text,
+    whole_number,
 )
+from moorage.config.secrets import mask_secrets
 from moorage.errors import ConfigurationError
 
 __all__ = ["MIB", "MIN_PART_SIZE", "S3Options"]
@@ -31,9 +35,33 @@ MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * 1024 * MIB
 
-_RETRY_MODES = ("legacy", "standard", "adaptive")
-_ADDRESSING_STYLES = ("auto", "path", "virtual")
 _ALIASES = {"region_name": "region"}
+#: Every option and its parser; what is not given keeps the default of `S3Options`.
+_PARSERS: dict[str, Parser] = {
+    "endpoint_url": parse_text,
+    "region": parse_text,
+    "key": parse_text,
+    "secret": parse_text,
+    "token": parse_text,
+    "profile": parse_text,
+    "anon": parse_bool,
+    "connect_timeout": parse_positive,
+    "read_timeout": parse_positive,
+    "retries": optional(whole_number(1)),
+    "retry_mode": one_of("legacy", "standard", "adaptive"),
+    "max_pool_connections": whole_number(1),
+    "max_concurrency": whole_number(1),
+    "multipart_threshold": parse_size,
+    "part_size": parse_size,
+    "addressing_style": one_of("auto", "path", "virtual"),
+}
+
+
+def _unknown(names: list[str]) -> str:
+    return (
+        f"unknown option {', '.join(map(repr, names))} for an s3:// storage; the options "
+        f"are: {', '.join(sorted(_PARSERS))} (see the moorage-s3 documentation)"
+    )
 
 
 @dataclass(frozen=True)
@@ -60,43 +88,7 @@ class S3Options:
     @classmethod
     def parse(cls, options: dict[str, Any]) -> S3Options:
         """Check and convert options given as Python values or as URL query text."""
-        known = set(cls.__dataclass_fields__)
-        given: dict[str, Any] = {}
-        for name, value in options.items():
-            canonical = _ALIASES.get(name, name)
-            if canonical not in known:
-                raise ConfigurationError(
-                    f"unknown option {name!r} for an s3:// storage; the options are: "
-                    f"{', '.join(sorted(known))} (see the moorage-s3 documentation)"
-                )
-            if canonical in given:
-                raise ConfigurationError(f"option {canonical!r} is given twice (as {name!r})")
-            given[canonical] = value
-        get = given.get
-        parsed = cls(
-            endpoint_url=parse_text("endpoint_url", get("endpoint_url")),
-            region=parse_text("region", get("region")),
-            key=parse_text("key", get("key")),
-            secret=parse_text("secret", get("secret")),
-            token=parse_text("token", get("token")),
-            profile=parse_text("profile", get("profile")),
-            anon=parse_bool("anon", get("anon", False)),
-            connect_timeout=parse_positive("connect_timeout", get("connect_timeout", 10.0)),
-            read_timeout=parse_positive("read_timeout", get("read_timeout", 60.0)),
-            retries=None if get("retries") is None else parse_count("retries", get("retries"), 1),
-            retry_mode=parse_choice("retry_mode", get("retry_mode"), _RETRY_MODES),
-            max_pool_connections=parse_count(
-                "max_pool_connections", get("max_pool_connections", 50), 1
-            ),
-            max_concurrency=parse_count("max_concurrency", get("max_concurrency", 4), 1),
-            multipart_threshold=parse_size(
-                "multipart_threshold", get("multipart_threshold", 8 * MIB)
-            ),
-            part_size=parse_size("part_size", get("part_size", 8 * MIB)),
-            addressing_style=parse_choice(
-                "addressing_style", get("addressing_style"), _ADDRESSING_STYLES
-            ),
-        )
+        parsed = cls(**parse_options(options, _PARSERS, unknown=_unknown, aliases=_ALIASES))
         parsed._check()
         return parsed
 
@@ -159,7 +151,4 @@ class S3Options:
 
     def scrub(self, text: str) -> str:
         """``text`` from outside (a server's message, an exception) without our secrets."""
-        for secret in (self.key, self.secret, self.token):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, (self.key, self.secret, self.token))

@@ -5,26 +5,38 @@
 booleans. Every backend checks its options with these functions, so all of them accept
 the same spellings and refuse bad values with the same kind of message: a
 `ConfigurationError` naming the option and what it must be.
+
+A backend describes its options once, as a table from each name to its parser
+(``{"retries": whole_number(1), "anon": parse_bool, ...}``), and `parse_options` checks
+the names given against it and parses each value: one style for every backend.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from moorage.errors import ConfigurationError
 
 __all__ = [
+    "Parser",
+    "as_given",
+    "one_of",
+    "optional",
     "parse_bool",
     "parse_choice",
     "parse_count",
     "parse_number",
     "parse_optional_seconds",
+    "parse_options",
     "parse_positive",
     "parse_required_text",
     "parse_seconds",
     "parse_size",
     "parse_text",
+    "whole_number",
 ]
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -140,3 +152,68 @@ def parse_choice(name: str, value: object, choices: tuple[str, ...]) -> str | No
     if text is not None and text.lower() not in choices:
         raise _bad(name, f"one of {', '.join(choices)}", value)
     return text.lower() if text else None
+
+
+#: A parser of one option: ``parse(name, value)`` returns the value checked and converted,
+#: or raises `ConfigurationError` naming the option.
+Parser = Callable[[str, Any], Any]
+
+
+def as_given(name: str, value: Any) -> Any:
+    """The value unchanged (credentials and objects handed to a client library as they are)."""
+    return value
+
+
+def optional(parser: Parser) -> Parser:
+    """``parser``, letting None through (the option left at its default)."""
+
+    def parse(name: str, value: Any) -> Any:
+        return None if value is None else parser(name, value)
+
+    return parse
+
+
+def whole_number(minimum: int = 0, maximum: int | None = None) -> Parser:
+    """`parse_count` with these bounds."""
+
+    def parse(name: str, value: Any) -> int:
+        return parse_count(name, value, minimum, maximum)
+
+    return parse
+
+
+def one_of(*choices: str) -> Parser:
+    """`parse_choice` among ``choices``."""
+
+    def parse(name: str, value: Any) -> str | None:
+        return parse_choice(name, value, choices)
+
+    return parse
+
+
+def parse_options(
+    options: Mapping[str, Any],
+    parsers: Mapping[str, Parser],
+    *,
+    unknown: Callable[[list[str]], str],
+    aliases: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The options given, each parsed by its parser in ``parsers``, by canonical name.
+
+    A name that is neither in ``parsers`` nor an alias raises `ConfigurationError` with
+    the message ``unknown(sorted names)`` (which says where the options were meant to go
+    and which exist); an option given under two names (``region`` and its alias
+    ``region_name``) is refused. Options not given are left out: their defaults are the
+    backend's.
+    """
+    aliases = aliases or {}
+    strange = sorted(name for name in options if aliases.get(name, name) not in parsers)
+    if strange:
+        raise ConfigurationError(unknown(strange))
+    given: dict[str, Any] = {}
+    for name, value in options.items():
+        canonical = aliases.get(name, name)
+        if canonical in given:
+            raise ConfigurationError(f"option {canonical!r} is given twice (as {name!r})")
+        given[canonical] = value
+    return {name: parsers[name](name, value) for name, value in given.items()}

@@ -346,11 +346,9 @@ class ObjectStorage(Storage):
 
     def _masked(self, exc: BaseException) -> str:
         """The exception's text with every option value that could be a secret hidden."""
-        text = str(exc)
-        for value in self.options.values():
-            if isinstance(value, str) and len(value) >= 6 and value in text:
-                text = text.replace(value, "***")
-        return text
+        from moorage.config.secrets import mask_secrets
+
+        return mask_secrets(str(exc), self.options.values(), min_length=6)
 
     def _missing(self, key: str) -> RecordNotFound:
         return RecordNotFound(
