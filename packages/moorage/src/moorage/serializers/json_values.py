@@ -35,7 +35,9 @@ from typing import Any
 
 import orjson
 
+from moorage.buffers import BytesLike
 from moorage.errors import ClassNotAllowed, SerializationError
+from moorage.serializers.failures import serialization_errors
 
 __all__ = [
     "allowed_by_name",
@@ -338,21 +340,16 @@ def decode(obj: Any, allowed: Allowed = _NOTHING_ALLOWED) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    try:
+    """``obj`` as JSON bytes; `SerializationError` for what JSON cannot hold (integers
+    beyond 64 bits, say)."""
+    with serialization_errors(lambda exc: f"the json serializer cannot encode this value: {exc}"):
         return orjson.dumps(encode(obj))
-    except TypeError as exc:  # e.g. integers beyond 64 bits
-        raise SerializationError(f"the json serializer cannot encode this value: {exc}") from exc
 
 
-def loads(data: bytes | bytearray | memoryview | str, allowed: Allowed = _NOTHING_ALLOWED) -> Any:
+def loads(data: BytesLike | str, allowed: Allowed = _NOTHING_ALLOWED) -> Any:
     """Parse and decode a payload; tags may name only the standard types and ``allowed``."""
-    try:
+    with serialization_errors(lambda exc: f"payload is not valid JSON: {exc}"):
         parsed = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise SerializationError(f"payload is not valid JSON: {exc}") from exc
-    try:
+    # A tagged value whose data does not fit its type fails in its type's own way.
+    with serialization_errors(lambda exc: f"cannot rebuild a tagged JSON value: {exc!r}"):
         return decode(parsed, allowed)
-    except SerializationError:
-        raise
-    except Exception as exc:  # a tagged value whose data does not fit its type
-        raise SerializationError(f"cannot rebuild a tagged JSON value: {exc!r}") from exc
