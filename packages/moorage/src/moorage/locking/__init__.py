@@ -6,6 +6,16 @@ from moorage.locking.base import (
     LockInfo,
     LockManager,
     MemoryLockManager,
+    backoff_delays,
+    expiry_from,
 )
 
-__all__ = ["DEFAULT_HOLD_TIMEOUT", "IsolationLevel", "LockInfo", "LockManager", "MemoryLockManager"]
+__all__ = [
+    "DEFAULT_HOLD_TIMEOUT",
+    "IsolationLevel",
+    "LockInfo",
+    "LockManager",
+    "MemoryLockManager",
+    "backoff_delays",
+    "expiry_from",
+]
