@@ -10,14 +10,35 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from moorage.errors import map_exceptions
+from moorage.errors import StorageError, map_exceptions
 from moorage.storage.base import MAX_KEY_DEPTH
 from moorage_local.errors import Translate
-from moorage_local.folders import ABSENT, DIR_FLAGS
+from moorage_local.folders import ABSENT, DIR_FLAGS, RootFolder
 
-__all__ = ["walk_files"]
+__all__ = ["open_listed_folder", "walk_files"]
+
+
+def open_listed_folder(tree: RootFolder, prefix: str, names: Sequence[str]) -> int | None:
+    """A new descriptor of the folder ``names`` below the root, whose files a listing of
+    ``prefix`` reads (the listing's own: scandir moves its offset); None if there is no
+    such folder, or a file or a link is in the way. Other `OSError`s pass through."""
+    try:
+        root = tree.open()
+    except FileNotFoundError:
+        return None
+    opened: list[int] = []
+    try:
+        if not names:
+            return os.open(".", DIR_FLAGS, dir_fd=root)
+        tree.descend(root, prefix, names, opened)
+        return opened.pop()
+    except (StorageError, FileNotFoundError, NotADirectoryError):
+        return None
+    finally:
+        for folder in opened:
+            os.close(folder)
 
 
 def walk_files(

@@ -52,7 +52,7 @@ from moorage.locking.base import (
 from moorage_local.atomic_writes import open_temp, replace_with
 from moorage_local.errors import Translate, lock_error
 from moorage_local.folders import READ_FLAGS
-from moorage_local.options import check_options, parse_option, root_from_url
+from moorage_local.options import parse_local_options, root_from_url
 
 if sys.platform != "win32":
     import fcntl
@@ -68,6 +68,7 @@ _MAX_NAME = 120  # longer encoded names are hashed; stays far below NAME_MAX (25
 _UNSAFE = re.compile(r"[^a-z0-9_.-]")
 _GUARD_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 _HOSTNAME = socket.gethostname()
+_OPTIONS = {"hold_timeout": parse_optional_seconds}
 
 # Threads of this process take the folder guard one at a time, and never while the
 # process forks: a child must not inherit an open guard file, or its copy would keep the
@@ -132,13 +133,11 @@ class FileLockManager(LockManager):
         folder, url_options = root_from_url(url, "FileLockManager")
         self.folder = folder
         self.url = Path(folder).as_uri()
-        check_options({**url_options, **options}, {"hold_timeout"}, "FileLockManager", self.url)
-        if "hold_timeout" in url_options and hold_timeout == DEFAULT_HOLD_TIMEOUT:
-            hold_timeout = url_options["hold_timeout"]
-        timeout = parse_option(
-            parse_optional_seconds, "hold_timeout", hold_timeout, "FileLockManager", self.url
-        )
-        super().__init__(timeout)
+        given: dict[str, object] = {**url_options, **options}
+        if "hold_timeout" not in url_options or hold_timeout != DEFAULT_HOLD_TIMEOUT:
+            given["hold_timeout"] = hold_timeout  # the URL's applies only to the default
+        parsed = parse_local_options(given, _OPTIONS, "FileLockManager", self.url)
+        super().__init__(parsed["hold_timeout"])
         self._guard_path = os.path.join(folder, GUARD_NAME)
 
     def lock_path(self, key: str) -> str:

@@ -1,22 +1,22 @@
 """Where a local storage or lock folder is, and its options: a plain path or a ``file://``
 URL, whose query string may carry options (``file:///data/results?durable=true``).
 
-Option values are read with `moorage.config.options`, the parsers every backend uses;
-`parse_option` only adds which storage and URL a refused value was meant for.
+Options are read with `moorage.config.options.parse_options`, as every backend reads
+them; `parse_local_options` only adds which storage and URL an unknown name or a refused
+value was meant for.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from moorage.config.options import Parser, parse_options
 from moorage.errors import ConfigurationError
 
-__all__ = ["check_options", "parse_option", "root_from_url"]
-
-_V = TypeVar("_V")
+__all__ = ["parse_local_options", "root_from_url"]
 
 
 def root_from_url(url_or_path: str | os.PathLike[str], kind: str) -> tuple[str, dict[str, str]]:
@@ -53,24 +53,30 @@ def root_from_url(url_or_path: str | os.PathLike[str], kind: str) -> tuple[str, 
     return os.path.realpath(path), options
 
 
-def check_options(options: Mapping[str, object], known: set[str], kind: str, url: str) -> None:
-    """Raise `ConfigurationError` naming any option of ``options`` not in ``known``."""
-    unknown = sorted(set(options) - known)
-    if unknown:
-        allowed = ", ".join(sorted(known)) or "none"
-        raise ConfigurationError(
-            f"unknown option {', '.join(map(repr, unknown))} for {kind} at {url}; "
+def parse_local_options(
+    options: Mapping[str, object], parsers: Mapping[str, Parser], kind: str, url: str
+) -> dict[str, Any]:
+    """The ``options`` given, parsed by `parse_options` with ``parsers``. An unknown name
+    raises `ConfigurationError` naming it, the storage and the accepted names; a refused
+    value's message also names the storage and shows the option as it was given
+    (``durable='maybe'``)."""
+
+    def unknown(names: list[str]) -> str:
+        allowed = ", ".join(sorted(parsers)) or "none"
+        return (
+            f"unknown option {', '.join(map(repr, names))} for {kind} at {url}; "
             f"accepted options: {allowed}"
         )
 
+    def in_context(parse: Parser) -> Parser:
+        def parse_here(name: str, value: Any) -> Any:
+            try:
+                return parse(name, value)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{kind} at {url}: {exc} ({name}={value!r})") from None
 
-def parse_option(
-    parse: Callable[[str, object], _V], name: str, value: object, kind: str, url: str
-) -> _V:
-    """``parse(name, value)`` (a parser of `moorage.config.options`); a refused value's
-    `ConfigurationError` also names the storage's kind and URL and shows the option as
-    it was given (``durable='maybe'``)."""
-    try:
-        return parse(name, value)
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{kind} at {url}: {exc} ({name}={value!r})") from None
+        return parse_here
+
+    return parse_options(
+        options, {name: in_context(parse) for name, parse in parsers.items()}, unknown=unknown
+    )

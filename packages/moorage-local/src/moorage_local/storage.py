@@ -5,14 +5,10 @@ listed as a key) and is renamed over the target, so a reader sees the old bytes 
 new bytes, never a part, even when the writer is killed mid-write. With ``durable=True``
 the file and its folder are also fsynced, so the write survives a power cut.
 
-Symlink policy: the root is resolved once, when the storage is built, so the root itself
-may be (or lie below) a symbolic link. Below the root nothing is followed, even when
-another process swaps a folder for a link while a call runs: every file and folder is
-opened relative to its parent folder's descriptor (``openat``) with ``O_NOFOLLOW``, one
-folder level at a time, starting from a descriptor of the root that each process opens
-once. A key whose folders pass through a symbolic link, or whose file is one, is refused
-(`StorageError` on read, write and delete), `exists` says False for it and listings skip
-links.
+Symlink policy: the root is resolved once, so it may be (or lie below) a link; below it
+nothing is followed (see `moorage_local.folders`). A key whose folders pass through a
+symbolic link, or whose file is one, is refused (`StorageError` on read, write and
+delete), `exists` says False for it and listings skip links.
 
 Temporary files name their writer (host, process id, a token drawn when the process
 starts). Those whose writer is gone, or older than `STALE_TEMP_AGE`, are removed on the
@@ -56,8 +52,8 @@ from moorage_local.folders import (
     is_link,
     remove_folders,
 )
-from moorage_local.listing import walk_files
-from moorage_local.options import check_options, parse_option, root_from_url
+from moorage_local.listing import open_listed_folder, walk_files
+from moorage_local.options import parse_local_options, root_from_url
 from moorage_local.temp_files import STALE_TEMP_AGE, TEMP_PREFIX, clean_folder, remove_if_stale
 
 __all__ = ["STALE_TEMP_AGE", "TEMP_PREFIX", "LocalStorage"]
@@ -68,6 +64,14 @@ _CLEANED_FOLDERS = 4096  # folders remembered per storage as cleaned of stale te
 # Concurrent deletes may prune a new folder before the write lands in it; each retry
 # means another thread made progress, and under heavy load 10 were seen to run out.
 _CREATE_ATTEMPTS = 100
+
+
+def _parse_durable(name: str, value: object) -> bool:
+    """`parse_bool`; a blank ``?durable=`` in a URL leaves the default, False."""
+    return False if value == "" else parse_bool(name, value)
+
+
+_OPTIONS = {"durable": _parse_durable}
 
 
 class LocalStorage(Storage):
@@ -108,12 +112,11 @@ class LocalStorage(Storage):
         root, url_options = root_from_url(url_or_path, "LocalStorage")
         self.root = root
         self.url = Path(root).as_uri()
-        merged: dict[str, object] = {**url_options, **options}
-        check_options(merged, {"durable"}, "LocalStorage", self.url)
-        value: object = merged.get("durable", False) if durable is None else durable
-        if value == "":  # a blank ``?durable=``: the default
-            value = False
-        self.durable = parse_option(parse_bool, "durable", value, "LocalStorage", self.url)
+        given: dict[str, object] = {**url_options, **options}
+        if durable is not None:
+            given["durable"] = durable
+        parsed = parse_local_options(given, _OPTIONS, "LocalStorage", self.url)
+        self.durable: bool = parsed.get("durable", False)
         self._prefix = root if root.endswith(os.sep) else root + os.sep
         self._tree = RootFolder(root, self.url)
 
@@ -371,7 +374,8 @@ class LocalStorage(Storage):
         """
         head, _, start = prefix.rpartition("/")
         names = head.split("/") if head else ()
-        fd = self._listed_folder(prefix, names)
+        with map_exceptions(self._errors("list", prefix)):
+            fd = open_listed_folder(self._tree, prefix, names)
         if fd is None:
             return
         now = time.time()
@@ -387,27 +391,6 @@ class LocalStorage(Storage):
             except InvalidKey:
                 continue  # a file no key can name (too long, not UTF-8, a backslash...)
             yield key
-
-    def _listed_folder(self, prefix: str, names: Sequence[str]) -> int | None:
-        """A new descriptor of the folder whose files a listing of ``prefix`` reads
-        (this call's own: scandir moves its offset); None if there is no such folder."""
-        tree = self._tree
-        with map_exceptions(self._errors("list", prefix)):
-            try:
-                root = tree.open()
-            except FileNotFoundError:
-                return None
-            opened: list[int] = []
-            try:
-                if not names:
-                    return os.open(".", DIR_FLAGS, dir_fd=root)
-                tree.descend(root, prefix, names, opened)
-                return opened.pop()
-            except (StorageError, FileNotFoundError, NotADirectoryError):
-                return None
-            finally:
-                for folder in opened:
-                    os.close(folder)
 
 
 def _read_fd(fd: int, size: int) -> bytes:
