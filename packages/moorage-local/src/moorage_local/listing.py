@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 
 from moorage.errors import StorageError, map_exceptions
-from moorage.storage.base import MAX_KEY_DEPTH
+from moorage.storage import MAX_KEY_DEPTH
 from moorage_local.errors import Translate
 from moorage_local.folders import ABSENT, DIR_FLAGS, RootFolder
 

@@ -40,7 +40,7 @@ from moorage.errors import (
     StorageError,
     map_exceptions,
 )
-from moorage.storage.base import PruneReport, Storage, validate_key, write_conflict
+from moorage.storage import PruneReport, Storage, validate_key, write_conflict
 from moorage_local.atomic_writes import replace_at
 from moorage_local.errors import Translate, prune_error, storage_error
 from moorage_local.folders import (
