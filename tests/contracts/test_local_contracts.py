@@ -10,7 +10,7 @@ import pytest
 import moorage_local
 from moorage.locking.base import LockManager
 from moorage.plugins.resolve import lock_manager_from, storage_from
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing import LockManagerContract, LockManagerFactory, StorageContract
 
 pytestmark = pytest.mark.filterwarnings("ignore:moorage plugin 'broken:RuntimeWarning")

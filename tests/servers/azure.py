@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 from servers import ROOT, ServerProcess, free_port
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 from servers import ServerProcess, free_port
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from moorage import StorageError
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 from servers import ServerProcess
 

@@ -16,7 +16,7 @@ import moorage
 from moorage import ResultStore
 from moorage.config.settings import reset_settings
 from moorage.results import should_persist_result
-from moorage.storage.base import MemoryStorage, Storage
+from moorage.storage import MemoryStorage, Storage
 from moorage.workflow.cache_policies import INPUTS
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from moorage.config.settings import default_serializer, get_settings
+from moorage.config.settings import get_settings
+from moorage.plugins.catalog import default_serializer
 from moorage.plugins.resolve import storage_from
-from moorage.records.models import ResultRecord, ResultRecordMetadata
-from moorage.serializers.base import Serializer, coerce_serializer
-from moorage.storage.base import Storage
+from moorage.records.metadata import ResultRecordMetadata
+from moorage.records.record import ResultRecord
+from moorage.serializers.base import Serializer
+from moorage.serializers.fields import coerce_serializer
+from moorage.storage import Storage
 from moorage.store.context import current_context
 from moorage.store.defaults import default_cache, get_default_result_storage
 from moorage.store.persisted import PersistedResult

@@ -17,7 +17,7 @@ from moorage.config.settings import MoorageSettings, get_settings
 from moorage.errors import ConfigurationError, PluginError
 from moorage.locking.base import LockManager
 from moorage.plugins.registry import get_registry
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 if TYPE_CHECKING:
     from moorage.plugins.known import Kind

@@ -1,21 +1,24 @@
-"""The storage contract: what a backend implements, key rules, write conditions, and
-storage in memory. `moorage.storage.objectstore` holds the base of fsspec backends."""
+"""The storage contract: what a backend implements (`Storage`), key rules, write
+conditions, and storage in memory. `moorage.storage.objectstore` holds the base of fsspec
+backends and `moorage.storage.upload` their chunked upload."""
 
-from moorage.storage.base import (
+from moorage.buffers import BytesLike
+from moorage.storage.base import Storage
+from moorage.storage.conditions import (
     ALWAYS,
     IF_ABSENT,
+    PruneReport,
+    WriteCondition,
+    write_conflict,
+)
+from moorage.storage.keys import (
     MAX_KEY_BYTES,
     MAX_KEY_DEPTH,
     MAX_SEGMENT_BYTES,
-    BytesLike,
-    MemoryStorage,
-    PruneReport,
-    Storage,
-    WriteCondition,
     validate_key,
     validate_prefix,
-    write_conflict,
 )
+from moorage.storage.memory import MemoryStorage
 
 __all__ = [
     "ALWAYS",

@@ -11,14 +11,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from moorage.config.settings import default_serializer
 from moorage.errors import ConfigurationError, RecordExpired
-from moorage.format.codec import Trust, expiration_error
+from moorage.format.codec import Trust
 from moorage.locking.base import IsolationLevel, LockManager
+from moorage.plugins.catalog import default_serializer
 from moorage.plugins.resolve import lock_manager_from, storage_from
-from moorage.records.models import ResultRecord, ResultRecordMetadata
-from moorage.serializers.base import ConfiguredSerializerField
-from moorage.storage.base import Storage, validate_key
+from moorage.records.expiry import absolute_expiration, expired
+from moorage.records.metadata import ResultRecordMetadata
+from moorage.records.record import ResultRecord
+from moorage.serializers.fields import ConfiguredSerializerField
+from moorage.storage import Storage, validate_key
 from moorage.store.defaults import (
     DEFAULT_STORAGE_KEY_FN,
     default_accept_unsigned_prefect,
@@ -42,12 +44,6 @@ def _resolve_storage_field(value: Any) -> Storage | None:
 
 def _resolve_lock_field(value: Any) -> LockManager | None:
     return None if value is None else lock_manager_from(value)
-
-
-def _absolute_expiration(value: dt.datetime | dt.timedelta | None) -> dt.datetime | None:
-    if isinstance(value, dt.timedelta):
-        return dt.datetime.now(dt.UTC) + value
-    return value
 
 
 class StoreBase(BaseModel):
@@ -145,7 +141,7 @@ class StoreBase(BaseModel):
             result=obj,
             metadata=ResultRecordMetadata(
                 storage_key=key,
-                expiration=_absolute_expiration(expiration),
+                expiration=absolute_expiration(expiration),
                 serializer=self.serializer,
             ),
         )
@@ -164,7 +160,7 @@ class StoreBase(BaseModel):
         record: ResultRecord[Any] | None = self.cache.get(self._cache_key(key))
         if record is not None and record.metadata.is_expired():
             self.cache.pop(self._cache_key(key))
-            raise expiration_error(key, self._storage().url, record.metadata)
+            raise expired(key, self._storage().url, record.metadata.expiration)
         return record
 
     def memory_hit(self, key: str) -> ResultRecord[Any] | None:

@@ -14,7 +14,7 @@ from typing import Literal
 from moorage.config.settings import get_settings
 from moorage.locking.base import LockManager
 from moorage.plugins.resolve import lock_manager_from, storage_from
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.store.memory_cache import ResultCache
 
 __all__ = [

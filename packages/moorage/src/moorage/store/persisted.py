@@ -35,9 +35,10 @@ from pydantic import (
 from moorage.errors import InvalidKey, RecordExpired
 from moorage.operations import run_async, run_sync
 from moorage.plugins.resolve import storage_from
-from moorage.records.models import ResultRecord
-from moorage.serializers.base import Serializer, coerce_serializer
-from moorage.storage.base import Storage, validate_key
+from moorage.records.record import ResultRecord
+from moorage.serializers.base import Serializer
+from moorage.serializers.fields import coerce_serializer
+from moorage.storage import Storage, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.context import current_store
 from moorage.store.reading import read_op

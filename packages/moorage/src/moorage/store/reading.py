@@ -11,17 +11,21 @@ from typing import Any, Literal
 from moorage.buffers import BytesLike
 from moorage.errors import PayloadMissing, RecordCorrupted, RecordNotFound
 from moorage.format.codec import (
+    Decoded,
     ParsedMetadata,
-    check_fresh,
     decode_payload,
     decode_stored,
-    decode_stream,
     metadata_from_head,
     parse_metadata_blob,
 )
+from moorage.format.native import HEAD_SIZE
+from moorage.format.streaming import StreamDecoder
 from moorage.operations import Call, Op
-from moorage.records.models import HEAD_SIZE, ResultRecord, ResultRecordMetadata
-from moorage.storage.base import Storage, validate_key
+from moorage.records.expiry import check_fresh
+from moorage.records.metadata import ResultRecordMetadata
+from moorage.records.record import ResultRecord
+from moorage.storage import Storage, validate_key
+from moorage.storage.streams import read_record
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder
 
@@ -138,12 +142,15 @@ def _read_combined_op(
     store: StoreBase, key: str, storage: Storage
 ) -> Op[tuple[ResultRecord[Any], int]]:
     if storage.streams_reads:  # large records are decoded from the open file
-        decode = partial(decode_stream, key, storage.url, store.serializer, store._trust())
-        stream: Call[tuple[ResultRecord[Any], int]]
+        decoder = StreamDecoder(key, storage.url, store.serializer, store._trust())
+        decode = partial(read_record, decoder)
+        stream: Call[Decoded]
         stream = Call(storage.read_stream, storage.aread_stream, key, decode)
-        return (yield from stream)
-    data = yield from Call(storage.read_path, storage.aread_path, key)
-    return decode_stored(data, key, storage.url, store.serializer, store._trust())
+        decoded = yield from stream
+    else:
+        data = yield from Call(storage.read_path, storage.aread_path, key)
+        decoded = decode_stored(data, key, storage.url, store.serializer, store._trust())
+    return ResultRecord(metadata=decoded.metadata, result=decoded.value), decoded.size
 
 
 def _read_split_op(
@@ -151,14 +158,14 @@ def _read_split_op(
 ) -> Op[tuple[ResultRecord[Any], int]]:
     meta_blob = yield from Call(metadata_storage.read_path, metadata_storage.aread_path, key)
     parsed = parse_metadata_blob(meta_blob, key, metadata_storage.url, store._trust())
-    check_fresh(key, metadata_storage.url, parsed.metadata)
+    check_fresh(key, metadata_storage.url, parsed.metadata.expiration)
     payload: BytesLike
     if parsed.prefect_text is not None:
         payload = parsed.prefect_text
     else:
         payload = yield from _payload_op(store, parsed.metadata, key, storage)
-    record = decode_payload(parsed, payload, key, storage.url, store._trust(), store.serializer)
-    return record, len(payload)
+    decoded = decode_payload(parsed, payload, key, storage.url, store._trust(), store.serializer)
+    return ResultRecord(metadata=decoded.metadata, result=decoded.value), decoded.size
 
 
 def _payload_op(

@@ -16,7 +16,7 @@ from typing import Any, Self, Unpack
 from moorage.locking.base import IsolationLevel
 from moorage.operations import run_async, run_sync
 from moorage.records.record import ResultRecord
-from moorage.storage.base import PruneReport, Storage, validate_key
+from moorage.storage import PruneReport, Storage, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.defaults import DEFAULT_STORAGE_KEY_FN, generate_default_holder
 from moorage.store.deriving import flow_update, task_update

@@ -44,8 +44,8 @@ from moorage.errors import (
 )
 from moorage.locking.base import IsolationLevel
 from moorage.operations import Call, Op, run_async, run_sync
-from moorage.records.models import ResultRecord
-from moorage.storage.base import ALWAYS, IF_ABSENT, WriteCondition, validate_key
+from moorage.records.record import ResultRecord
+from moorage.storage import ALWAYS, IF_ABSENT, WriteCondition, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder
 from moorage.store.reading import probe_op, read_op, version_op

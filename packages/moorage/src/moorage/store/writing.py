@@ -11,8 +11,8 @@ from moorage.errors import LockError, WriteConflict
 from moorage.format.codec import Encoded, encode_record
 from moorage.locking.base import LockManager, MemoryLockManager
 from moorage.operations import Call, Op
-from moorage.records.models import ResultRecord
-from moorage.storage.base import ALWAYS, IF_ABSENT, WriteCondition, validate_key, write_conflict
+from moorage.records.record import ResultRecord
+from moorage.storage import ALWAYS, IF_ABSENT, WriteCondition, validate_key, write_conflict
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder
 
@@ -57,11 +57,14 @@ def persist_op(
         locked = locked or current == holder  # the store's lock, asked just now
     split = store.metadata_storage is not None
     location = storage.resolve_path(key) if store.record_format == "prefect" else None
-    encoded = encode_record(record, key, store.record_format, split, store.signing_key, location)
+    encoded = encode_record(
+        record.metadata, record.result, key, store.record_format, split, store.signing_key, location
+    )
     if condition.if_absent and not _creates_natively(store):
         yield from _create_under_lock_op(store, encoded, key, holder, locked)
     else:
         yield from _write_encoded_op(store, encoded, key, condition)
+    record.metadata = encoded.metadata  # the record now describes what was written
     store.remember(key, record, encoded.size)
 
 
