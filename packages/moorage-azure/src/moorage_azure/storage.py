@@ -29,8 +29,9 @@ from azure.storage.blob.aio import BlobClient, BlobServiceClient
 from fsspec.asyn import AsyncFileSystem, sync
 
 from moorage.errors import ConfigurationError
-from moorage.storage.base import WriteCondition
-from moorage.storage.objectstore import ObjectStorage, overall_limit
+from moorage.storage import WriteCondition
+from moorage.storage.ioloop import overall_limit
+from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
 from moorage_azure.config import AzureConfig, build_filesystem
 from moorage_azure.errors import describe, error_code, is_conflict

@@ -17,20 +17,14 @@ the SDK's own `ServiceResponseTimeoutError`, which the retry policy retries with
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from azure.core.exceptions import ServiceResponseTimeoutError
 from azure.core.pipeline.transport import AioHttpTransport
 
-__all__ = ["MIB", "BoundedTransport", "attempt_limit"]
+from moorage.storage.ioloop import attempt_limit, within
 
-MIB = 1024 * 1024
-
-
-def attempt_limit(connect: float, read: float, nbytes: int) -> float:
-    """Seconds one attempt of a request with an ``nbytes`` body may take."""
-    return connect + read * (1 + nbytes / MIB)
+__all__ = ["BoundedTransport"]
 
 
 class BoundedTransport(AioHttpTransport):  # type: ignore[misc]
@@ -46,14 +40,10 @@ class BoundedTransport(AioHttpTransport):  # type: ignore[misc]
             nbytes = int(request.headers.get("Content-Length") or 0)
         except ValueError:
             nbytes = 0
-        limit = attempt_limit(connect, read, nbytes)
-        timer = asyncio.timeout(limit)
-        try:
-            async with timer:
-                return await super().send(request, **kwargs)
-        except TimeoutError as exc:
-            if not timer.expired():
-                raise
-            raise ServiceResponseTimeoutError(
-                f"no complete answer within {limit:.3g} s", error=exc
-            ) from exc
+
+        def expired(limit: float) -> Exception:  # the SDK's retry policy retries it
+            return ServiceResponseTimeoutError(f"no complete answer within {limit:.3g} s")
+
+        return await within(
+            attempt_limit(connect, read, nbytes), super().send(request, **kwargs), expired
+        )

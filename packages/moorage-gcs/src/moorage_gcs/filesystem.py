@@ -18,7 +18,6 @@ whole (see `attempt_limit`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -28,6 +27,7 @@ from gcsfs.retry import retry_request
 from google.auth.exceptions import GoogleAuthError
 
 from moorage.errors import ConfigurationError
+from moorage.storage.ioloop import attempt_limit, within
 from moorage_gcs.options import GCSOptions
 
 __all__ = ["PlainGCSFileSystem", "build_filesystem"]
@@ -36,14 +36,6 @@ __all__ = ["PlainGCSFileSystem", "build_filesystem"]
 _one_attempt = GCSFileSystem._request.__wrapped__
 # gcsfs's retry loop, taking the number of attempts as an argument.
 _with_retries = retry_request.__wrapped__
-
-
-MIB = 1024 * 1024
-
-
-def attempt_limit(connect: float, read: float, nbytes: int) -> float:
-    """Seconds one attempt of a request sending an ``nbytes`` body may take."""
-    return connect + read * (1 + nbytes / MIB)
 
 
 async def _bounded_attempt(
@@ -61,16 +53,13 @@ async def _bounded_attempt(
     nbytes = memoryview(data).nbytes if isinstance(data, (bytes, bytearray, memoryview)) else 0
     if not nbytes:
         return await _one_attempt(fs, method, path, *args, **kwargs)
-    limit = attempt_limit(*fs.bound, nbytes)
-    timer = asyncio.timeout(limit)
-    try:
-        async with timer:
-            return await _one_attempt(fs, method, path, *args, **kwargs)
-    except TimeoutError as exc:
-        if not timer.expired():
-            raise
+
+    def expired(limit: float) -> Exception:
         # aiohttp's own timeout error: gcsfs retries it (a bare TimeoutError it does not).
-        raise aiohttp.ServerTimeoutError(f"no complete answer within {limit:.3g} s") from exc
+        return aiohttp.ServerTimeoutError(f"no complete answer within {limit:.3g} s")
+
+    work = _one_attempt(fs, method, path, *args, **kwargs)
+    return await within(attempt_limit(*fs.bound, nbytes), work, expired)
 
 
 class PlainGCSFileSystem(GCSFileSystem):  # type: ignore[misc]

@@ -28,8 +28,9 @@ from gcsfs.retry import HttpError, NonRetryableError
 from google.auth.exceptions import GoogleAuthError
 
 from moorage.errors import StorageError
-from moorage.storage.base import WriteCondition
-from moorage.storage.objectstore import ObjectStorage, overall_limit
+from moorage.storage import WriteCondition
+from moorage.storage.ioloop import overall_limit
+from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
 from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
 from moorage_gcs.options import EMULATOR_VARIABLE, GCSOptions

@@ -25,8 +25,9 @@ from botocore.loaders import create_loader  # type: ignore[import-untyped]
 from fsspec.asyn import AsyncFileSystem
 from s3fs import S3FileSystem
 
-from moorage.storage.base import WriteCondition
-from moorage.storage.objectstore import ObjectStorage, overall_limit
+from moorage.storage import WriteCondition
+from moorage.storage.ioloop import overall_limit
+from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
 from moorage_s3.errors import error_code, explain
 from moorage_s3.multipart import upload_multipart

@@ -19,20 +19,14 @@ cancelled or fails while that task is still running leaves it with nothing to re
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiobotocore.httpsession import AIOHTTPSession  # type: ignore[import-untyped]
 from botocore.exceptions import ReadTimeoutError  # type: ignore[import-untyped]
 
-__all__ = ["MIB", "BoundedSession", "attempt_limit"]
+from moorage.storage.ioloop import attempt_limit, within
 
-MIB = 1024 * 1024
-
-
-def attempt_limit(connect: float, read: float, nbytes: int) -> float:
-    """Seconds one attempt of a request with an ``nbytes`` body may take."""
-    return connect + read * (1 + nbytes / MIB)
+__all__ = ["BoundedSession"]
 
 
 def _body_size(headers: Any) -> int:
@@ -62,12 +56,12 @@ class BoundedSession(AIOHTTPSession):  # type: ignore[misc]
 
     async def send(self, request: Any) -> Any:
         connect, read = self._bound
+
+        def expired(limit: float) -> Exception:
+            error: Exception = ReadTimeoutError(  # botocore retries it like any read timeout
+                endpoint_url=request.url, error=f"no complete answer within {limit:.3g} s"
+            )
+            return error
+
         limit = attempt_limit(connect, read, _body_size(request.headers))
-        timer = asyncio.timeout(limit)
-        try:
-            async with timer:
-                return await super().send(request)
-        except TimeoutError as exc:
-            if not timer.expired():
-                raise
-            raise ReadTimeoutError(endpoint_url=request.url, error=exc) from exc
+        return await within(limit, super().send(request), expired)

@@ -7,11 +7,8 @@ the service's answers mean "not found", "empty range" or "condition failed", and
 its failures mean (`describe_error`). Every operation of the storage contract is written
 once, here, on top of those:
 
-- each operation is one coroutine taking the filesystem it runs on, and it always runs
-  on fsspec's own I/O loop thread, where the filesystem and its HTTP session live. The
-  sync method blocks on it; the async method hands it over and awaits the result without
-  blocking the caller's loop, so many concurrent ``awrite``/``aread`` calls overlap for
-  real, and no client is ever bound to (or left open on) a caller's short-lived loop;
+- each operation is one coroutine taking the filesystem it runs on, run on fsspec's I/O
+  loop by the sync and the async method alike (`moorage.storage.ioloop`);
 - every filesystem is built with ``skip_instance_cache=True`` (two storages with
   different credentials never share a client) and with the listings cache off, so
   ``exists`` sees another writer's new object at once;
@@ -22,10 +19,9 @@ once, here, on top of those:
   one translation (`ObjectStorage._error`): a refused condition is a `WriteConflict`,
   anything else a `StorageError` whose message names the URL and the fix, never the
   credentials;
-- no call hangs: each backend bounds every request attempt with its timeouts, and on top
-  of that an operation whose size is known runs under an overall limit derived from the
-  same timeouts and attempts (`ObjectStorage.time_limit`), past which it is cancelled and
-  reported as a `StorageError` naming the URL and key.
+- no call hangs: each backend bounds every request attempt with its timeouts, and an
+  operation whose size is known runs under an overall limit (`time_limit`), past which
+  it is cancelled and reported as a `StorageError` naming the URL and key.
 
 The defaults of the primitives use fsspec's generic async methods, so a third-party
 backend that supplies only `make_filesystem` gets a working (unconditional) storage.
@@ -37,11 +33,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
-from fsspec.asyn import AsyncFileSystem, sync
+from fsspec.asyn import AsyncFileSystem
 
 from moorage.buffers import BytesLike
 from moorage.errors import (
@@ -51,32 +47,14 @@ from moorage.errors import (
     StorageError,
     map_exceptions,
 )
-from moorage.storage.base import ALWAYS, Storage, WriteCondition, write_conflict
+from moorage.storage.base import Storage
+from moorage.storage.conditions import ALWAYS, WriteCondition, write_conflict
+from moorage.storage.ioloop import await_on_loop, run_on_loop, within
 from moorage.storage.upload import Buffers
 
-__all__ = ["ObjectStorage", "overall_limit"]
+__all__ = ["ObjectStorage"]
 
 _T = TypeVar("_T")
-
-MIB = 1024 * 1024
-
-
-def overall_limit(
-    *, connect: float, read: float, attempts: int, backoff: float, nbytes: int, rounds: int = 3
-) -> float:
-    """The longest an operation moving ``nbytes`` may take, all its requests together.
-
-    Each attempt of a request may spend ``connect`` seconds connecting and ``read``
-    seconds waiting for the server, plus ``read`` seconds per MiB of body it sends (a body
-    moving slower than 1 MiB per ``read`` seconds counts as stalled). An operation makes
-    up to ``rounds`` small requests one after the other (create, complete, a bucket
-    check...), and its payload may be cut into parts sent in sequence: twice the
-    payload's MiB in rounds covers those. ``backoff`` is the most the client sleeps
-    between attempts of one request, in total. Generous on purpose: this limit catches
-    hangs, the per-request timeouts catch slowness.
-    """
-    mib = nbytes / MIB
-    return attempts * (connect + read) * (rounds + 2 * mib) + backoff * (rounds + mib)
 
 
 class ObjectStorage(Storage):
@@ -156,7 +134,8 @@ class ObjectStorage(Storage):
     def time_limit(self, action: str, nbytes: int | None) -> float | None:
         """Seconds an operation moving ``nbytes`` (None: not known in advance, as for a
         whole-object read or a listing) may take in all, or None for no overall limit;
-        the client library's per-request timeouts still apply. See `overall_limit`."""
+        the client library's per-request timeouts still apply. See
+        `moorage.storage.ioloop.overall_limit`."""
         return None
 
     def limit_advice(self) -> str:
@@ -266,7 +245,7 @@ class ObjectStorage(Storage):
 
     def _run(
         self,
-        op: Callable[..., Awaitable[_T]],
+        op: Callable[..., Coroutine[Any, Any, _T]],
         action: str,
         key: str | None,
         *args: Any,
@@ -274,11 +253,11 @@ class ObjectStorage(Storage):
     ) -> _T:
         with map_exceptions(lambda exc: self._error(exc, action, key)):
             fs = self._filesystem()
-            return sync(fs.loop, self._bounded, op, action, key, nbytes, fs, *args)  # type: ignore[no-any-return]
+            return run_on_loop(fs, lambda: self._bounded(op(fs, *args), action, key, nbytes))
 
     async def _arun(
         self,
-        op: Callable[..., Awaitable[_T]],
+        op: Callable[..., Coroutine[Any, Any, _T]],
         action: str,
         key: str | None,
         *args: Any,
@@ -286,35 +265,21 @@ class ObjectStorage(Storage):
     ) -> _T:
         with map_exceptions(lambda exc: self._error(exc, action, key)):
             fs = self._filesystem()
-            bounded = self._bounded(op, action, key, nbytes, fs, *args)
-            future = asyncio.run_coroutine_threadsafe(bounded, fs.loop)
-            return await asyncio.wrap_future(future)
+            return await await_on_loop(fs, self._bounded(op(fs, *args), action, key, nbytes))
 
     async def _bounded(
-        self,
-        op: Callable[..., Awaitable[_T]],
-        action: str,
-        key: str | None,
-        nbytes: int | None,
-        fs: AsyncFileSystem,
-        *args: Any,
+        self, work: Coroutine[Any, Any, _T], action: str, key: str | None, nbytes: int | None
     ) -> _T:
-        """``op(fs, *args)`` on the I/O loop, cancelled once `time_limit` has passed."""
-        limit = self.time_limit(action, nbytes)
-        if limit is None:
-            return await op(fs, *args)
-        timer = asyncio.timeout(limit)
-        try:
-            async with timer:
-                return await op(fs, *args)
-        except TimeoutError as exc:
-            if not timer.expired():
-                raise
-            raise StorageError(
+        """``work``, cancelled once `time_limit` has passed."""
+
+        def expired(limit: float) -> StorageError:
+            return StorageError(
                 f"cannot {action} {self._where(key)}: no complete answer within {limit:.3g} s "
                 "(the limit its connect and read timeouts and attempts allow); the endpoint "
                 f"accepts connections but stopped answering or reading; {self.limit_advice()}"
-            ) from exc
+            )
+
+        return await within(self.time_limit(action, nbytes), work, expired)
 
     # -- errors -----------------------------------------------------------------------
 
