@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from moorage.results import ResultStore
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 __all__ = [
     "PREFECT",

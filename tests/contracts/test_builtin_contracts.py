@@ -24,7 +24,7 @@ from moorage.serializers import (
     PickleSerializer,
     Serializer,
 )
-from moorage.storage.base import MemoryStorage, Storage
+from moorage.storage import MemoryStorage, Storage
 from moorage.testing import (
     DEFAULT_GARBAGE,
     DEFAULT_SAMPLES,

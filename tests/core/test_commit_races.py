@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from moorage import ResultStore, WriteConflict
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 MakeStorage = Callable[..., Storage]
 

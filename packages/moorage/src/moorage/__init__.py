@@ -58,9 +58,9 @@ if TYPE_CHECKING:
     from moorage.records.record import ResultRecord
     from moorage.serializers.base import Serializer
     from moorage.store.store import ResultStore
+    from moorage.store.transaction import Transaction
     from moorage.workflow.flows import Flow, flow
     from moorage.workflow.tasks import Task, task
-    from moorage.store.transaction import Transaction
 
 _LAZY = {
     "hookimpl": "moorage.plugins.hookspecs",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from moorage.errors import RecordNotFound
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing._util import run
 from moorage.testing.storage.harness import StorageHarness
 

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing._util import BackgroundThread, run
 from moorage.testing.storage.harness import StorageHarness
 

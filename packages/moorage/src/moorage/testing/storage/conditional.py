@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from moorage.errors import WriteConflict
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing._util import BackgroundThread, run
 from moorage.testing.storage.harness import StorageHarness
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing._util import fixture_not_overridden
 
 __all__ = ["StorageHarness"]

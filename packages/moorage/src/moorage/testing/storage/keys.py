@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from moorage.errors import InvalidKey
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing._util import expect_error, run
 from moorage.testing.storage.harness import StorageHarness
 

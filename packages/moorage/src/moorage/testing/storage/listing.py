@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing._util import run
 from moorage.testing.storage.harness import StorageHarness
 

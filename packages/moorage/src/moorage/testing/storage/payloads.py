@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from moorage.buffers import BytesLike
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing._util import run
 from moorage.testing.storage.harness import StorageHarness
 
