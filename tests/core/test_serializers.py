@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -173,3 +175,18 @@ def test_pickle_options() -> None:
         PickleSerializer().dumps(__import__("threading").Lock())
     with pytest.raises(SerializationError, match="unpickle"):
         PickleSerializer().loads(b"garbage")
+
+
+@pytest.mark.parametrize("first_import", ["moorage.serializers", "moorage.serializers.base"])
+def test_a_plugin_type_is_found_however_serializers_are_first_imported(first_import: str) -> None:
+    # The plugin registry answers which class a type names even in a process that imported
+    # nothing but the serializers (the face plugs the registry in).
+    code = (
+        f"import {first_import}\n"
+        "from moorage.serializers import Serializer\n"
+        "print(type(Serializer(type='example-json')).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "ExampleJSONSerializer"
