@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from moorage.plugins import hookimpl, lazy_exports, lazy_factory
+from moorage.plugins import hookimpl, lazy_exports
+from moorage.plugins.known import known_factory
 
 if TYPE_CHECKING:
     from moorage_azure.storage import AzureStorage
@@ -18,7 +19,7 @@ __all__ = ["AzureStorage", "register_storages"]
 
 # The client library loads when a URL of these schemes is first used, not with the registry.
 __getattr__ = lazy_exports(__name__, {"AzureStorage": "storage"})
-_factory = lazy_factory("moorage_azure.storage:AzureStorage")
+_factory = known_factory("storage", "az")
 
 
 @hookimpl

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from moorage.plugins import hookimpl, lazy_exports, lazy_factory
+from moorage.plugins import hookimpl, lazy_exports
+from moorage.plugins.known import known_factory
 
 if TYPE_CHECKING:
     from moorage_gcs.options import GCSOptions
@@ -15,7 +16,7 @@ __all__ = ["GCSOptions", "GCSStorage", "register_storages"]
 
 # The client library loads when a URL of these schemes is first used, not with the registry.
 __getattr__ = lazy_exports(__name__, {"GCSOptions": "options", "GCSStorage": "storage"})
-_factory = lazy_factory("moorage_gcs.storage:GCSStorage")
+_factory = known_factory("storage", "gs")
 
 
 @hookimpl

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from moorage.plugins import hookimpl, lazy_exports, lazy_factory
+from moorage.plugins import hookimpl, lazy_exports
+from moorage.plugins.known import known_factory
 
 if TYPE_CHECKING:
     from moorage_redis.locking import RedisLockManager
@@ -20,7 +21,7 @@ __all__ = ["RedisLockManager", "factory", "register_lock_managers"]
 # redis-py loads when a redis:// URL is first used, not whenever the registry loads.
 __getattr__ = lazy_exports(__name__, {"RedisLockManager": "locking"})
 #: Builds the lock manager for a ``redis://`` or ``rediss://`` URL and its options.
-factory = lazy_factory("moorage_redis.locking:RedisLockManager")
+factory = known_factory("lock_manager", "redis")
 
 
 @hookimpl

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from moorage.plugins import hookimpl, lazy_exports, lazy_factory
+from moorage.plugins import hookimpl, lazy_exports
+from moorage.plugins.known import known_factory
 
 if TYPE_CHECKING:
     from moorage_s3.options import S3Options
@@ -19,7 +20,7 @@ __all__ = ["S3Options", "S3Storage", "register_storages"]
 
 # The client library loads when a URL of these schemes is first used, not with the registry.
 __getattr__ = lazy_exports(__name__, {"S3Options": "options", "S3Storage": "storage"})
-_factory = lazy_factory("moorage_s3.storage:S3Storage")
+_factory = known_factory("storage", "s3")
 
 
 @hookimpl

@@ -1,8 +1,10 @@
 """The backends moorage knows of, installed or not: one table, as fsspec keeps.
 
 Each entry names what serves a scheme or serializer type: the import path of its class
-(``module:Attribute``, imported only when used) and what to install to get it. A name
-looked up and not registered by any loaded plugin gets its install command from here.
+(``module:Attribute``, imported only when used) and what to install to get it. The
+backends' plugins register `known_factory` for their schemes, so their client libraries
+load on first use; a name looked up and registered by no loaded plugin gets its install
+command from here.
 """
 
 from __future__ import annotations
