@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from moorage.locking.base import LockManager, MemoryLockManager
+from moorage.locking import LockManager, MemoryLockManager
 from moorage.serializers import (
     CompressedJSONSerializer,
     CompressedPickleSerializer,

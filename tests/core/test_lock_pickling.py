@@ -20,7 +20,7 @@ import cloudpickle
 import pytest
 
 from moorage.config.settings import reset_settings
-from moorage.locking.base import LockManager, MemoryLockManager
+from moorage.locking import LockManager, MemoryLockManager
 from moorage.plugins.resolve import lock_manager_from
 from moorage_local import FileLockManager
 from moorage_redis import RedisLockManager
@@ -266,7 +266,7 @@ def test_memory_manager_in_another_process_is_that_process_manager(
             pickler,
             manager,
             f"""
-            from moorage.locking.base import MemoryLockManager
+            from moorage.locking import MemoryLockManager
             from moorage.plugins.resolve import lock_manager_from
             assert manager is MemoryLockManager(hold_timeout=17)
             assert manager is lock_manager_from("memory://", hold_timeout=17)

@@ -1,14 +1,17 @@
-"""The lock-manager contract and the in-memory lock manager."""
+"""Locking: the lock-manager contract (`LockManager`), its shared rules, and the
+built-in ``memory://`` lock manager."""
 
 from moorage.locking.base import (
     DEFAULT_HOLD_TIMEOUT,
     IsolationLevel,
     LockInfo,
     LockManager,
-    MemoryLockManager,
     backoff_delays,
+    comparable_hold_timeout,
     expiry_from,
+    release_error,
 )
+from moorage.locking.memory import MemoryLockManager
 
 __all__ = [
     "DEFAULT_HOLD_TIMEOUT",
@@ -17,5 +20,7 @@ __all__ = [
     "LockManager",
     "MemoryLockManager",
     "backoff_delays",
+    "comparable_hold_timeout",
     "expiry_from",
+    "release_error",
 ]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from moorage.errors import ConfigurationError, RecordExpired
 from moorage.format.codec import Trust
-from moorage.locking.base import IsolationLevel, LockManager
+from moorage.locking import IsolationLevel, LockManager
 from moorage.plugins.catalog import default_serializer
 from moorage.plugins.resolve import lock_manager_from, storage_from
 from moorage.records.expiry import absolute_expiration, expired

@@ -12,7 +12,7 @@ import uuid
 from typing import Literal
 
 from moorage.config.settings import get_settings
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.plugins.resolve import lock_manager_from, storage_from
 from moorage.storage import Storage
 from moorage.store.memory_cache import ResultCache

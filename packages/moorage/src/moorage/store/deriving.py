@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from moorage.errors import ConfigurationError
-from moorage.locking.base import IsolationLevel, LockManager
+from moorage.locking import IsolationLevel, LockManager
 from moorage.plugins.resolve import lock_manager_from, storage_from
 from moorage.store.context import current_context
 

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from typing import Any, Self, Unpack
 
-from moorage.locking.base import IsolationLevel
+from moorage.locking import IsolationLevel
 from moorage.operations import run_async, run_sync
 from moorage.records.record import ResultRecord
 from moorage.storage import PruneReport, Storage, validate_key

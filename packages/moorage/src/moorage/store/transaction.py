@@ -42,7 +42,7 @@ from moorage.errors import (
     RecordNotFound,
     WriteConflict,
 )
-from moorage.locking.base import IsolationLevel
+from moorage.locking import IsolationLevel
 from moorage.operations import Call, Op, run_async, run_sync
 from moorage.records.record import ResultRecord
 from moorage.storage import ALWAYS, IF_ABSENT, WriteCondition, validate_key

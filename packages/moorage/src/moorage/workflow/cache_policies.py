@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from moorage.locking.base import IsolationLevel
+from moorage.locking import IsolationLevel
 from moorage.workflow.hashing import stable_hash
 
 __all__ = [

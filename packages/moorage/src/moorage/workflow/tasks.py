@@ -39,7 +39,7 @@ from moorage.errors import (
     RecordNotFound,
     SerializationError,
 )
-from moorage.locking.base import IsolationLevel
+from moorage.locking import IsolationLevel
 from moorage.operations import Op, run_async, run_sync
 from moorage.store.context import RunContext, current_context, run_context
 from moorage.store.reading import read_op

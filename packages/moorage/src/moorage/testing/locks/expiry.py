@@ -7,7 +7,7 @@ import time
 import pytest
 
 from moorage.errors import LockError
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.testing._util import run
 from moorage.testing.locks.harness import LockManagerFactory, LockManagerHarness
 

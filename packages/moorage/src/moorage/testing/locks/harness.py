@@ -13,7 +13,7 @@ from typing import ClassVar, Protocol
 
 import pytest
 
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.testing._util import fixture_not_overridden, unique_token
 
 __all__ = ["LockManagerFactory", "LockManagerHarness"]

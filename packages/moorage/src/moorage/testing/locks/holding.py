@@ -9,7 +9,7 @@ import time
 import pytest
 
 from moorage.errors import LockError
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.testing._util import BackgroundThread, run, unique_token
 from moorage.testing.locks.harness import LockManagerHarness
 

@@ -9,7 +9,7 @@ import cloudpickle
 import pytest
 
 from moorage.errors import LockError
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.testing.locks.harness import LockManagerFactory, LockManagerHarness
 
 __all__ = ["SharingCases"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.testing._util import BackgroundThread, run
 from moorage.testing.locks.harness import LockManagerHarness
 
