@@ -1,7 +1,7 @@
-"""`moorage.storage.objectstore.ObjectStorage`'s default operations, as a third-party fsspec
-backend gets them when it only supplies `make_filesystem`: the contract kit run on a
-plain s3fs filesystem against moto (moorage-s3 overrides every operation, so this is
-what keeps the defaults honest)."""
+"""`moorage.storage.objectstore.ObjectStorage`'s default primitives (fsspec's generic
+async methods), as a third-party fsspec backend gets them when it only supplies
+`make_filesystem`: the contract kit run on a plain s3fs filesystem against moto
+(moorage-s3 supplies its own primitives, so this is what keeps the defaults honest)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import s3fs
 
 from moorage.errors import StorageError
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.storage.objectstore import ObjectStorage
 from moorage.testing import StorageContract
 

@@ -16,7 +16,7 @@ from azure.core.exceptions import (
 )
 
 from moorage.errors import WriteConflict
-from moorage.storage.base import WriteCondition, write_conflict
+from moorage.storage import WriteCondition, write_conflict
 from moorage_azure.config import AzureConfig, scrub
 
 __all__ = ["ConditionFailed", "conflict", "describe", "error_code", "is_conflict"]
@@ -72,7 +72,7 @@ def conflict(
 ) -> WriteConflict | None:
     """The `WriteConflict` that ``exc``, raised by a write with these conditions, means;
     None when it means something else (or the write had no condition). The message comes
-    from `moorage.storage.base.write_conflict`, the same on every backend."""
+    from `moorage.storage.write_conflict`, the same on every backend."""
     if not is_conflict(exc, condition):
         return None
     return write_conflict(key, url, condition.if_version)

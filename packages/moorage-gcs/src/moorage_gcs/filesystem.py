@@ -32,6 +32,13 @@ from moorage_gcs.options import GCSOptions
 
 __all__ = ["PlainGCSFileSystem", "build_filesystem"]
 
+# gcsfs internals, kept on purpose: gcsfs offers no public way to set the number of
+# retries (its decorator fixes 6 attempts at import time) or to bound one attempt as a
+# whole, and every request of a storage must have both (timeouts and a retry limit on
+# every path, uploads included). Undoing the decorator (``__wrapped__``, from the
+# ``decorator`` package) gives one attempt and gcsfs's own retry loop as functions.
+# Checked against gcsfs 2026.7.0 to 2026.10.1; moorage-gcs pins gcsfs below 2026.11 so a
+# release that changes them is taken only after the tests in tests/backends/gcs pass.
 # One request, no retry: the function gcsfs wraps in its retry decorator.
 _one_attempt = GCSFileSystem._request.__wrapped__
 # gcsfs's retry loop, taking the number of attempts as an argument.

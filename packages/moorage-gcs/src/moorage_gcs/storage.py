@@ -220,7 +220,7 @@ class GCSStorage(ObjectStorage):
     def close(self) -> None:
         fs = self._fs
         super().close()
-        session = getattr(fs, "_session", None)
+        session = fs.session if fs is not None else None  # gcsfs's public property
         if fs is not None and session is not None and not session.closed:
             try:
                 sync(fs.loop, session.close)

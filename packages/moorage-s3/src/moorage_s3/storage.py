@@ -1,11 +1,14 @@
 """`S3Storage`: ``s3://bucket/prefix`` (and ``s3a://``) on s3fs and aiobotocore.
 
-The contract itself (sync and async shells, the I/O loop, error wrapping) lives in
-`moorage.storage.objectstore.ObjectStorage`; this module adds what is particular to S3:
+The contract itself (the operations, sync and async shells, the I/O loop, error mapping)
+lives in `moorage.storage.objectstore.ObjectStorage`; this module supplies the S3
+primitives it runs on:
 
 - the client: built from `S3Options`, one per storage (never fsspec's instance cache),
   no listings cache, botocore alone retrying requests (s3fs's own retry loop is set to
-  one attempt so ``retries`` is the real bound), whole-object reads as one GET;
+  one attempt so ``retries`` is the real bound), whole-object reads as one GET. Reads go
+  through fsspec's ``_cat_file``; every other request is a call of the aiobotocore
+  client that s3fs's public ``set_session`` returns, so no s3fs internal is used;
 - writes: one PutObject below ``multipart_threshold``, else a multipart upload whose
   parts are cut from the record's buffers one at a time (`moorage_s3.multipart`);
 - ``exists`` is one HeadObject, listings ask S3 for the keys under the prefix only,
@@ -112,9 +115,11 @@ class S3Storage(ObjectStorage):
             use_listings_cache=False,
             asynchronous=asynchronous,
             loop=loop,
+            max_concurrency=1,  # a whole-object read is one GET: one version, never mixed
         )
-        fs.retries = 1  # botocore retries each request; s3fs must not multiply that
-        fs.max_concurrency = 1  # a whole-object read is one GET: one version, never mixed
+        # s3fs's public class attribute for its own retry loop around each call: botocore
+        # retries each request, s3fs must not multiply that.
+        fs.retries = 1
         return fs
 
     # -- the service's primitives ------------------------------------------------------
