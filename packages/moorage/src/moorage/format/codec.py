@@ -271,14 +271,15 @@ def decode_split(
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """What to write: the record (or payload) for result storage, and metadata if split;
-    ``metadata`` is the record's metadata as written (with what encoding filled in)."""
+    """What to write: the record (or payload) for result storage, and metadata if split.
+    ``filled``: the metadata fields written with other values than the record's own (the
+    payload's length and checksum, a Prefect record's storage location), by name."""
 
     result_key: str
     result_parts: list[BytesLike]
     metadata_parts: list[BytesLike] | None
     size: int
-    metadata: ResultRecordMetadata
+    filled: dict[str, Any]
 
 
 def encode_record(
@@ -291,8 +292,8 @@ def encode_record(
     result_location: str | None = None,
 ) -> Encoded:
     """Serialize ``value`` with metadata ``meta`` for storage under ``key``. ``meta`` is
-    left as it is: the metadata written (with the payload's length and checksum, or a
-    Prefect record's storage location) comes back in `Encoded.metadata`.
+    left as it is: what the metadata written adds to it (the payload's length and
+    checksum, or a Prefect record's storage location) comes back in `Encoded.filled`.
 
     ``result_location`` is where result storage resolves ``key``; Prefect records carry
     it as their ``storage_key``, as Prefect itself does.
@@ -304,19 +305,20 @@ def encode_record(
                 "signature, and a store with a signing_key refuses unsigned records; unset "
                 "signing_key or use record_format='moorage'"
             )
+        filled: dict[str, Any] = {}
         if result_location is not None:
-            meta = meta.model_copy(update={"storage_key": result_location})
+            filled["storage_key"] = result_location
+            meta = meta.model_copy(update=filled)
         if not split:
             blob = prefect_format.encode_combined(meta, value)
-            return Encoded(key, [blob], None, len(blob), meta)
+            return Encoded(key, [blob], None, len(blob), filled)
         text = prefect_format.dumps_text(meta.serializer, value)
         meta_blob = orjson.dumps(prefect_format.metadata_dict(meta))
-        return Encoded(key, [text], [meta_blob], len(text), meta)
+        return Encoded(key, [text], [meta_blob], len(text), filled)
     payload, uncompressed = serialize_value(meta.serializer, value)
-    written = native_metadata(meta, payload, signing_key, uncompressed, key)
-    meta_bytes = written.dump_bytes()
-    size = written.payload_length or 0
+    meta_bytes, filled = native_metadata(meta, payload, signing_key, uncompressed, key)
+    size: int = filled["payload_length"]
     if not split:
-        return Encoded(key, encode_native(meta_bytes, payload, signing_key), None, size, written)
+        return Encoded(key, encode_native(meta_bytes, payload, signing_key), None, size, filled)
     meta_parts = encode_native(meta_bytes, payload, signing_key, detached=True)
-    return Encoded(key, payload, meta_parts, size, written)
+    return Encoded(key, payload, meta_parts, size, filled)

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from moorage import __version__
 from moorage.buffers import BytesLike
 from moorage.errors import RecordCorrupted, SerializationError
@@ -132,18 +134,21 @@ def native_metadata(
     signing_key: bytes | None,
     uncompressed_length: int | None,
     storage_key: str | None = None,
-) -> ResultRecordMetadata:
-    """The metadata a native record of payload ``parts`` holds: a copy of ``meta`` with
-    the payload's length, checksum and uncompressed length (and ``storage_key``, when
-    given) filled in; ``meta`` itself is left as it is."""
-    update: dict[str, Any] = {
+) -> tuple[bytes, dict[str, Any]]:
+    """The metadata bytes of a native record of payload ``parts``: ``meta`` with the
+    payload's length, checksum and uncompressed length (and ``storage_key``, when given)
+    filled in. ``meta`` itself is left as it is; the fields filled in come back too
+    (no copy of the model is made: writes are measured in microseconds)."""
+    filled: dict[str, Any] = {
         "payload_length": parts_length(parts),
         "uncompressed_length": uncompressed_length,
         "checksum": checksum_of(parts, payload_checksum_algorithm(signing_key)),
     }
     if storage_key is not None:
-        update["storage_key"] = storage_key
-    return meta.model_copy(update=update)
+        filled["storage_key"] = storage_key
+    data = meta.to_dict()
+    data.update(filled)
+    return orjson.dumps(data), filled
 
 
 def _head_mac(signing_key: bytes, header: BytesLike, metadata: BytesLike) -> bytes:

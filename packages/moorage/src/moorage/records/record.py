@@ -70,8 +70,8 @@ class ResultRecord(BaseModel, Generic[R]):
             uncompressed = self.metadata.uncompressed_length
             if uncompressed is None and isinstance(self.serializer, CompressedSerializer):
                 uncompressed = serialize_value(self.serializer, self.result)[1]  # measured
-        written = native_metadata(self.metadata, parts, signing_key, uncompressed)
-        return encode_native(written.dump_bytes(), parts, signing_key, detached)
+        meta_bytes, _ = native_metadata(self.metadata, parts, signing_key, uncompressed)
+        return encode_native(meta_bytes, parts, signing_key, detached)
 
     def serialize(self, signing_key: bytes | None = None) -> bytes:
         """The whole record in the native format."""
