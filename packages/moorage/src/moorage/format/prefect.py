@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 from typing import Any
 
 import orjson
 
 from moorage.buffers import BytesLike
+from moorage.config.settings import get_settings
 from moorage.errors import ConfigurationError, SerializationError
 from moorage.format.integrity import decompress_bounded
 from moorage.records.metadata import ResultRecordMetadata, format_expiration
@@ -94,8 +96,6 @@ def damaged_record(value: Any) -> str | None:
 
 
 def _close(key: str, wanted: str) -> bool:
-    import difflib
-
     if key.strip().lower() == wanted:
         return True
     return difflib.SequenceMatcher(None, key.lower(), wanted).ratio() >= 0.75
@@ -159,8 +159,6 @@ def loads_text(serializer: Serializer, text: BytesLike, limit: int | None = None
     state their size."""
     if isinstance(serializer, CompressedSerializer):
         if limit is None:
-            from moorage.config.settings import get_settings
-
             limit = get_settings().max_payload_bytes
         inner = decompress_bounded(
             serializer.compressionlib, _b64(text), limit, why="the max_payload_bytes setting"
