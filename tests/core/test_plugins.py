@@ -26,12 +26,12 @@ import moorage
 import moorage.plugins.catalog
 import moorage.plugins.registry
 from moorage.errors import PluginError, SerializationError
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.plugins import builtin as moorage_builtins
 from moorage.plugins.registry import PluginInfo, Registry, get_registry, reset_registry
 from moorage.plugins.resolve import lock_manager_from, storage_from
 from moorage.serializers import Serializer, UnknownSerializer, coerce_serializer
-from moorage.storage.base import MemoryStorage, Storage
+from moorage.storage import MemoryStorage, Storage
 from moorage.store.store import ResultStore
 from moorage.testing import (
     LockManagerContract,

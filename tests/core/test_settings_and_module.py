@@ -14,10 +14,10 @@ import moorage.config.settings as settings_module
 import moorage.results as results
 from moorage import ConfigurationError, PluginError
 from moorage.config.settings import get_settings, reset_settings
-from moorage.locking.base import IsolationLevel, MemoryLockManager
+from moorage.locking import IsolationLevel, MemoryLockManager
 from moorage.plugins.registry import reset_registry
 from moorage.serializers import JSONSerializer, PickleSerializer
-from moorage.storage.base import MemoryStorage
+from moorage.storage import MemoryStorage
 from moorage.store.context import RunContext, run_context
 from moorage.store.memory_cache import ResultCache
 

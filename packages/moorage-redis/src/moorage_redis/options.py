@@ -27,7 +27,7 @@ from moorage.config.options import (
 )
 from moorage.config.secrets import MASK, mask_secrets
 from moorage.errors import ConfigurationError
-from moorage.locking.base import DEFAULT_HOLD_TIMEOUT
+from moorage.locking import DEFAULT_HOLD_TIMEOUT
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moorage.locking.base import MemoryLockManager
+from moorage.locking import MemoryLockManager
 from moorage.plugins.hookspecs import hookimpl
 from moorage.serializers.compressed import (
     CompressedJSONSerializer,
@@ -14,7 +14,7 @@ from moorage.serializers.compressed import (
 )
 from moorage.serializers.json_serializer import JSONSerializer
 from moorage.serializers.pickle_serializer import PickleSerializer
-from moorage.storage.base import MemoryStorage
+from moorage.storage import MemoryStorage
 
 __all__ = ["register_lock_managers", "register_serializers", "register_storages"]
 

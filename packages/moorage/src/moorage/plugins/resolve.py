@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from moorage.config.secrets import mask_url
 from moorage.config.settings import MoorageSettings, get_settings
 from moorage.errors import ConfigurationError, PluginError
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.plugins.registry import get_registry
 from moorage.storage import Storage
 
