@@ -398,3 +398,24 @@ def test_an_expired_record_is_refused_before_its_payload_is_decoded() -> None:
         codec.decode_stored(data, KEY, WHERE, None, None)
     with pytest.raises(RecordExpired):
         read_record(StreamDecoder(KEY, WHERE, None, None), *stream_of(data))
+
+
+def test_the_checked_reader_never_reads_past_the_payload() -> None:
+    from moorage.format.integrity import PayloadCheck, checksum_of
+    from moorage.storage.streams import CheckedReader
+
+    payload = b"line one\nline two\n" * 10
+    stream = io.BytesIO(b"HEAD" + payload + b"TRAILER")
+    stream.seek(4)
+    check = PayloadCheck(checksum_of(payload))
+    reader = CheckedReader(stream, len(payload), check)
+    assert reader.readline() == b"line one\n"
+    assert reader.read(4) == b"line"
+    buffer = bytearray(8)
+    assert reader.readinto(buffer) == 8
+    assert bytes(buffer) == b" two\nlin"
+    reader.drain()
+    assert reader.read() == b""
+    assert stream.read() == b"TRAILER"
+    assert check.length == len(payload)
+    assert check.matches()
