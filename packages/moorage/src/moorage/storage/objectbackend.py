@@ -1,0 +1,226 @@
+"""What an object-store backend supplies to `moorage.storage.objectstore.ObjectStorage`.
+
+`ObjectBackend` holds a storage's place (``scheme://bucket/prefix``) and options, and
+the hooks the shared operations run on, each with a default that works on any fsspec
+async filesystem:
+
+- configuration and messages: `make_filesystem` (the one hook without a default),
+  `describe_error`, `time_limit`, `limit_advice`, `split_location`;
+- the service's primitives: `_get` (a whole or ranged read), `_head` (metadata, no
+  payload), `version_token`, `_put` (one request) and `_put_parts` (an upload in parts,
+  with `in_parts` saying when), `_remove`, `_names` (a listing by prefix);
+- what the service's answers mean: `is_not_found`, `is_empty_range`, `is_conflict`
+  (a refused write condition), `_bucket_missing`.
+
+The defaults use fsspec's generic async methods (``_cat_file``, ``_info``,
+``_pipe_file``, ``_rm_file``, ``_find``, the coroutines behind fsspec's public
+``cat_file``, ``info``...), so a third-party backend that supplies only
+`make_filesystem` gets a working, unconditional storage; moorage-s3, moorage-gcs and
+moorage-azure override the primitives with their clients' direct requests. Each
+primitive runs on fsspec's I/O loop and may raise its client's exceptions as they come:
+the operations and the one error translation of `ObjectStorage` decide what they mean.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from fsspec.asyn import AsyncFileSystem
+
+from moorage.errors import ConfigurationError
+from moorage.storage.base import Storage
+from moorage.storage.conditions import WriteCondition
+from moorage.storage.upload import Buffers
+
+__all__ = ["ObjectBackend"]
+
+
+class ObjectBackend(Storage):
+    """A bucket (or container) and a key prefix on an object store reached by fsspec,
+    and the hooks its operations run on.
+
+    Subclasses set `schemes` and implement `make_filesystem`, and usually the
+    primitives and `describe_error`. ``url`` is ``scheme://bucket/prefix`` without the
+    query string, so nothing passed as an option (keys, tokens, connection strings)
+    reaches a repr or a message.
+    """
+
+    #: What to tell the user when the bucket does not exist: "create it with ...".
+    bucket_word: ClassVar[str] = "bucket"
+
+    def __init__(self, url: str, **options: Any) -> None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in self.schemes:
+            raise ConfigurationError(
+                f"{type(self).__name__} takes {', '.join(s + '://' for s in self.schemes)} "
+                f"URLs, not {url.split('?')[0]!r}"
+            )
+        self.scheme = parts.scheme.lower()
+        self.bucket, self.prefix = self.split_location(parts.netloc, parts.path)
+        if not self.bucket:
+            raise ConfigurationError(
+                f"no {self.bucket_word} in {url.split('?')[0]!r}; write it as "
+                f"{self.scheme}://{self.bucket_word.upper()}/optional/prefix"
+            )
+        self.url = f"{self.scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.options = options
+        self._root = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+        self._guard = threading.Lock()
+        self._fs: AsyncFileSystem | None = None
+        self._fs_pid = 0
+
+    # -- travelling: configuration only ---------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the configuration; the client and its lock are built again, lazily,
+        in the process that unpickles (a client's sessions belong to their process)."""
+        state = dict(self.__dict__)
+        for name in ("_guard", "_fs", "_fs_pid"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._guard = threading.Lock()
+        self._fs = None
+        self._fs_pid = 0
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same class, at the same URL, with the same options
+        (credentials included: two storages with different keys are not the same)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, ObjectBackend)
+        return self.url == other.url and self.options == other.options
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.url))
+
+    # -- what a backend supplies: configuration and messages ---------------------------
+
+    def split_location(self, netloc: str, path: str) -> tuple[str, str]:
+        """``(bucket, prefix)`` from the URL's host and path parts."""
+        return netloc, path.strip("/")
+
+    def make_filesystem(self, *, asynchronous: bool, loop: Any) -> AsyncFileSystem:
+        """Build a new filesystem from `options`, not shared with any other storage."""
+        raise NotImplementedError
+
+    def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
+        """A message for a backend-specific failure, or None to use the generic one."""
+        return None
+
+    def time_limit(self, action: str, nbytes: int | None) -> float | None:
+        """Seconds an operation moving ``nbytes`` (None: not known in advance, as for a
+        whole-object read or a listing) may take in all, or None for no overall limit;
+        the client library's per-request timeouts still apply. See
+        `moorage.storage.ioloop.overall_limit`."""
+        return None
+
+    def limit_advice(self) -> str:
+        """What to check or raise when an operation ran out of its overall limit."""
+        return "check that the service is up and responsive, or raise its timeout options"
+
+    # -- what a backend supplies: the service's primitives -----------------------------
+    # Each runs on the I/O loop and may raise its client's exceptions as they come: the
+    # operations below and `_error` decide what they mean.
+
+    async def _get(self, fs: AsyncFileSystem, key: str, n: int | None) -> bytes:
+        """The object's bytes, or its first ``n`` (``n > 0``)."""
+        if n is None:
+            return bytes(await fs._cat_file(self._path(key)))
+        return bytes(await fs._cat_file(self._path(key), start=0, end=n))
+
+    async def _head(self, fs: AsyncFileSystem, key: str) -> dict[str, Any] | None:
+        """The object's metadata, without its payload; None when no object is there."""
+        try:
+            info: dict[str, Any] = await fs._info(self._path(key))
+        except FileNotFoundError:
+            return None
+        return info if info.get("type", "file") == "file" else None
+
+    def version_token(self, key: str, info: dict[str, Any]) -> str:
+        """The version (ETag, generation) in `_head`'s metadata, for backends that
+        declare `conditional_replace`."""
+        raise NotImplementedError(f"{type(self).__name__} has no object versions")
+
+    def in_parts(self, size: int) -> bool:
+        """Whether a write of ``size`` bytes goes up in parts (`_put_parts`)."""
+        return False
+
+    async def _put(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
+        """Store the buffers as the object in one request, with the condition if any.
+        fsspec's generic ``pipe_file`` cannot send one, so the default refuses them."""
+        if condition:
+            raise ConfigurationError(
+                f"{type(self).__name__} cannot write {self._where(key)} conditionally; its "
+                "storage declares no conditional writes"
+            )
+        await fs._pipe_file(self._path(key), bytes(buffers.data(0, buffers.size)))
+
+    async def _put_parts(
+        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+    ) -> None:
+        """Store the buffers as the object, uploaded in parts (`moorage.storage.upload`),
+        the condition sent with the request that makes the object appear."""
+        raise NotImplementedError(f"{type(self).__name__} has no uploads in parts")
+
+    def is_conflict(self, exc: BaseException, condition: WriteCondition) -> bool:
+        """Whether ``exc``, raised by a write with this condition, is the service
+        refusing the condition (nothing was written)."""
+        return False
+
+    async def _remove(self, fs: AsyncFileSystem, key: str) -> None:
+        """Delete the object; a missing one is no error."""
+        try:
+            await fs._rm_file(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+        """Keys (relative to the root) of the objects whose key starts with ``prefix``,
+        in any order; may include more (they are filtered), never fewer."""
+        folder = prefix.rpartition("/")[0]  # list below the prefix's folder, not the root
+        try:
+            found = await fs._find(f"{self._root}/{folder}" if folder else self._root)
+        except FileNotFoundError:
+            if not await self._bucket_exists(fs):
+                raise
+            found = []
+        start = len(self._root) + 1
+        return [name[start:] for name in found if name.startswith(self._root + "/")]
+
+    def is_not_found(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the object (or its bucket) is not there."""
+        return isinstance(exc, FileNotFoundError)
+
+    def is_empty_range(self, exc: BaseException) -> bool:
+        """Whether ``exc`` answers a ranged read of an empty object (it exists)."""
+        return False
+
+    async def _bucket_missing(self, fs: AsyncFileSystem, exc: BaseException) -> bool:
+        """Whether the not-found ``exc`` means the bucket, not the object, is missing."""
+        return not await self._bucket_exists(fs)
+
+    async def _bucket_exists(self, fs: AsyncFileSystem) -> bool:
+        try:
+            exists: bool = await fs._exists(self.bucket)
+        except Exception:
+            return False
+        return exists
+
+    # -- names ------------------------------------------------------------------------
+
+    def _path(self, key: str) -> str:
+        return f"{self._root}/{key}"
+
+    def _name(self, key: str) -> str:
+        """The object's name inside the bucket."""
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _where(self, key: str | None) -> str:
+        return f"{key!r} in {self.url}" if key is not None else self.url
