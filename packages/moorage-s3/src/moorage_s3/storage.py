@@ -69,10 +69,6 @@ def _new_session(profile: str | None) -> AioSession:
 _CONFLICTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _headers(condition: WriteCondition) -> dict[str, str]:
     """S3 decides conditional writes itself: ``If-None-Match: *`` (create only) or
     ``If-Match: <ETag>`` (replace only that object), on PutObject or, for a multipart
@@ -137,7 +133,7 @@ class S3Storage(ObjectStorage):
         try:
             head: dict[str, Any] = await client.head_object(Bucket=self.bucket, Key=self._name(key))
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if (error_code(exc) or ("",))[0] in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
         return head
@@ -216,7 +212,7 @@ class S3Storage(ObjectStorage):
         try:
             await client.create_bucket(**params)
         except ClientError as exc:
-            if _code(exc) != "BucketAlreadyOwnedByYou":
+            if (error_code(exc) or ("",))[0] != "BucketAlreadyOwnedByYou":
                 raise
 
     # -- bounds -----------------------------------------------------------------------
