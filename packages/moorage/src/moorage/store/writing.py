@@ -64,7 +64,8 @@ def persist_op(
         yield from _create_under_lock_op(store, encoded, key, holder, locked)
     else:
         yield from _write_encoded_op(store, encoded, key, condition)
-    record.metadata = encoded.metadata  # the record now describes what was written
+    for name, value in encoded.filled.items():  # the record now describes what was written
+        setattr(record.metadata, name, value)
     store.remember(key, record, encoded.size)
 
 
