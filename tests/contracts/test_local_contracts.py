@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import moorage_local
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.plugins.resolve import lock_manager_from, storage_from
 from moorage.storage import Storage
 from moorage.testing import LockManagerContract, LockManagerFactory, StorageContract

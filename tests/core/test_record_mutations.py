@@ -36,7 +36,7 @@ from moorage.format.codec import metadata_from_head
 from moorage.format.integrity import crc32c
 from moorage.format.native import HEADER_SIZE, MAGIC, PREFIX_SIZE
 from moorage.plugins.resolve import storage_from
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.store.memory_cache import ResultCache
 
 SEED = 20261204

@@ -20,7 +20,7 @@ from moorage.format.integrity import crc32c
 from moorage.format.native import HEADER_SIZE, PREFIX_SIZE, encode_native
 from moorage.plugins.resolve import storage_from
 from moorage.records.metadata import ResultRecordMetadata
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.store.memory_cache import ResultCache
 
 KEY = "k"

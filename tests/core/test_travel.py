@@ -19,7 +19,7 @@ import pytest
 from workflow import travellers
 
 from moorage import ResultStore
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 TESTS = Path(__file__).parents[1]
 DUMPERS: dict[str, Callable[[Any], bytes]] = {

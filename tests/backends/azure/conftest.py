@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 from servers.azure import AzureServer
 from servers.cleanup import clear_environment, closing_all

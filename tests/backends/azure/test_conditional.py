@@ -19,7 +19,7 @@ from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobBlock, BlobServiceClient
 
 from moorage.errors import ConfigurationError, WriteConflict
-from moorage.storage.base import ALWAYS, IF_ABSENT, BytesLike, WriteCondition
+from moorage.storage import ALWAYS, IF_ABSENT, BytesLike, WriteCondition
 from moorage_azure.errors import ConditionFailed, conflict
 from moorage_azure.upload import plan_blocks
 

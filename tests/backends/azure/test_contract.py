@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing import StorageContract
 from moorage_azure import AzureStorage
 

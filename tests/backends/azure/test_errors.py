@@ -11,7 +11,7 @@ from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from moorage.errors import ConfigurationError, RecordNotFound, StorageError
 from moorage.plugins.resolve import storage_from
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 from servers.azure import ACCOUNT, ACCOUNT_KEY, AzureServer, connection_string
 from servers.endpoints import answering, silent, unused_endpoint

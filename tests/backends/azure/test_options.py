@@ -9,7 +9,7 @@ import pytest
 
 from moorage.errors import ConfigurationError
 from moorage.plugins.resolve import storage_from
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage_azure import AzureStorage
 
 from servers.azure import ACCOUNT, ACCOUNT_KEY, AzureServer, connection_string

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from moorage import ConfigurationError, LockError
-from moorage.locking.base import DEFAULT_HOLD_TIMEOUT
+from moorage.locking import DEFAULT_HOLD_TIMEOUT
 from moorage.plugins.resolve import lock_manager_from
 from moorage_local import FileLockManager
 from moorage_local.locking import CORRUPT_LOCK_GRACE, GUARD_NAME, lock_file_name

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from moorage import InvalidKey, RecordNotFound, ResultStore, StorageError
-from moorage.storage.base import MAX_KEY_DEPTH, MemoryStorage, PruneReport, validate_key
+from moorage.storage import MAX_KEY_DEPTH, MemoryStorage, PruneReport, validate_key
 from moorage_local import LocalStorage
 from moorage_local.atomic_writes import open_temp
 from moorage_local.temp_files import STALE_TEMP_AGE, TEMP_PREFIX

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from moorage.locking.base import LockManager
+from moorage.locking import LockManager
 from moorage.plugins.resolve import lock_manager_from
 from moorage.testing import LockManagerContract, LockManagerFactory
 from moorage_redis import RedisLockManager

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from moorage.plugins.resolve import storage_from
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 from moorage.testing import StorageContract
 from moorage_s3 import S3Storage
 

@@ -29,7 +29,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient
 
 from moorage.buffers import BytesLike
-from moorage.storage.base import WriteCondition
+from moorage.storage import WriteCondition
 from moorage.storage.upload import Buffers, send_parts
 from moorage_azure.errors import ConditionFailed, error_code
 

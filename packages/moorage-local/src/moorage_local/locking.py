@@ -42,7 +42,7 @@ from pathlib import Path
 
 from moorage.config.options import parse_optional_seconds
 from moorage.errors import ConfigurationError, map_exceptions
-from moorage.locking.base import (
+from moorage.locking import (
     DEFAULT_HOLD_TIMEOUT,
     LockInfo,
     LockManager,

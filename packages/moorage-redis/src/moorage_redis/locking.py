@@ -19,7 +19,12 @@ import redis.asyncio
 from redis import exceptions as rex
 
 from moorage.errors import LockError
-from moorage.locking.base import DEFAULT_HOLD_TIMEOUT, LockManager, _hold_key, release_error
+from moorage.locking import (
+    DEFAULT_HOLD_TIMEOUT,
+    LockManager,
+    comparable_hold_timeout,
+    release_error,
+)
 from moorage.operations import Call, run_async, run_sync
 from moorage_redis.cleanup import Cleanups, uncertain
 from moorage_redis.clients import Clients
@@ -93,7 +98,8 @@ class RedisLockManager(LockManager):
 
     def configuration_key(self) -> tuple[object, ...]:
         """Every option, the password included (compared, never shown)."""
-        return (replace(self.options, hold_timeout=_hold_key(self.options.hold_timeout)),)
+        hold = comparable_hold_timeout(self.options.hold_timeout)
+        return (replace(self.options, hold_timeout=hold),)
 
     def redis_key(self, key: str) -> bytes:
         """The Redis key holding the lock on ``key`` (also its release channel)."""

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from moorage.errors import LockError
-from moorage.locking.base import expiry_from
+from moorage.locking import expiry_from
 
 __all__ = [
     "ACQUIRE",

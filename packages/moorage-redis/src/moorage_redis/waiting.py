@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from typing import Protocol
 
-from moorage.locking.base import backoff_delays
+from moorage.locking import backoff_delays
 from moorage.operations import Call, Op
 from moorage_redis.scripts import Attempt
 

@@ -26,9 +26,9 @@ from urllib.parse import unquote, urlsplit
 import moorage
 from moorage.buffers import BytesLike
 from moorage.errors import ConfigurationError, RecordNotFound, SerializationError
-from moorage.locking.base import DEFAULT_HOLD_TIMEOUT, LockInfo, LockManager, MemoryLockManager
+from moorage.locking import DEFAULT_HOLD_TIMEOUT, LockInfo, LockManager, MemoryLockManager
 from moorage.serializers import Serializer
-from moorage.storage.base import Storage
+from moorage.storage import Storage
 
 __all__ = [
     "ExampleJSONSerializer",
