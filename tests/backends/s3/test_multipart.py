@@ -95,6 +95,19 @@ def test_below_the_threshold_a_record_is_one_put(moto: S3Server, proxy: Counting
     assert storage.read_path("just-below") == joined
 
 
+def test_parts_go_up_at_most_max_concurrency_at_a_time(
+    moto: S3Server, proxy: CountingProxy
+) -> None:
+    direct, storage = counted(moto, proxy, **SMALL_PARTS, max_concurrency=2)
+    proxy.hold(2, "partNumber=")  # the first two parts are in flight together
+    proxy.delay = 0.05  # and each part takes long enough for a third to start, if it could
+    parts, joined = record(21 * MIB)  # 5 parts
+    storage.write_parts("bounded", parts)
+    assert [kind(e) for e in proxy.exchanges].count("part") == 5, proxy.summary()
+    assert proxy.max_in_flight == 2, proxy.summary()
+    assert direct.read_path("bounded") == joined
+
+
 def test_parts_are_copied_one_at_a_time(moto: S3Server) -> None:
     storage = moto.make_storage("memory", **SMALL_PARTS, max_concurrency=2)
     storage.write_path("warm-up", b"x")  # the client and its session exist before measuring
