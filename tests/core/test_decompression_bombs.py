@@ -26,10 +26,11 @@ import pytest
 
 from moorage import ResultStore
 from moorage.errors import RecordCorrupted, SerializationError
-from moorage.format.integrity import checksum_of, decompress_bounded
+from moorage.format.integrity import checksum_of
 from moorage.format.native import encode_native
 from moorage.plugins.resolve import storage_from
 from moorage.records.metadata import ResultRecordMetadata
+from moorage.serializers.compression import decompress_bounded
 from moorage.store.memory_cache import ResultCache
 
 BOMBS = Path(__file__).parents[1] / "fixtures" / "bombs"

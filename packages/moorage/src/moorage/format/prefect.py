@@ -24,11 +24,10 @@ import orjson
 from moorage.buffers import BytesLike
 from moorage.config.settings import get_settings
 from moorage.errors import ConfigurationError, SerializationError
-from moorage.format.integrity import decompress_bounded
 from moorage.records.metadata import ResultRecordMetadata, format_expiration
 from moorage.serializers.base import Serializer
 from moorage.serializers.compressed import CompressedSerializer
-from moorage.serializers.compression import compression_functions
+from moorage.serializers.compression import compression_functions, decompress_bounded
 from moorage.serializers.json_serializer import JSONSerializer
 from moorage.serializers.pickle_serializer import PickleSerializer
 

@@ -14,9 +14,12 @@ from pydantic import Field
 
 from moorage.buffers import BytesLike
 from moorage.config.settings import get_settings
-from moorage.format.integrity import compress_parts, decompress_bounded
 from moorage.serializers.base import Classes, Serializer
-from moorage.serializers.compression import compression_functions
+from moorage.serializers.compression import (
+    compress_parts,
+    compression_functions,
+    decompress_bounded,
+)
 from moorage.serializers.fields import SerializerField
 from moorage.serializers.json_serializer import JSONSerializer
 from moorage.serializers.pickle_serializer import PickleSerializer
