@@ -22,8 +22,7 @@ from moorage.errors import (
     StorageError,
     WriteConflict,
 )
-
-__version__ = "0.1.0"
+from moorage.version import __version__
 
 __all__ = [
     "ClassNotAllowed",

@@ -33,7 +33,6 @@ from typing import Any
 
 import orjson
 
-from moorage import __version__
 from moorage.buffers import BytesLike
 from moorage.errors import RecordCorrupted, SerializationError
 from moorage.format.integrity import (
@@ -47,6 +46,7 @@ from moorage.format.integrity import (
 from moorage.records.metadata import ResultRecordMetadata
 from moorage.serializers.base import Serializer
 from moorage.serializers.compressed import CompressedSerializer
+from moorage.version import __version__
 
 __all__ = [
     "FLAG_DETACHED",

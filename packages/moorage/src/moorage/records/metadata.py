@@ -13,12 +13,12 @@ from uuid import UUID
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from moorage import __version__
 from moorage.buffers import BytesLike
 from moorage.errors import RecordCorrupted
 from moorage.records import expiry
 from moorage.serializers.fields import SerializerField
 from moorage.serializers.pickle_serializer import PickleSerializer
+from moorage.version import __version__
 
 __all__ = ["ResultRecordMetadata", "format_expiration"]
 
