@@ -24,6 +24,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped, unused-ignore]
 
 from moorage.errors import SerializationError
+from moorage.serializers.failures import serialization_errors
 from moorage.serializers.json_values import qualified_name
 from moorage_msgpack.extension_types import SCALARS, ExtCode, encode_bigint
 
@@ -146,19 +147,17 @@ _PACKERS = {True: Packer(strict_types=True), False: Packer(strict_types=False)}
 
 def encode(value: Any, strict_types: bool = True) -> bytes:
     """``value`` as msgpack bytes; `SerializationError` for what cannot be encoded."""
-    try:
+    with serialization_errors(lambda exc: _cannot_encode(value, exc)):
         return _PACKERS[strict_types].pack(value)
-    except SerializationError:
-        raise
-    except Exception as exc:  # e.g. a str with lone surrogates
-        # msgpack raises ValueError past its nesting limit.
-        if isinstance(exc, RecursionError) or "recursion limit" in str(exc):
-            why = "it is nested too deeply, or a container holds itself"
-        else:
-            why = str(exc)
-        raise SerializationError(
-            f"the msgpack serializer cannot encode a {qualified_name(type(value))}: {why}"
-        ) from exc
+
+
+def _cannot_encode(value: Any, exc: Exception) -> str:
+    # e.g. a str with lone surrogates; msgpack raises ValueError past its nesting limit.
+    if isinstance(exc, RecursionError) or "recursion limit" in str(exc):
+        why = "it is nested too deeply, or a container holds itself"
+    else:
+        why = str(exc)
+    return f"the msgpack serializer cannot encode a {qualified_name(type(value))}: {why}"
 
 
 # -- decoding --------------------------------------------------------------------------------
@@ -221,7 +220,7 @@ class _Decoding:
 def decode(data: Any) -> Any:
     """The value packed in ``data``; `SerializationError` for a malformed payload."""
     hooks = _Decoding()
-    try:
+    with serialization_errors(lambda exc: f"the payload is not valid msgpack: {exc!r}"):
         value = msgpack.unpackb(
             data,
             ext_hook=hooks.ext_hook,
@@ -230,10 +229,6 @@ def decode(data: Any) -> Any:
             strict_map_key=False,
             timestamp=3,
         )
-    except SerializationError:
-        raise
-    except Exception as exc:
-        raise SerializationError(f"the payload is not valid msgpack: {exc!r}") from exc
     if hooks.open_markers:
         raise SerializationError(
             "the msgpack payload holds a tuple or set marker (extension type 8, 9 or 10) "

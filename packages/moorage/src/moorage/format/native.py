@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from moorage.buffers import BytesLike
-from moorage.errors import RecordCorrupted, SerializationError
+from moorage.errors import RecordCorrupted
 from moorage.format.integrity import (
     CRC32C,
     SHA256,
@@ -46,6 +46,7 @@ from moorage.format.integrity import (
 from moorage.records.metadata import ResultRecordMetadata
 from moorage.serializers.base import Serializer
 from moorage.serializers.compressed import CompressedSerializer
+from moorage.serializers.failures import serialization_errors
 from moorage.version import __version__
 
 __all__ = [
@@ -98,17 +99,15 @@ def serialize_value(serializer: Serializer, value: Any) -> tuple[list[BytesLike]
     """The payload for ``value``, as buffers to write in order (large buffers of the value
     are referenced, not copied; see `Serializer.dump_parts`), and for a compressed
     serializer the payload's length once decompressed (None otherwise)."""
-    try:
+    with serialization_errors(
+        lambda exc: (
+            f"could not serialize a {type(value).__qualname__} with serializer "
+            f"{serializer.type!r}: {exc}. Try another serializer, e.g. serializer='pickle'"
+        )
+    ):
         if isinstance(serializer, CompressedSerializer):
             return serializer.dump_parts_measured(value)
         return serializer.dump_parts(value), None
-    except SerializationError:
-        raise
-    except Exception as exc:
-        raise SerializationError(
-            f"could not serialize a {type(value).__qualname__} with serializer "
-            f"{serializer.type!r}: {exc}. Try another serializer, e.g. serializer='pickle'"
-        ) from exc
 
 
 def payload_parts(payload: BytesLike | Sequence[BytesLike]) -> list[BytesLike]:
