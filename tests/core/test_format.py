@@ -21,10 +21,10 @@ from moorage.errors import RecordCorrupted, RecordExpired, SerializationError
 from moorage.format import codec, native, payloads
 from moorage.format import prefect as prefect_format
 from moorage.format.integrity import crc32c
+from moorage.format.record import ResultRecord
 from moorage.format.streaming import StreamDecoder, StreamedPayload
 from moorage.records.expiry import absolute_expiration, check_fresh, is_expired
 from moorage.records.metadata import ResultRecordMetadata
-from moorage.records.record import ResultRecord
 from moorage.serializers.base import Serializer
 from moorage.storage.streams import read_record
 

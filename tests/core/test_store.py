@@ -23,7 +23,7 @@ from moorage import (
     RecordNotFound,
 )
 from moorage.format.native import MAGIC
-from moorage.records.record import ResultRecord
+from moorage.format.record import ResultRecord
 from moorage.results import ResultStore
 from moorage.store.memory_cache import ResultCache
 

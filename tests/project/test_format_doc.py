@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from moorage.format.record import ResultRecord
 from moorage.records.metadata import ResultRecordMetadata
-from moorage.records.record import ResultRecord
 
 FORMAT_DOC = Path(__file__).resolve().parents[2] / "docs" / "format.md"
 

@@ -300,7 +300,7 @@ def test_stable_hash_is_the_same_in_other_processes() -> None:
     assert stable_hash([1, 2]) != stable_hash((1, 2))
 
 
-class CountingStorage(moorage.storage.base.MemoryStorage):
+class CountingStorage(moorage.storage.MemoryStorage):
     """Memory storage that counts the reads a task makes (a moorage class, no client)."""
 
     def __init__(self) -> None:

@@ -52,9 +52,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from moorage.format.record import ResultRecord
     from moorage.plugins.hookspecs import hookimpl
     from moorage.records.metadata import ResultRecordMetadata
-    from moorage.records.record import ResultRecord
     from moorage.serializers.base import Serializer
     from moorage.store.store import ResultStore
     from moorage.store.transaction import Transaction
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "hookimpl": "moorage.plugins.hookspecs",
     "ResultStore": "moorage.store.store",
-    "ResultRecord": "moorage.records.record",
+    "ResultRecord": "moorage.format.record",
     "ResultRecordMetadata": "moorage.records.metadata",
     "Serializer": "moorage.serializers.base",
     "Task": "moorage.workflow.tasks",

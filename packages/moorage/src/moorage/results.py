@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from moorage.config.settings import get_settings
+from moorage.format.record import ResultRecord
 from moorage.plugins.catalog import default_serializer
 from moorage.plugins.resolve import storage_from
 from moorage.records.metadata import ResultRecordMetadata
-from moorage.records.record import ResultRecord
 from moorage.serializers.base import Serializer
 from moorage.serializers.fields import coerce_serializer
 from moorage.storage import Storage

@@ -2,7 +2,7 @@
 
 `ResultRecordMetadata` (`moorage.records.metadata`) and expiry (`moorage.records.expiry`)
 lie below the format layer, which turns metadata and payloads into bytes and back;
-`ResultRecord` (`moorage.records.record`) lies above it, its Prefect-compatible
+`ResultRecord` (`moorage.format.record`) lies above it, its Prefect-compatible
 ``serialize``/``deserialize`` being calls into it. So this face loads each on first use.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from moorage.format.record import ResultRecord
     from moorage.records.metadata import ResultRecordMetadata
-    from moorage.records.record import ResultRecord
 
 __all__ = ["ResultRecord", "ResultRecordMetadata"]
 
 _LAZY = {
-    "ResultRecord": "moorage.records.record",
+    "ResultRecord": "moorage.format.record",
     "ResultRecordMetadata": "moorage.records.metadata",
 }
 

@@ -13,12 +13,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from moorage.errors import ConfigurationError, RecordExpired
 from moorage.format.codec import Trust
+from moorage.format.record import ResultRecord
 from moorage.locking import IsolationLevel, LockManager
 from moorage.plugins.catalog import default_serializer
 from moorage.plugins.resolve import lock_manager_from, storage_from
 from moorage.records.expiry import absolute_expiration, expired
 from moorage.records.metadata import ResultRecordMetadata
-from moorage.records.record import ResultRecord
 from moorage.serializers.fields import ConfiguredSerializerField
 from moorage.storage import Storage, validate_key
 from moorage.store.defaults import (

@@ -33,9 +33,9 @@ from pydantic import (
 )
 
 from moorage.errors import InvalidKey, RecordExpired
+from moorage.format.record import ResultRecord
 from moorage.operations import run_async, run_sync
 from moorage.plugins.resolve import storage_from
-from moorage.records.record import ResultRecord
 from moorage.serializers.base import Serializer
 from moorage.serializers.fields import coerce_serializer
 from moorage.storage import Storage, validate_key

@@ -19,11 +19,11 @@ from moorage.format.codec import (
     parse_metadata_blob,
 )
 from moorage.format.native import HEAD_SIZE
+from moorage.format.record import ResultRecord
 from moorage.format.streaming import StreamDecoder
 from moorage.operations import Call, Op
 from moorage.records.expiry import check_fresh
 from moorage.records.metadata import ResultRecordMetadata
-from moorage.records.record import ResultRecord
 from moorage.storage import Storage, validate_key
 from moorage.storage.streams import read_record
 from moorage.store.base import StoreBase

@@ -13,9 +13,9 @@ import datetime as dt
 import uuid
 from typing import Any, Self, Unpack
 
+from moorage.format.record import ResultRecord
 from moorage.locking import IsolationLevel
 from moorage.operations import run_async, run_sync
-from moorage.records.record import ResultRecord
 from moorage.storage import PruneReport, Storage, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.defaults import DEFAULT_STORAGE_KEY_FN, generate_default_holder

@@ -42,9 +42,9 @@ from moorage.errors import (
     RecordNotFound,
     WriteConflict,
 )
+from moorage.format.record import ResultRecord
 from moorage.locking import IsolationLevel
 from moorage.operations import Call, Op, run_async, run_sync
-from moorage.records.record import ResultRecord
 from moorage.storage import ALWAYS, IF_ABSENT, WriteCondition, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder

@@ -9,9 +9,9 @@ from typing import Any
 
 from moorage.errors import LockError, WriteConflict
 from moorage.format.codec import Encoded, encode_record
+from moorage.format.record import ResultRecord
 from moorage.locking import LockManager, MemoryLockManager
 from moorage.operations import Call, Op
-from moorage.records.record import ResultRecord
 from moorage.storage import ALWAYS, IF_ABSENT, WriteCondition, validate_key, write_conflict
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder

@@ -1,8 +1,6 @@
-"""`ResultRecord`: a result and its metadata, with Prefect 3's methods to turn it into
-bytes and back.
-
-The record sits above the format layer (`moorage.format`), which works on metadata and
-payloads only; these methods are thin calls into it.
+"""`ResultRecord`: a result and its metadata (`moorage.records`), with Prefect 3's methods
+to turn it into bytes and back, which are thin calls into this layer's codecs (they work
+on metadata and payloads only). Exported as ``moorage.records.ResultRecord`` too.
 """
 
 from __future__ import annotations
