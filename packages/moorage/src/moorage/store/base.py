@@ -136,11 +136,22 @@ class StoreBase(BaseModel):
         expiration: dt.datetime | dt.timedelta | None = None,
     ) -> ResultRecord[Any]:
         """A record for ``obj`` under ``key`` (default: ``storage_key_fn()``), not yet written."""
-        key = validate_key(key) if key is not None else validate_key(self.storage_key_fn())
+        record = self.new_record(obj, key, expiration)
+        validate_key(record.metadata.storage_key)
+        return record
+
+    def new_record(
+        self,
+        obj: Any,
+        key: str | None = None,
+        expiration: dt.datetime | dt.timedelta | None = None,
+    ) -> ResultRecord[Any]:
+        """`create_result_record` without the key check, for a record about to be written:
+        the write checks the key itself, before any I/O."""
         return ResultRecord(
             result=obj,
             metadata=ResultRecordMetadata(
-                storage_key=key,
+                storage_key=key if key is not None else self.storage_key_fn(),
                 expiration=absolute_expiration(expiration),
                 serializer=self.serializer,
             ),

@@ -70,7 +70,7 @@ class ResultStore(StoreBase):
         holder: str | None = None,
     ) -> ResultRecord[Any]:
         """Write ``obj`` as a record; return the record. See `persist_result_record`."""
-        record = self.create_result_record(obj, key, expiration)
+        record = self.new_record(obj, key, expiration)
         run_sync(persist_op(self, record, holder))
         return record
 
@@ -81,7 +81,7 @@ class ResultStore(StoreBase):
         expiration: dt.datetime | dt.timedelta | None = None,
         holder: str | None = None,
     ) -> ResultRecord[Any]:
-        record = self.create_result_record(obj, key, expiration)
+        record = self.new_record(obj, key, expiration)
         await run_async(persist_op(self, record, holder))
         return record
 
@@ -225,13 +225,13 @@ class ResultStore(StoreBase):
 
     def store_parameters(self, identifier: uuid.UUID | str, parameters: dict[str, Any]) -> None:
         """Store a task run's parameters under ``parameters/<identifier>``."""
-        record = self.create_result_record(parameters, key=f"parameters/{identifier}")
+        record = self.new_record(parameters, key=f"parameters/{identifier}")
         run_sync(persist_op(self, record, None))
 
     async def astore_parameters(
         self, identifier: uuid.UUID | str, parameters: dict[str, Any]
     ) -> None:
-        record = self.create_result_record(parameters, key=f"parameters/{identifier}")
+        record = self.new_record(parameters, key=f"parameters/{identifier}")
         await run_async(persist_op(self, record, None))
 
     def read_parameters(self, identifier: uuid.UUID | str) -> dict[str, Any]:

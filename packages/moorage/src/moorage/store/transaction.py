@@ -204,7 +204,7 @@ class Transaction:
         try:
             if self.state is TransactionState.STAGED:
                 yield from self._check_still_locked_op()
-                record = self.store.create_result_record(self._staged, self.key, self.expiration)
+                record = self.store.new_record(self._staged, self.key, self.expiration)
                 yield from self._write_op(record)
             elif self.state is TransactionState.ACTIVE:
                 self.state = TransactionState.ROLLED_BACK  # nothing staged, nothing written
