@@ -26,7 +26,8 @@ def _azure(storage: Storage) -> AzureStorage:
 
 def _client(storage: Storage) -> Any:
     """The SDK client the storage built (no request is made)."""
-    return _azure(storage)._filesystem().service_client
+    azure = _azure(storage)
+    return azure._service(azure._filesystem())
 
 
 @pytest.mark.parametrize("scheme", ["az", "abfs", "abfss"])

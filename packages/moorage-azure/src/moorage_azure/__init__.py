@@ -13,12 +13,13 @@ from moorage.plugins import hookimpl, lazy_exports
 from moorage.plugins.known import known_factory
 
 if TYPE_CHECKING:
+    from moorage_azure.options import AzureConfig
     from moorage_azure.storage import AzureStorage
 
-__all__ = ["AzureStorage", "register_storages"]
+__all__ = ["AzureConfig", "AzureStorage", "register_storages"]
 
 # The client library loads when a URL of these schemes is first used, not with the registry.
-__getattr__ = lazy_exports(__name__, {"AzureStorage": "storage"})
+__getattr__ = lazy_exports(__name__, {"AzureConfig": "options", "AzureStorage": "storage"})
 _factory = known_factory("storage", "az")
 
 

@@ -17,7 +17,7 @@ from azure.core.exceptions import (
 
 from moorage.errors import WriteConflict
 from moorage.storage import WriteCondition, write_conflict
-from moorage_azure.config import AzureConfig, scrub
+from moorage_azure.options import AzureConfig, scrub
 
 __all__ = ["ConditionFailed", "conflict", "describe", "error_code", "is_conflict"]
 

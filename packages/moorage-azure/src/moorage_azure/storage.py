@@ -1,8 +1,9 @@
 """`AzureStorage`: ``az://container/prefix`` (also ``abfs://`` and ``abfss://``).
 
-adlfs supplies the account, the credentials (options or the ``AZURE_STORAGE_*``
-variables it reads), the client and fsspec's I/O loop; each operation is one call to the
-blob SDK on that client, by container and blob name (adlfs's path parsing would read
+adlfs supplies the account and the credentials (options or the ``AZURE_STORAGE_*``
+variables it reads) and fsspec's I/O loop; the storage builds and keeps its own bounded
+blob client on them (`moorage_azure.client`). Each operation is one call to the blob SDK
+on that client, by container and blob name (adlfs's path parsing would read
 ``?versionid=`` in a key as a blob version):
 
 - read: Get Blob (ranged for `read_head`); exists: Get Blob Properties (a HEAD);
@@ -16,25 +17,31 @@ blob SDK on that client, by container and blob name (adlfs's path parsing would 
   `version_of` is the ETag from Get Blob Properties (a HEAD). A refusal (409
   BlobAlreadyExists, 412 ConditionNotMet) is a `moorage.WriteConflict`, recognised by
   `moorage_azure.errors.is_conflict`.
+
+The client belongs to the process that built it, like the filesystem it comes with: it
+is built with the filesystem, closed by `close`, left out of a pickle, and built again
+in the process that unpickles the storage or in a forked child.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Any
+import weakref
+from typing import Any, NamedTuple
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
-from fsspec.asyn import AsyncFileSystem, sync
+from fsspec.asyn import AsyncFileSystem
 
-from moorage.errors import ConfigurationError
+from moorage.errors import ConfigurationError, StorageError
 from moorage.storage import WriteCondition
 from moorage.storage.ioloop import overall_limit
 from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
-from moorage_azure.config import AzureConfig, build_filesystem
+from moorage_azure.client import build_client, build_filesystem, close_client
 from moorage_azure.errors import describe, error_code, is_conflict
+from moorage_azure.options import AzureConfig
 from moorage_azure.upload import COMMIT_ATTEMPTS, match_conditions, upload_blocks
 
 __all__ = ["AzureStorage"]
@@ -51,6 +58,15 @@ def _is_folder(metadata: dict[str, str] | None) -> bool:
     return lowered.get("hdi_isfolder") == "true" or lowered.get("is_directory") == "true"
 
 
+class _Client(NamedTuple):
+    """The blob client a storage built, with the filesystem it was built from."""
+
+    fs: AsyncFileSystem
+    service: BlobServiceClient
+    #: Closes ``service`` once: when the storage is closed, else at the filesystem's end.
+    close: weakref.finalize[..., None]
+
+
 class AzureStorage(ObjectStorage):
     """Blobs in one container of an Azure storage account, below an optional prefix."""
 
@@ -61,6 +77,7 @@ class AzureStorage(ObjectStorage):
 
     def __init__(self, url: str, **options: Any) -> None:
         self._host = ""
+        self._client: _Client | None = None
         super().__init__(url, **options)
         if self._host:
             self.url = f"{self.scheme}://{self.bucket}@{self._host}"
@@ -103,18 +120,35 @@ class AzureStorage(ObjectStorage):
     # -- the client ----------------------------------------------------------------------
 
     def make_filesystem(self, *, asynchronous: bool, loop: Any) -> AsyncFileSystem:
-        return build_filesystem(self.config, self.url, asynchronous=asynchronous, loop=loop)
+        """adlfs's filesystem, and beside it (in ``_client``) the bounded client this
+        storage sends its requests through, built from the account and credential the
+        filesystem resolved. Called under the storage's guard, in the process that will
+        use both (see `ObjectStorage._filesystem`)."""
+        fs = build_filesystem(self.config, self.url, asynchronous=asynchronous, loop=loop)
+        service = build_client(fs, self.config)
+        # Closed with the storage; or else when the filesystem ends (at the latest when
+        # the interpreter exits), on the I/O loop its requests ran on, as adlfs closes its own.
+        closing = weakref.finalize(fs, close_client, fs.loop, service, pid=os.getpid())
+        self._client = _Client(fs, service, closing)
+        return fs
 
     def _service(self, fs: AsyncFileSystem) -> BlobServiceClient:
-        service: BlobServiceClient = fs.service_client
-        return service
+        """The client built with ``fs``; ``fs`` is gone only if the storage was closed
+        while the operation ran (the next call builds a new pair)."""
+        held = self._client
+        if held is None or held.fs is not fs:
+            raise StorageError(
+                f"the Azure storage {self.url} was closed while this call was running; "
+                "call again (the storage connects again), or close it only after its calls"
+            )
+        return held.service
 
     def _blob(self, fs: AsyncFileSystem, key: str) -> BlobClient:
         return self._service(fs).get_blob_client(self.bucket, self._name(key))
 
     def describe_error(self, exc: BaseException, action: str, key: str | None) -> str | None:
-        fs = self._fs
-        service = self._service(fs) if fs is not None else None
+        held = self._client
+        service = held.service if held is not None else None
         return describe(
             exc,
             action=action,
@@ -233,12 +267,21 @@ class AzureStorage(ObjectStorage):
         )
         return [item.name[len(root) :] async for item in found if not _is_folder(item.metadata)]
 
+    # -- the process's state ----------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The configuration only: the client is built again where the storage lands."""
+        state = super().__getstate__()
+        state.pop("_client", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._client = None
+
     def close(self) -> None:
         with self._guard:
-            fs, self._fs = self._fs, None
-            mine = self._fs_pid == os.getpid()
-        if fs is not None and mine:
-            try:
-                sync(fs.loop, self._service(fs).close)
-            except Exception:  # closing is best effort; the client is dropped either way
-                pass
+            self._fs = None
+            held, self._client = self._client, None
+        if held is not None:
+            held.close()  # once; a forked child leaves its parent's client alone
