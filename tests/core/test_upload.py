@@ -520,10 +520,10 @@ async def test_a_part_failing_later_stops_the_pool() -> None:
         await send_parts(50, _send_failing(meter, {4}, release), concurrency=2)
     started = meter.started()
     assert started == list(range(len(started)))
-    # The pool notices the failure a loop turn or two late (a worker may take a part or
-    # two more meanwhile), but it stops: far from all 50 parts were sent, and every part
-    # it did start has ended (sent, failed or cancelled) before the error arrived.
-    assert len(started) <= 4 + 1 + 2 * 2
+    # The failure stops the pool at once: besides parts 0 to 4, only the part the other
+    # worker had in hand was started, and every part it did start has ended (sent,
+    # failed or cancelled) before the error arrived.
+    assert len(started) <= 4 + 1 + 1
     assert sorted(meter.ended("end") + meter.ended("failed") + meter.ended("cancelled")) == started
     assert meter.running == 0
     assert not _others()
@@ -565,3 +565,19 @@ async def test_cancelling_the_caller_cancels_and_awaits_the_parts(
     assert meter.started() == [0, 1]
     assert meter.running == 0
     assert not _others()
+
+
+async def test_send_parts_needs_a_concurrency_of_at_least_one() -> None:
+    async def send(index: int) -> int:
+        return index
+
+    with pytest.raises(ValueError, match="concurrency of at least 1, got 0"):
+        await send_parts(3, send, concurrency=0)
+
+
+def test_a_view_that_is_not_contiguous_is_cut_from_a_copy() -> None:
+    data = bytes(range(20))
+    strided = memoryview(data)[::2]
+    views = byte_views([strided])
+    assert [bytes(view) for view in views] == [data[::2]]
+

@@ -36,9 +36,14 @@ _T = TypeVar("_T")
 
 
 def byte_views(parts: Sequence[BytesLike]) -> list[memoryview]:
-    """The non-empty parts as flat byte views (``len`` counts bytes), without copying."""
-    views = (memoryview(part).cast("B") for part in parts)
+    """The non-empty parts as flat byte views (``len`` counts bytes), without copying (a
+    view that is not contiguous, such as ``view[::2]``, is copied once to bytes)."""
+    views = (_flat(memoryview(part)) for part in parts)
     return [view for view in views if view.nbytes]
+
+
+def _flat(view: memoryview) -> memoryview:
+    return view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
 
 
 def cut(
@@ -164,17 +169,28 @@ async def send_parts(
     fails (or the caller is cancelled), the parts still in flight are cancelled and
     waited for before the error goes on: nothing keeps sending behind the caller's back.
     """
+    if concurrency < 1:
+        raise ValueError(f"send_parts needs a concurrency of at least 1, got {concurrency}")
     results: dict[int, _T] = {}
     todo = iter(range(count))
+    failed = False
 
     async def worker() -> None:
-        for index in todo:  # shared: each part is taken by exactly one worker
-            results[index] = await send(index)
+        nonlocal failed
+        try:
+            for index in todo:  # shared: each part is taken by exactly one worker
+                if failed:  # another part failed: start no new one
+                    return
+                results[index] = await send(index)
+        except BaseException:
+            failed = True
+            raise
 
     workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, count))]
     try:
         await asyncio.gather(*workers)
     finally:
+        failed = True  # also when the caller was cancelled
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
