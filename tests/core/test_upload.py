@@ -580,4 +580,3 @@ def test_a_view_that_is_not_contiguous_is_cut_from_a_copy() -> None:
     strided = memoryview(data)[::2]
     views = byte_views([strided])
     assert [bytes(view) for view in views] == [data[::2]]
-
