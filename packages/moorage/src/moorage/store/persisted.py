@@ -32,10 +32,11 @@ from pydantic import (
     model_validator,
 )
 
-from moorage.errors import InvalidKey, RecordExpired
+from moorage.errors import InvalidKey
 from moorage.format.record import ResultRecord
-from moorage.operations import run_async, run_sync
+from moorage.operations import Op, run_async, run_sync
 from moorage.plugins.resolve import storage_from
+from moorage.records.expiry import check_fresh, utc
 from moorage.serializers.base import Serializer
 from moorage.serializers.fields import coerce_serializer
 from moorage.storage import Storage, validate_key
@@ -76,12 +77,6 @@ class _NotSet:
 
 
 NotSet: Any = _NotSet()
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 def _store_for(
@@ -135,7 +130,7 @@ class PersistedResult(BaseModel):
     serializer_type: str
     storage_key: str
     storage_block_id: uuid.UUID | None = None
-    expiration: Annotated[dt.datetime, AfterValidator(_utc)] | None = None
+    expiration: Annotated[dt.datetime, AfterValidator(utc)] | None = None
     serialize_to_none: bool = False
 
     _cache: Any = PrivateAttr(default=NotSet)
@@ -228,6 +223,32 @@ class PersistedResult(BaseModel):
             self._cache = NotSet
 
     @classmethod
+    def _create_op(
+        cls,
+        obj: Any,
+        store: StoreBase,
+        storage_key_fn: Callable[[], str] | None,
+        storage_block_id: uuid.UUID | None,
+        cache_object: bool,
+        expiration: dt.datetime | dt.timedelta | None,
+        serialize_to_none: bool,
+    ) -> Op[Self]:
+        """`create` and `acreate`, written once: the result, its record written."""
+        result, record = cls._prepare(
+            obj,
+            store,
+            storage_key_fn,
+            storage_block_id,
+            cache_object,
+            expiration,
+            serialize_to_none,
+        )
+        if record is not None:
+            yield from persist_op(store, record, None)
+            result._written()
+        return result
+
+    @classmethod
     def create(
         cls,
         obj: Any,
@@ -254,20 +275,17 @@ class PersistedResult(BaseModel):
         written (see the class).
         """
         warn(_CLASS_DEPRECATED, DeprecationWarning, stacklevel=2)
-        store = _store_for(result_store, storage_block, serializer)
-        result, record = cls._prepare(
-            obj,
-            store,
-            storage_key_fn,
-            storage_block_id,
-            cache_object,
-            expiration,
-            serialize_to_none,
+        return run_sync(
+            cls._create_op(
+                obj,
+                _store_for(result_store, storage_block, serializer),
+                storage_key_fn,
+                storage_block_id,
+                cache_object,
+                expiration,
+                serialize_to_none,
+            )
         )
-        if record is not None:
-            run_sync(persist_op(store, record, None))
-            result._written()
-        return result
 
     @classmethod
     async def acreate(
@@ -285,20 +303,17 @@ class PersistedResult(BaseModel):
     ) -> Self:
         """`create`, for async code."""
         warn(_CLASS_DEPRECATED, DeprecationWarning, stacklevel=2)
-        store = _store_for(result_store, storage_block, serializer)
-        result, record = cls._prepare(
-            obj,
-            store,
-            storage_key_fn,
-            storage_block_id,
-            cache_object,
-            expiration,
-            serialize_to_none,
+        return await run_async(
+            cls._create_op(
+                obj,
+                _store_for(result_store, storage_block, serializer),
+                storage_key_fn,
+                storage_block_id,
+                cache_object,
+                expiration,
+                serialize_to_none,
+            )
         )
-        if record is not None:
-            await run_async(persist_op(store, record, None))
-            result._written()
-        return result
 
     # -- where the record is ------------------------------------------------------------
 
@@ -332,11 +347,7 @@ class PersistedResult(BaseModel):
     def _from_cache(self, ignore_cache: bool) -> Any:
         if ignore_cache or self._cache is NotSet:
             return NotSet
-        if self.expiration is not None and dt.datetime.now(dt.UTC) >= self.expiration:
-            raise RecordExpired(
-                f"the result {self.storage_key!r} expired at "
-                f"{self.expiration:%Y-%m-%dT%H:%M:%SZ}; compute the value again and write it"
-            )
+        check_fresh(self.storage_key, "this PersistedResult's memory", self.expiration)
         return self._cache
 
     def _reader(self, ignore_cache: bool) -> tuple[StoreBase, str]:
@@ -414,21 +425,13 @@ class PersistedResult(BaseModel):
             self._written()
 
 
-def _prepare_result(
-    store: StoreBase,
-    obj: Any,
-    key: str | None,
-    expiration: dt.datetime | dt.timedelta | None,
-) -> tuple[PersistedResult, ResultRecord[Any] | None]:
-    return PersistedResult._prepare(
-        obj,
-        store,
-        None if key is None else (lambda: key),
-        None,
-        store.cache_result_in_memory or obj is None,  # None is held at no cost
-        expiration,
-        False,
-    )
+def _store_result_op(
+    store: StoreBase, obj: Any, key: str | None, expiration: dt.datetime | dt.timedelta | None
+) -> Op[PersistedResult]:
+    """`create_result` and `acreate_result`, written once."""
+    key_fn = None if key is None else (lambda: key)
+    in_memory = store.cache_result_in_memory or obj is None  # None is held at no cost
+    return PersistedResult._create_op(obj, store, key_fn, None, in_memory, expiration, False)
 
 
 def create_result(
@@ -449,11 +452,7 @@ def create_result(
     `DeprecationWarning`'s (a method calling this passes 3, to name its own caller).
     """
     warn(_CREATE_RESULT_DEPRECATED, DeprecationWarning, stacklevel=stacklevel)
-    result, record = _prepare_result(store, obj, key, expiration)
-    if record is not None:
-        run_sync(persist_op(store, record, None))
-        result._written()
-    return result
+    return run_sync(_store_result_op(store, obj, key, expiration))
 
 
 async def acreate_result(
@@ -466,8 +465,4 @@ async def acreate_result(
 ) -> PersistedResult:
     """`create_result`, for async code (``ResultStore.acreate_result``)."""
     warn(_CREATE_RESULT_DEPRECATED, DeprecationWarning, stacklevel=stacklevel)
-    result, record = _prepare_result(store, obj, key, expiration)
-    if record is not None:
-        await run_async(persist_op(store, record, None))
-        result._written()
-    return result
+    return await run_async(_store_result_op(store, obj, key, expiration))
