@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from fsspec.asyn import AsyncFileSystem
 
 from moorage.buffers import BytesLike
+from moorage.config.secrets import mask_secrets
 from moorage.errors import (
     MoorageError,
     RecordNotFound,
@@ -133,8 +134,6 @@ class ObjectStorage(ObjectBackend):
 
     def _masked(self, exc: BaseException) -> str:
         """The exception's text with every option value that could be a secret hidden."""
-        from moorage.config.secrets import mask_secrets
-
         return mask_secrets(str(exc), self.options.values(), min_length=6)
 
     def _missing(self, key: str) -> RecordNotFound:
