@@ -8,7 +8,7 @@ kept in contextvars by the workflow layer.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moorage.config.settings import get_settings
 from moorage.format.record import ResultRecord
@@ -20,8 +20,10 @@ from moorage.serializers.fields import coerce_serializer
 from moorage.storage import Storage
 from moorage.store.context import current_context
 from moorage.store.defaults import default_cache, get_default_result_storage
-from moorage.store.persisted import PersistedResult
 from moorage.store.store import DEFAULT_STORAGE_KEY_FN, ResultStore
+
+if TYPE_CHECKING:
+    from moorage.store.persisted import PersistedResult
 
 __all__ = [
     "DEFAULT_STORAGE_KEY_FN",
@@ -132,3 +134,14 @@ def result_storage_discriminator(rs: Any) -> str:
     if isinstance(rs, dict):
         return str(rs.get("type", "dict"))
     return type(rs).__name__
+
+
+def __getattr__(name: str) -> Any:
+    # PersistedResult, deprecated as in Prefect 3, loads on first use: most programs
+    # importing this module never touch it.
+    if name == "PersistedResult":
+        from moorage.store.persisted import PersistedResult
+
+        globals()[name] = PersistedResult
+        return PersistedResult
+    raise AttributeError(f"module 'moorage.results' has no attribute {name!r}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 from typing import Any
 
 import orjson
@@ -97,6 +96,8 @@ def damaged_record(value: Any) -> str | None:
 def _close(key: str, wanted: str) -> bool:
     if key.strip().lower() == wanted:
         return True
+    import difflib  # only to name what a damaged record got wrong; 2 ms at import
+
     return difflib.SequenceMatcher(None, key.lower(), wanted).ratio() >= 0.75
 
 

@@ -1,9 +1,18 @@
 """Plugins: hook specifications, the registry of storages, serializers and lock managers,
-and building one from a URL or a name."""
+and building one from a URL or a name.
 
-from moorage.plugins.hookspecs import hookimpl, hookspec
-from moorage.plugins.lazy import lazy_exports, lazy_factory
-from moorage.plugins.registry import ENTRY_POINT_GROUP, get_registry
+The names load on first use: importing a module of this package (the serializer catalog,
+say) costs no pluggy or entry-point machinery until a registry is needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moorage.plugins.hookspecs import hookimpl, hookspec
+    from moorage.plugins.lazy import lazy_exports, lazy_factory
+    from moorage.plugins.registry import ENTRY_POINT_GROUP, get_registry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -13,3 +22,23 @@ __all__ = [
     "lazy_exports",
     "lazy_factory",
 ]
+
+_LAZY = {
+    "ENTRY_POINT_GROUP": "moorage.plugins.registry",
+    "get_registry": "moorage.plugins.registry",
+    "hookimpl": "moorage.plugins.hookspecs",
+    "hookspec": "moorage.plugins.hookspecs",
+    "lazy_exports": "moorage.plugins.lazy",
+    "lazy_factory": "moorage.plugins.lazy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'moorage.plugins' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

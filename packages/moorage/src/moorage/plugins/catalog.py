@@ -10,21 +10,25 @@ so the answer is the same however moorage was first imported.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from moorage.config.settings import MoorageSettings, get_settings
 from moorage.errors import SerializationError
-from moorage.plugins.registry import get_registry
 from moorage.serializers.base import (
     Serializer,
     declared_serializer_class,
     use_serializer_types,
 )
 
+if TYPE_CHECKING:
+    from moorage.plugins.registry import Registry
+
 __all__ = ["RegisteredTypes", "default_serializer", "lookup_serializer_class"]
 
 
 def lookup_serializer_class(type_name: str) -> type[Serializer] | None:
     """The class for ``type_name``: a plugin's registration first, then declared subclasses."""
-    registry = get_registry()
+    registry = _registry()
     if registry.provides("serializer", type_name):
         cls: type[Serializer] = registry.lookup("serializer", type_name)
         return cls
@@ -38,10 +42,10 @@ class RegisteredTypes:
         return lookup_serializer_class(type_name)
 
     def missing(self, type_name: str) -> str:
-        return get_registry().missing_message("serializer", type_name)
+        return _registry().missing_message("serializer", type_name)
 
     def generation(self) -> object:
-        return get_registry()
+        return _registry()
 
 
 use_serializer_types(RegisteredTypes())
@@ -65,3 +69,11 @@ def default_serializer() -> Serializer:
         raise value_error(
             "serializer", name, str(exc), list(MoorageSettings.model_fields)
         ) from None
+
+
+def _registry() -> Registry:
+    """The plugin registry, imported on first use (with pluggy and the entry points): a
+    program that imports moorage but builds nothing from a name pays nothing for it."""
+    from moorage.plugins.registry import get_registry
+
+    return get_registry()

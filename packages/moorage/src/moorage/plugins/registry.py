@@ -16,22 +16,20 @@ keep working. Loading is lazy: nothing is imported until a name is first looked 
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from types import ModuleType
-from typing import Any
-
-import pluggy
+from typing import TYPE_CHECKING, Any
 
 from moorage.config.settings import get_settings
 from moorage.errors import PluginError
-from moorage.plugins import hookspecs
 from moorage.plugins.known import Kind, known
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -101,6 +99,12 @@ class Registry:
     """Everything the loaded plugins registered, by kind and name."""
 
     def __init__(self, selection: list[str] | None = None) -> None:
+        # pluggy and importlib.metadata (about 25 ms together) are imported when the
+        # first registry is made, not with moorage.results, which needs neither.
+        import pluggy
+
+        from moorage.plugins import hookspecs
+
         self.selection = selection
         self.manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
@@ -116,6 +120,8 @@ class Registry:
 
     def load(self) -> Registry:
         """Register the built-ins, then every selected entry point, by name."""
+        from importlib.metadata import entry_points
+
         from moorage.plugins import builtin  # loaded with the registry, as plugins are
 
         self.add_plugin(
@@ -228,6 +234,8 @@ class Registry:
             message += f'; install it with: pip install "{entry.install}"'
         else:
             names = self.names(kind)
+            import difflib  # for this message only
+
             close = difflib.get_close_matches(name, names, n=1)
             message += f"; did you mean {_label(kind, close[0])}? The" if close else "; the"
             message += (
@@ -254,6 +262,8 @@ def _collector(kind: Kind, plugin: str, found: list[Registration]) -> Callable[[
 
 
 def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(dist)
     except PackageNotFoundError:

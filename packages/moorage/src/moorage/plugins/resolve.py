@@ -16,11 +16,11 @@ from moorage.config.secrets import mask_url
 from moorage.config.settings import MoorageSettings, get_settings
 from moorage.errors import ConfigurationError, PluginError
 from moorage.locking import LockManager
-from moorage.plugins.registry import get_registry
 from moorage.storage import Storage
 
 if TYPE_CHECKING:
     from moorage.plugins.known import Kind
+    from moorage.plugins.registry import Registry
 
 __all__ = ["lock_manager_from", "split_url", "storage_from"]
 
@@ -43,7 +43,7 @@ def _is_url(value: str) -> bool:
 
 def _build(kind: Kind, url: str, options: dict[str, Any], settings: MoorageSettings) -> Any:
     scheme, bare, query = split_url(url)
-    factory = get_registry().lookup(kind, scheme, settings.plugin_preferences)
+    factory = _registry().lookup(kind, scheme, settings.plugin_preferences)
     merged = {**query, **options}
     try:
         return factory(bare, **merged)
@@ -100,3 +100,11 @@ def lock_manager_from(
         "a lock manager must be a LockManager object or a URL such as 'memory://', "
         f"'file:///tmp/locks' or 'redis://localhost:6379/0'; got {type(value).__name__}"
     )
+
+
+def _registry() -> Registry:
+    """The plugin registry, imported on first use (with pluggy and the entry points): a
+    program that imports moorage but builds nothing from a name pays nothing for it."""
+    from moorage.plugins.registry import get_registry
+
+    return get_registry()

@@ -11,11 +11,9 @@ the Prefect format both use it.
 
 from __future__ import annotations
 
-import bz2
-import lzma
+import importlib
 import zlib
 from collections.abc import Callable, Iterable
-from types import ModuleType
 from typing import Any, Protocol
 
 from moorage.buffers import BytesLike
@@ -50,15 +48,22 @@ def _lz4() -> tuple[Compress, Decompress]:
     return lz4.frame.compress, lz4.frame.decompress
 
 
-def _module(mod: ModuleType) -> Callable[[], tuple[Compress, Decompress]]:
-    return lambda: (mod.compress, mod.decompress)
+def _module(name: str) -> Callable[[], tuple[Compress, Decompress]]:
+    """A standard library compressor's functions; lzma and bz2 are imported when first
+    named (about a millisecond each at import otherwise)."""
+
+    def functions() -> tuple[Compress, Decompress]:
+        mod = importlib.import_module(name)  # one of the three names below
+        return mod.compress, mod.decompress
+
+    return functions
 
 
 #: Every ``compressionlib`` name, and how to get its functions.
 COMPRESSION_LIBRARIES: dict[str, Callable[[], tuple[Compress, Decompress]]] = {
-    "zlib": _module(zlib),
-    "lzma": _module(lzma),
-    "bz2": _module(bz2),
+    "zlib": _module("zlib"),
+    "lzma": _module("lzma"),
+    "bz2": _module("bz2"),
     "zstd": _zstd,
     "zstandard": _zstd,
     "lz4": _lz4,
@@ -120,8 +125,12 @@ def _decompressor(lib: str) -> Any:
     if lib == "zlib":
         return _Zlib()
     if lib == "lzma":
+        import lzma
+
         return lzma.LZMADecompressor()
     if lib == "bz2":
+        import bz2
+
         return bz2.BZ2Decompressor()
     if lib == "lz4":
         try:
@@ -246,8 +255,12 @@ def compress_parts(lib: str, parts: Iterable[BytesLike]) -> tuple[list[bytes], i
     if lib == "zlib":
         compressor = zlib.compressobj()
     elif lib == "lzma":
+        import lzma
+
         compressor = lzma.LZMACompressor()
     elif lib == "bz2":
+        import bz2
+
         compressor = bz2.BZ2Compressor()
     else:
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from moorage.format.record import ResultRecord
 from moorage.locking import IsolationLevel
@@ -20,10 +20,12 @@ from moorage.storage import PruneReport, Storage, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.defaults import DEFAULT_STORAGE_KEY_FN, generate_default_holder
 from moorage.store.deriving import flow_update, task_update
-from moorage.store.persisted import PersistedResult, acreate_result, create_result
 from moorage.store.reading import exists_op, read_op
-from moorage.store.transaction import Transaction, TransactionOptions
 from moorage.store.writing import persist_op
+
+if TYPE_CHECKING:
+    from moorage.store.persisted import PersistedResult
+    from moorage.store.transaction import Transaction, TransactionOptions
 
 __all__ = ["DEFAULT_STORAGE_KEY_FN", "ResultStore"]
 
@@ -51,6 +53,8 @@ class ResultStore(StoreBase):
     ) -> PersistedResult:
         """Deprecated, as in Prefect 3: write ``obj`` and return a `PersistedResult` for it.
         Use `create_result_record` and `persist_result_record` (or `write`)."""
+        from moorage.store.persisted import create_result  # the deprecated API, on use
+
         return create_result(self, obj, key, expiration, stacklevel=3)
 
     async def acreate_result(
@@ -60,6 +64,8 @@ class ResultStore(StoreBase):
         expiration: dt.datetime | dt.timedelta | None = None,
     ) -> PersistedResult:
         """`create_result`, for async code (deprecated too)."""
+        from moorage.store.persisted import acreate_result  # the deprecated API, on use
+
         return await acreate_result(self, obj, key, expiration, stacklevel=3)
 
     def write(
@@ -192,6 +198,9 @@ class ResultStore(StoreBase):
         ``holder`` names the lock holder; ``expiration`` is given to the record the
         commit writes.
         """
+        # Imported on first use, not with the store: most programs never open one.
+        from moorage.store.transaction import Transaction
+
         return Transaction(self, key, isolation_level, **options)
 
     # -- housekeeping -----------------------------------------------------------------
