@@ -5,7 +5,7 @@ The public surface is small and imports fast; heavier pieces load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from moorage.errors import (
     ClassNotAllowed,
@@ -22,6 +22,7 @@ from moorage.errors import (
     StorageError,
     WriteConflict,
 )
+from moorage.faces import lazy_exports
 from moorage.version import __version__
 
 __all__ = [
@@ -74,13 +75,4 @@ _LAZY = {
     "Transaction": "moorage.store.transaction",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'moorage' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

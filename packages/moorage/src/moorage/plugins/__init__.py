@@ -7,11 +7,13 @@ say) costs no pluggy or entry-point machinery until a registry is needed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from moorage.faces import lazy_exports
 
 if TYPE_CHECKING:
     from moorage.plugins.hookspecs import hookimpl, hookspec
-    from moorage.plugins.lazy import lazy_exports, lazy_factory
+    from moorage.plugins.lazy import lazy_factory
     from moorage.plugins.registry import ENTRY_POINT_GROUP, get_registry
 
 __all__ = [
@@ -28,17 +30,7 @@ _LAZY = {
     "get_registry": "moorage.plugins.registry",
     "hookimpl": "moorage.plugins.hookspecs",
     "hookspec": "moorage.plugins.hookspecs",
-    "lazy_exports": "moorage.plugins.lazy",
     "lazy_factory": "moorage.plugins.lazy",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'moorage.plugins' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

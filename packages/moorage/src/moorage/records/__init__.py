@@ -1,14 +1,17 @@
-"""Result records: a value's metadata and payload, as models.
+"""Result records: what a record says about itself, as models.
 
 `ResultRecordMetadata` (`moorage.records.metadata`) and expiry (`moorage.records.expiry`)
-lie below the format layer, which turns metadata and payloads into bytes and back;
-`ResultRecord` (`moorage.format.record`) lies above it, its Prefect-compatible
-``serialize``/``deserialize`` being calls into it. So this face loads each on first use.
+lie below the format layer, which turns metadata and payloads into bytes and back.
+`ResultRecord`, a result with its metadata and Prefect's methods to turn it into bytes,
+belongs to that layer (`moorage.format.record`); this face hands it on, loading each name
+on first use so that importing either layer first works.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from moorage.faces import lazy_exports
 
 if TYPE_CHECKING:
     from moorage.format.record import ResultRecord
@@ -21,13 +24,4 @@ _LAZY = {
     "ResultRecordMetadata": "moorage.records.metadata",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'moorage.records' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
