@@ -184,6 +184,10 @@ class StoreBase(BaseModel):
         except RecordExpired:
             return None
 
+    def forget(self, key: str) -> None:
+        """Drop ``key`` from the memory cache (its record was deleted)."""
+        self.cache.pop(self._cache_key(key))
+
     def remember(self, key: str, record: ResultRecord[Any], size: int) -> None:
         """Keep a record just read or written in the memory cache (if this store uses it)."""
         if self.cache_result_in_memory:

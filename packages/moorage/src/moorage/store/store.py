@@ -21,7 +21,7 @@ from moorage.store.base import StoreBase
 from moorage.store.defaults import DEFAULT_STORAGE_KEY_FN, generate_default_holder
 from moorage.store.deriving import flow_update, task_update
 from moorage.store.reading import exists_op, read_op
-from moorage.store.writing import persist_op
+from moorage.store.writing import delete_op, persist_op
 
 if TYPE_CHECKING:
     from moorage.store.persisted import PersistedResult
@@ -119,6 +119,15 @@ class ResultStore(StoreBase):
 
     async def aexists(self, key: str) -> bool:
         return await run_async(exists_op(self, key))
+
+    def delete(self, key: str, holder: str | None = None) -> bool:
+        """Remove the record under ``key`` (metadata and payload); return whether one
+        was stored there. Raises `LockError` if another holder has the key locked."""
+        return run_sync(delete_op(self, key, holder))
+
+    async def adelete(self, key: str, holder: str | None = None) -> bool:
+        """Async twin of `delete`."""
+        return await run_async(delete_op(self, key, holder))
 
     # -- locks --------------------------------------------------------------------
 

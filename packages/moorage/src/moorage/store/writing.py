@@ -16,7 +16,7 @@ from moorage.storage import ALWAYS, IF_ABSENT, WriteCondition, validate_key, wri
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder
 
-__all__ = ["persist_op"]
+__all__ = ["delete_op", "persist_op"]
 
 
 @functools.cache
@@ -26,10 +26,12 @@ def _fallback_locks() -> LockManager:
     return MemoryLockManager()
 
 
-def _check_writer(key: str, holder: str, current: str | None, where: str) -> None:
+def _check_writer(
+    key: str, holder: str, current: str | None, where: str, action: str = "write"
+) -> None:
     if current is not None and current != holder:
         raise LockError(
-            f"cannot write record {key!r}: it is locked in {where} by {current!r}, not by "
+            f"cannot {action} record {key!r}: it is locked in {where} by {current!r}, not by "
             f"{holder!r}; acquire the lock first or wait for it to be released"
         )
 
@@ -120,3 +122,28 @@ def _create_under_lock_op(
     finally:
         if not locked:
             yield from Call(manager.release_lock, manager.arelease_lock, key, holder)
+
+
+def delete_op(store: StoreBase, key: str, holder: str | None) -> Op[bool]:
+    """Remove the record under ``key``; whether anything was stored there.
+
+    A record split over a metadata storage loses its metadata first (it then no longer
+    exists for any reader), then its payload under the same key. A payload a foreign
+    writer put under another key (a Prefect ``storage_key`` naming elsewhere) is left
+    where it is: metadata read from storage never decides what else gets deleted.
+    `LockError` if another holder has the key locked.
+    """
+    validate_key(key)
+    manager = store.lock_manager
+    if manager is not None:
+        holder = holder or generate_default_holder()
+        current = yield from Call(manager.lock_holder, manager.alock_holder, key)
+        _check_writer(key, holder, current, manager.url, "delete")
+    store.forget(key)
+    found = False
+    meta = store.metadata_storage
+    for storage in (store._storage(),) if meta is None else (meta, store._storage()):
+        if (yield from Call(storage.exists, storage.aexists, key)):
+            found = True
+        yield from Call(storage.delete_path, storage.adelete_path, key)
+    return found
