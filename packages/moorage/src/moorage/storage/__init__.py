@@ -11,6 +11,7 @@ from moorage.storage.conditions import (
     WriteCondition,
     write_conflict,
 )
+from moorage.storage.entries import LIST_PAGE_SIZE, StorageEntry
 from moorage.storage.keys import (
     MAX_KEY_BYTES,
     MAX_KEY_DEPTH,
@@ -23,6 +24,7 @@ from moorage.storage.memory import MemoryStorage
 __all__ = [
     "ALWAYS",
     "IF_ABSENT",
+    "LIST_PAGE_SIZE",
     "MAX_KEY_BYTES",
     "MAX_KEY_DEPTH",
     "MAX_SEGMENT_BYTES",
@@ -30,6 +32,7 @@ __all__ = [
     "MemoryStorage",
     "PruneReport",
     "Storage",
+    "StorageEntry",
     "WriteCondition",
     "validate_key",
     "validate_prefix",

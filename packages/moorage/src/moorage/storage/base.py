@@ -25,13 +25,14 @@ from __future__ import annotations
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, BinaryIO, ClassVar, TypeVar
 
 from moorage.buffers import BytesLike
 from moorage.operations import in_thread
 from moorage.storage.conditions import PruneReport, WriteCondition
+from moorage.storage.entries import LIST_PAGE_SIZE, StorageEntry
 from moorage.storage.keys import validate_key, validate_prefix
 
 __all__ = ["Storage"]
@@ -62,6 +63,8 @@ _KEY_TAKING = (
 _KEY_METHODS: dict[str, Callable[[object], str]] = dict.fromkeys(_KEY_TAKING, validate_key)
 _KEY_METHODS["list_paths"] = validate_prefix
 _KEY_METHODS["alist_paths"] = validate_prefix
+_KEY_METHODS["list_entries"] = validate_prefix
+_KEY_METHODS["alist_entries"] = validate_prefix
 
 
 def _checked(method: _F, check: Callable[[object], str]) -> _F:
@@ -218,6 +221,28 @@ class Storage(ABC):
 
     async def alist_paths(self, prefix: str = "") -> list[str]:
         return await in_thread(lambda: list(self.list_paths(prefix)))
+
+    # -- listings with sizes: pages, so that no listing sits in memory whole ---------------
+
+    def list_entries(self, prefix: str = "") -> Iterator[list[StorageEntry]]:
+        """Yield the objects whose keys start with ``prefix``, as pages of at most
+        `LIST_PAGE_SIZE` `StorageEntry` each, in key order within a page. Backends
+        override it to give each entry's size and modification time from their own
+        listing; this default knows the keys only (size and time None)."""
+        page: list[StorageEntry] = []
+        for key in self.list_paths(prefix):
+            page.append(StorageEntry(key))
+            if len(page) == LIST_PAGE_SIZE:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    async def alist_entries(self, prefix: str = "") -> AsyncIterator[list[StorageEntry]]:
+        """Async twin of `list_entries`: each page is fetched in a worker thread."""
+        pages = self.list_entries(prefix)
+        while (page := await in_thread(next, pages, None)) is not None:
+            yield page
 
     # -- streamed reads: optional --------------------------------------------------------
 

@@ -12,6 +12,7 @@ from moorage.buffers import BytesLike
 from moorage.errors import InvalidKey, RecordNotFound
 from moorage.storage.base import Storage
 from moorage.storage.conditions import WriteCondition, write_conflict
+from moorage.storage.entries import LIST_PAGE_SIZE, StorageEntry
 
 __all__ = ["MemoryStorage"]
 
@@ -90,6 +91,13 @@ class MemoryStorage(Storage):
 
     def list_paths(self, prefix: str = "") -> Iterator[str]:
         return iter(sorted(k for k in list(self._data) if k.startswith(prefix)))
+
+    def list_entries(self, prefix: str = "") -> Iterator[list[StorageEntry]]:
+        """Pages of entries with their sizes (memory keeps no modification times)."""
+        keys = list(self.list_paths(prefix))
+        for start in range(0, len(keys), LIST_PAGE_SIZE):
+            page = [(key, self._data.get(key)) for key in keys[start : start + LIST_PAGE_SIZE]]
+            yield [StorageEntry(key, len(found[0])) for key, found in page if found is not None]
 
     def resolve_path(self, key: str) -> str:
         return f"{self._prefix}{key}"
