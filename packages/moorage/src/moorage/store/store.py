@@ -9,8 +9,10 @@ and a sync call never starts an event loop. What a store is made of is `StoreBas
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from moorage.format.record import ResultRecord
@@ -20,6 +22,7 @@ from moorage.storage import PruneReport, Storage, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.defaults import DEFAULT_STORAGE_KEY_FN, generate_default_holder
 from moorage.store.deriving import flow_update, task_update
+from moorage.store.listing import RecordInfo, alist_records, list_records
 from moorage.store.reading import exists_op, read_op
 from moorage.store.writing import delete_op, persist_op
 
@@ -129,6 +132,16 @@ class ResultStore(StoreBase):
         """Async twin of `delete`."""
         return await run_async(delete_op(self, key, holder))
 
+    def list(self, prefix: str = "") -> Iterator[RecordInfo]:
+        """Each record stored under ``prefix`` (its key, size, last modification,
+        expiration, serializer, format and whether it is signed), read from the storage's
+        listing a page at a time and from each record's head, never its payload."""
+        return list_records(self, prefix)
+
+    def alist(self, prefix: str = "") -> AsyncIterator[RecordInfo]:
+        """Async twin of `list`: ``async for info in store.alist(prefix)``."""
+        return alist_records(self, prefix)
+
     # -- locks --------------------------------------------------------------------
 
     def acquire_lock(
@@ -214,7 +227,7 @@ class ResultStore(StoreBase):
 
     # -- housekeeping -----------------------------------------------------------------
 
-    def _pruned_storages(self) -> list[Storage]:
+    def _pruned_storages(self) -> builtins.list[Storage]:
         storages = [self._storage()]
         if self.metadata_storage is not None and self.metadata_storage.url != storages[0].url:
             storages.append(self.metadata_storage)
