@@ -112,5 +112,69 @@ def config(as_json: bool) -> None:
     _print_table("moorage settings", ("setting", "value"), rows)
 
 
+def _store(storage: str | None) -> Any:
+    """The configured store, or one on ``storage`` (a URL, a path or a storage's name)."""
+    from moorage.store.store import ResultStore
+
+    return ResultStore() if storage is None else ResultStore(result_storage=storage)
+
+
+def _when(moment: Any) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@main.command(name="ls", short_help="List the records of a storage.")
+@click.argument("storage", required=False)
+@click.option("--prefix", default="", help="Only keys that start with this.")
+@click.option("--expired", "only_expired", is_flag=True, help="Only expired records.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def ls(storage: str | None, prefix: str, only_expired: bool, as_json: bool) -> None:
+    """List the records of STORAGE (a URL, a path or a storage's name; default: the
+    configured storage): key, format, serializer, size, last modified, expiration."""
+    store = _store(storage)
+    infos = (info for info in store.list(prefix) if info.expired or not only_expired)
+    if as_json:
+        # Streamed: one element per record as it is listed, never the whole listing.
+        click.echo("[", nl=False)
+        for number, info in enumerate(infos):
+            click.echo(("," if number else "") + "\n  " + json.dumps(_info_dict(info)), nl=False)
+        click.echo("\n]")
+        return
+    rows = (
+        (
+            info.key,
+            info.format,
+            info.serializer or "",
+            "" if info.size is None else str(info.size),
+            _when(info.last_modified),
+            _when(info.expiration) + (" (expired)" if info.expired else ""),
+            "yes" if info.signed else "no",
+        )
+        for info in infos
+    )
+    columns = ("key", "format", "serializer", "bytes", "modified", "expires", "signed")
+    if not _to_terminal():  # plain lines, streamed
+        click.echo("\t".join(columns))
+        for row in rows:
+            click.echo("\t".join(cell or "-" for cell in row))
+        return
+    listed = list(rows)
+    _print_table(f"records in {store._storage().url}", columns, listed)
+
+
+def _info_dict(info: Any) -> dict[str, Any]:
+    return {
+        "key": info.key,
+        "format": info.format,
+        "serializer": info.serializer,
+        "size": info.size,
+        "last_modified": _when(info.last_modified) or None,
+        "expiration": _when(info.expiration) or None,
+        "expired": info.expired,
+        "signed": info.signed,
+        "problem": info.problem,
+    }
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
