@@ -67,3 +67,34 @@ def test_ls_of_an_unknown_scheme_exits_1_with_the_fix() -> None:
     code, _, err = run("ls", "nope://bucket")
     assert code == 1
     assert "no storage plugin for 'nope://'" in err
+
+
+def test_rm_removes_the_keys_given_and_exits_1_for_a_key_without_a_record(storage: str) -> None:
+    result = CliRunner().invoke(main, ["rm", "--storage", storage, "a/1", "nope", "--yes"])
+    assert result.exit_code == 1
+    assert "removed 1 record(s)" in result.stdout
+    assert "no record under 'nope'" in result.stderr
+    assert [line.split("\t")[0] for line in run("ls", storage)[1].splitlines()] == [
+        "key",
+        "a/2",
+        "b/1",
+    ]
+
+
+def test_rm_of_a_prefix_asks_first_and_removes_nothing_when_refused(storage: str) -> None:
+    refused = CliRunner().invoke(main, ["rm", "--storage", storage, "--prefix", "a/"], input="n\n")
+    assert refused.exit_code == 1  # click's Abort
+    assert "Remove 2 record(s)" in refused.stderr
+    assert len(run("ls", storage)[1].splitlines()) == 4
+    agreed = CliRunner().invoke(
+        main, ["rm", "--storage", storage, "--prefix", "a/", "--json"], input="y\n"
+    )
+    assert agreed.exit_code == 0
+    assert json.loads(agreed.stdout) == {"removed": ["a/1", "a/2"], "missing": []}
+    assert [line.split("\t")[0] for line in run("ls", storage)[1].splitlines()] == ["key", "b/1"]
+
+
+def test_rm_needs_keys_or_a_prefix() -> None:
+    result = CliRunner().invoke(main, ["rm"])
+    assert result.exit_code == 2
+    assert "give the keys to remove, or --prefix" in result.stderr

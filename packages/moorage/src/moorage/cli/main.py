@@ -162,6 +162,41 @@ def ls(storage: str | None, prefix: str, only_expired: bool, as_json: bool) -> N
     _print_table(f"records in {store._storage().url}", columns, listed)
 
 
+@main.command(name="rm", short_help="Remove records.")
+@click.argument("keys", nargs=-1)
+@click.option("--prefix", default=None, help="Remove every record whose key starts with this.")
+@click.option("--storage", default=None, help="A URL, path or storage name (default: configured).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before removing.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+def rm(
+    keys: tuple[str, ...], prefix: str | None, storage: str | None, yes: bool, as_json: bool
+) -> None:
+    """Remove the records KEYS, or every record under --prefix, from the configured storage
+    (or --storage). Asks first unless --yes. Exits 1 if a key held no record."""
+    if bool(keys) == (prefix is not None):
+        raise click.UsageError("give the keys to remove, or --prefix, not both and not neither")
+    store = _store(storage)
+    targets = list(keys) if keys else [info.key for info in store.list(prefix or "")]
+    where = store._storage().url
+    if not targets:
+        click.echo(f"nothing to remove under {prefix!r} in {where}", err=True)
+        return
+    if not yes:
+        click.confirm(f"Remove {len(targets)} record(s) from {where}?", abort=True, err=True)
+    removed: list[str] = []
+    missing: list[str] = []
+    for key in targets:
+        (removed if store.delete(key) else missing).append(key)
+    if as_json:
+        click.echo(json.dumps({"removed": removed, "missing": missing}, indent=2))
+    else:
+        click.echo(f"removed {len(removed)} record(s) from {where}")
+    for key in missing:
+        click.echo(f"no record under {key!r} in {where}", err=True)
+    if missing:
+        sys.exit(1)
+
+
 def _info_dict(info: Any) -> dict[str, Any]:
     return {
         "key": info.key,
