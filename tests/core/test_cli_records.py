@@ -1,4 +1,4 @@
-"""``moorage ls``: the records of a storage, as lines when piped and as JSON."""
+"""The records commands: ``moorage ls`` (lines when piped, JSON) and ``moorage rm``."""
 
 from __future__ import annotations
 
