@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+import moorage.storage.entries as pages
 from moorage.buffers import BytesLike
 from moorage.config.options import parse_bool
 from moorage.errors import (
@@ -40,7 +41,7 @@ from moorage.errors import (
     StorageError,
     map_exceptions,
 )
-from moorage.storage import PruneReport, Storage, validate_key, write_conflict
+from moorage.storage import PruneReport, Storage, StorageEntry, write_conflict
 from moorage_local.atomic_writes import replace_at
 from moorage_local.errors import Translate, prune_error, storage_error
 from moorage_local.folders import (
@@ -52,7 +53,7 @@ from moorage_local.folders import (
     is_link,
     remove_folders,
 )
-from moorage_local.listing import open_listed_folder, walk_files
+from moorage_local.listing import entry_pages, listed_files, walk_files
 from moorage_local.options import parse_local_options, root_from_url
 from moorage_local.temp_files import STALE_TEMP_AGE, TEMP_PREFIX, clean_folder, remove_if_stale
 
@@ -372,25 +373,18 @@ class LocalStorage(Storage):
         files are skipped, and only folders that can hold matching keys are read.
         Stale temporary files met on the way are removed.
         """
-        head, _, start = prefix.rpartition("/")
-        names = head.split("/") if head else ()
-        with map_exceptions(self._errors("list", prefix)):
-            fd = open_listed_folder(self._tree, prefix, names)
-        if fd is None:
-            return
-        now = time.time()
-        for folder, key_prefix, name in walk_files(
-            fd, head + "/" if head else "", start, len(names), partial(self._errors, "list")
-        ):
-            if name.startswith(TEMP_PREFIX):
-                remove_if_stale(folder, name, now)
-                continue
-            key = key_prefix + name
-            try:
-                validate_key(key)
-            except InvalidKey:
-                continue  # a file no key can name (too long, not UTF-8, a backslash...)
+        for _, _, key in listed_files(self._tree, prefix, partial(self._errors, "list")):
             yield key
+
+    def list_entries(self, prefix: str = "") -> Iterator[list[StorageEntry]]:
+        """The keys of `list_paths`, in the same order, as pages of at most
+        `LIST_PAGE_SIZE` entries, each with the file's size and modification time
+        (UTC) from a ``stat`` that does not follow links. Lazy: the folders are walked
+        and the files stat-ed as pages are asked for, so a listing of any size holds
+        one page (and the names of the folders it is in) at a time."""
+        errors = partial(self._errors, "list")
+        page_size = pages.LIST_PAGE_SIZE  # read per call: a test may lower it
+        return entry_pages(listed_files(self._tree, prefix, errors), errors, page_size)
 
 
 def _read_fd(fd: int, size: int) -> bytes:
