@@ -7,7 +7,8 @@ on that client, by container and blob name (adlfs's path parsing would read
 ``?versionid=`` in a key as a blob version):
 
 - read: Get Blob (ranged for `read_head`); exists: Get Blob Properties (a HEAD);
-  listing: List Blobs by name prefix; delete: Delete Blob;
+  listing: List Blobs by name prefix, a page (one request) at a time, with each blob's
+  size and last modification; delete: Delete Blob;
 - write: one Put Blob, or staged blocks committed by one Put Block List (see
   `moorage_azure.upload`). No metadata is sent (adlfs's ``pipe_file`` breaks on it);
   the shared base `moorage.storage.objectstore.ObjectStorage` runs the operations on
@@ -30,13 +31,16 @@ import re
 import weakref
 from typing import Any, NamedTuple
 
+from azure.core.async_paging import AsyncPageIterator
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 from fsspec.asyn import AsyncFileSystem
 
 from moorage.errors import ConfigurationError, StorageError
 from moorage.storage import WriteCondition
+from moorage.storage.entries import StorageEntry
 from moorage.storage.ioloop import overall_limit
+from moorage.storage.objectbackend import EntriesPage, as_utc
 from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
 from moorage_azure.client import build_client, build_filesystem, close_client
@@ -259,13 +263,28 @@ class AzureStorage(ObjectStorage):
             if error_code(exc) != "BlobNotFound":
                 raise
 
-    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+    async def _entries_page(
+        self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
+    ) -> EntriesPage:
+        """One List Blobs request (``maxresults=limit``, from the ``token`` marker):
+        blobs under the prefix with their size and last modification, directory markers
+        left out, and the marker of the next page."""
         root = f"{self.prefix}/" if self.prefix else ""
         container = self._service(fs).get_container_client(self.bucket)
-        found = container.list_blobs(
-            name_starts_with=root + prefix, include=["metadata"], **self.config.per_call()
-        )
-        return [item.name[len(root) :] async for item in found if not _is_folder(item.metadata)]
+        pages = container.list_blobs(
+            name_starts_with=root + prefix,
+            include=["metadata"],
+            results_per_page=limit,
+            **self.config.per_call(),
+        ).by_page(continuation_token=token)
+        assert isinstance(pages, AsyncPageIterator)  # the SDK's pager, typed more loosely
+        page = await pages.__anext__()  # the one request
+        entries = [
+            StorageEntry(item.name[len(root) :], item.size, as_utc(item.last_modified))
+            async for item in page
+            if not _is_folder(item.metadata)
+        ]
+        return entries, pages.continuation_token or None
 
     # -- the process's state ----------------------------------------------------------
 

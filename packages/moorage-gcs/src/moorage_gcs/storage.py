@@ -7,8 +7,8 @@ needed:
 
 - ``exists`` fetches the object's metadata (one JSON request), where gcsfs's ``info``
   also lists the "folder" in parallel;
-- listings are one paginated, prefix-filtered list request that returns names and
-  metadata only;
+- listings are pages of objects.list, filtered by prefix on the server, names and
+  metadata only (each object's size and ``updated`` time), one request per page;
 - ``read_head`` is a ranged GET; GCS answers 416 to any range on an empty object, which
   here means "the first n bytes are empty";
 - writes go through `moorage_gcs.upload`, conditional ones (``if_absent``,
@@ -29,7 +29,9 @@ from google.auth.exceptions import GoogleAuthError
 
 from moorage.errors import StorageError
 from moorage.storage import WriteCondition
+from moorage.storage.entries import StorageEntry
 from moorage.storage.ioloop import overall_limit
+from moorage.storage.objectbackend import EntriesPage, as_size, as_utc
 from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
 from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
@@ -115,25 +117,29 @@ class GCSStorage(ObjectStorage):
         # its retry loop: the condition did not hold, nothing was written.
         return isinstance(exc, (PreconditionFailed, FileExistsError))
 
-    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
-        """One paginated objects.list, filtered by prefix on the server, names and
-        metadata only. A missing bucket raises FileNotFoundError, reported as such."""
+    async def _entries_page(
+        self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
+    ) -> EntriesPage:
+        """One objects.list request (``maxResults=limit``), filtered by prefix on the
+        server: names with their size and ``updated`` time, and the ``nextPageToken``.
+        A missing bucket raises FileNotFoundError, reported as such."""
         below = f"{self.prefix}/" if self.prefix else ""
-        names: list[str] = []
-        page: str | None = None
-        while True:
-            listing: dict[str, Any] = await fs._call(
-                "GET",
-                "b/{}/o",
-                self.bucket,
-                json_out=True,
-                prefix=below + prefix,
-                pageToken=page,
+        listing: dict[str, Any] = await fs._call(
+            "GET",
+            "b/{}/o",
+            self.bucket,
+            json_out=True,
+            prefix=below + prefix,
+            pageToken=token,
+            maxResults=limit,
+        )
+        entries = [
+            StorageEntry(
+                item["name"][len(below) :], as_size(item.get("size")), as_utc(item.get("updated"))
             )
-            names += [item["name"][len(below) :] for item in listing.get("items", [])]
-            page = listing.get("nextPageToken")
-            if not page:
-                return names
+            for item in listing.get("items") or []
+        ]
+        return entries, listing.get("nextPageToken") or None
 
     # -- bounds -------------------------------------------------------------------------
 

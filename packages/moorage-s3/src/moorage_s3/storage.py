@@ -11,8 +11,9 @@ primitives it runs on:
   client that s3fs's public ``set_session`` returns, so no s3fs internal is used;
 - writes: one PutObject below ``multipart_threshold``, else a multipart upload whose
   parts are cut from the record's buffers one at a time (`moorage_s3.multipart`);
-- ``exists`` is one HeadObject, listings ask S3 for the keys under the prefix only,
-  ``read_head`` is a ranged GET: none of them transfers a payload;
+- ``exists`` is one HeadObject, listings are ListObjectsV2 pages of the keys under the
+  prefix only (with each object's Size and LastModified), ``read_head`` is a ranged GET:
+  none of them transfers a payload;
 - S3's and botocore's errors become messages that say what to fix, without secrets.
 """
 
@@ -29,7 +30,9 @@ from fsspec.asyn import AsyncFileSystem
 from s3fs import S3FileSystem
 
 from moorage.storage import WriteCondition
+from moorage.storage.entries import StorageEntry
 from moorage.storage.ioloop import overall_limit
+from moorage.storage.objectbackend import EntriesPage, as_utc
 from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
 from moorage_s3.errors import error_code, explain
@@ -183,15 +186,26 @@ class S3Storage(ObjectStorage):
         client = await fs.set_session()
         await client.delete_object(Bucket=self.bucket, Key=self._name(key))
 
-    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
+    async def _entries_page(
+        self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
+    ) -> EntriesPage:
+        """One ListObjectsV2 request: up to ``limit`` keys under the prefix, in S3's key
+        order, with their Size and LastModified; the continuation token while S3 says
+        the listing is truncated."""
         below = f"{self.prefix}/" if self.prefix else ""
         client = await fs.set_session()
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=below + prefix
-        )
-        return [
-            item["Key"][len(below) :] async for page in pages for item in page.get("Contents", [])
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": below + prefix, "MaxKeys": limit}
+        if token is not None:
+            params["ContinuationToken"] = token
+        page: dict[str, Any] = await client.list_objects_v2(**params)
+        entries = [
+            StorageEntry(
+                item["Key"][len(below) :], item.get("Size"), as_utc(item.get("LastModified"))
+            )
+            for item in page.get("Contents", [])
         ]
+        following = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        return entries, following or None
 
     # -- buckets ----------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ async filesystem:
   `describe_error`, `time_limit`, `limit_advice`, `split_location`;
 - the service's primitives: `_get` (a whole or ranged read), `_head` (metadata, no
   payload), `version_token`, `_put` (one request) and `_put_parts` (an upload in parts,
-  with `in_parts` saying when), `_remove`, `_names` (a listing by prefix);
+  with `in_parts` saying when), `_remove`, `_entries_page` (one page of a listing by
+  prefix: keys, sizes, modification times, and the token of the next page);
 - what the service's answers mean: `is_not_found`, `is_empty_range`, `is_conflict`
   (a refused write condition), `_bucket_missing`.
 
@@ -23,6 +24,7 @@ the operations and the one error translation of `ObjectStorage` decide what they
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -32,9 +34,46 @@ from fsspec.asyn import AsyncFileSystem
 from moorage.errors import ConfigurationError
 from moorage.storage.base import Storage
 from moorage.storage.conditions import WriteCondition
+from moorage.storage.entries import StorageEntry
 from moorage.storage.upload import Buffers
 
-__all__ = ["ObjectBackend"]
+__all__ = ["EntriesPage", "ObjectBackend", "as_size", "as_utc"]
+
+#: One page of a listing: its entries (keys relative to the storage's root), and the
+#: token that asks for the next page, None after the last.
+EntriesPage = tuple[list[StorageEntry], str | None]
+
+# Where fsspec filesystems put an object's modification time in ``info``: s3fs, adlfs,
+# gcsfs, then the generic name of local-like filesystems.
+_MODIFIED_FIELDS = ("LastModified", "last_modified", "updated", "mtime")
+
+
+def as_utc(value: object) -> dt.datetime | None:
+    """A listing's modification time as an aware UTC datetime: from a datetime (a naive
+    one is taken as UTC, as object stores report), an RFC 3339 string (GCS's
+    ``updated``) or POSIX seconds; None for anything else (the time is then unknown)."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    return None
+
+
+def as_size(value: object) -> int | None:
+    """A listing's object size in bytes (GCS's JSON API sends it as a string), or None
+    when it gives none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 class ObjectBackend(Storage):
@@ -181,18 +220,38 @@ class ObjectBackend(Storage):
         except FileNotFoundError:
             pass
 
-    async def _names(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
-        """Keys (relative to the root) of the objects whose key starts with ``prefix``,
-        in any order; may include more (they are filtered), never fewer."""
+    async def _entries_page(
+        self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
+    ) -> EntriesPage:
+        """One page of the listing of the objects whose key starts with ``prefix``,
+        fetched with one request: up to ``limit`` entries, keys relative to the root, in
+        the service's (key) order, each with the size and modification time the listing
+        gives; and the token for the next page (None: this was the last). ``token`` is
+        None for the first page. The entries may include more than asked (keys not
+        starting with ``prefix``, folder markers ending in ``/``: they are filtered),
+        never fewer.
+
+        The default has no pages to offer: fsspec's generic ``_find`` lists everything
+        in one go (the shared operations cut it into pages of ``limit``), with the size
+        and the time of each object's ``info``. Backends override it with their
+        service's own paginated listing.
+        """
         folder = prefix.rpartition("/")[0]  # list below the prefix's folder, not the root
         try:
-            found = await fs._find(f"{self._root}/{folder}" if folder else self._root)
+            found: dict[str, dict[str, Any]] = await fs._find(
+                f"{self._root}/{folder}" if folder else self._root, detail=True
+            )
         except FileNotFoundError:
             if not await self._bucket_exists(fs):
                 raise
-            found = []
+            found = {}
         start = len(self._root) + 1
-        return [name[start:] for name in found if name.startswith(self._root + "/")]
+        entries = [
+            StorageEntry(name[start:], as_size(info.get("size")), _modified(info))
+            for name, info in found.items()
+            if name.startswith(self._root + "/")
+        ]
+        return entries, None
 
     def is_not_found(self, exc: BaseException) -> bool:
         """Whether ``exc`` says the object (or its bucket) is not there."""
@@ -224,3 +283,11 @@ class ObjectBackend(Storage):
 
     def _where(self, key: str | None) -> str:
         return f"{key!r} in {self.url}" if key is not None else self.url
+
+
+def _modified(info: dict[str, Any]) -> dt.datetime | None:
+    """The modification time in a generic fsspec ``info``, where it names one."""
+    for field in _MODIFIED_FIELDS:
+        if field in info:
+            return as_utc(info[field])
+    return None

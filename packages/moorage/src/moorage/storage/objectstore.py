@@ -16,13 +16,17 @@ here, on top of those:
 - ``exists`` and `version_of` ask for the object's metadata (a HEAD request),
   ``read_head`` asks for a byte range, listings ask for names: none of them downloads a
   payload; a large write goes up in parts through `moorage.storage.upload`;
+- a listing goes a page at a time (`list_entries`, and `list_paths` on top of it): each
+  page is one request of the service's paginated listing, fetched only when the caller
+  asks for it, so no listing is held whole before its first page is handed over;
 - every exception leaving a backend passes through `moorage.errors.map_exceptions` with
   one translation (`ObjectStorage._error`): a refused condition is a `WriteConflict`,
   anything else a `StorageError` whose message names the URL and the fix, never the
   credentials;
 - no call hangs: each backend bounds every request attempt with its timeouts, and an
-  operation whose size is known runs under an overall limit (`time_limit`), past which
-  it is cancelled and reported as a `StorageError` naming the URL and key.
+  operation whose size is known (a listing's page counts as one small request) runs
+  under an overall limit (`time_limit`), past which it is cancelled and reported as a
+  `StorageError` naming the URL and key.
 
 This module imports fsspec; only the plugin packages (which depend on it) import it.
 """
@@ -31,11 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from fsspec.asyn import AsyncFileSystem
 
+import moorage.storage.entries as listing
 from moorage.buffers import BytesLike
 from moorage.config.secrets import mask_secrets
 from moorage.errors import (
@@ -45,8 +50,9 @@ from moorage.errors import (
     map_exceptions,
 )
 from moorage.storage.conditions import ALWAYS, WriteCondition, write_conflict
+from moorage.storage.entries import StorageEntry
 from moorage.storage.ioloop import await_on_loop, run_on_loop, within
-from moorage.storage.objectbackend import ObjectBackend
+from moorage.storage.objectbackend import EntriesPage, ObjectBackend
 from moorage.storage.upload import Buffers
 
 __all__ = ["ObjectStorage"]
@@ -186,9 +192,15 @@ class ObjectStorage(ObjectBackend):
     async def _delete(self, fs: AsyncFileSystem, key: str) -> None:
         await self._remove(fs, key)
 
-    async def _list(self, fs: AsyncFileSystem, prefix: str) -> list[str]:
-        names = await self._names(fs, prefix)
-        return sorted(k for k in names if k and not k.endswith("/") and k.startswith(prefix))
+    async def _page(
+        self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
+    ) -> EntriesPage:
+        """One page of a listing (`_entries_page`), the keys that are not the prefix's
+        left out (as are folder markers), in key order."""
+        found, following = await self._entries_page(fs, prefix, token, limit)
+        kept = [e for e in found if e.key and not e.key.endswith("/") and e.key.startswith(prefix)]
+        kept.sort(key=_key)
+        return kept, following
 
     # -- the storage contract: thin sync and async shells -----------------------------
 
@@ -224,7 +236,19 @@ class ObjectStorage(ObjectBackend):
         self._run(self._delete, "delete", key, key, nbytes=0)
 
     def list_paths(self, prefix: str = "") -> Iterator[str]:
-        return iter(self._run(self._list, "list", None, prefix))
+        return iter(sorted(entry.key for page in self.list_entries(prefix) for entry in page))
+
+    def list_entries(self, prefix: str = "") -> Iterator[list[StorageEntry]]:
+        """The service's listing a page at a time: each page one bounded request on the
+        I/O loop, asked for only when the one before has been taken, its failures mapped
+        like any operation's."""
+        limit = listing.LIST_PAGE_SIZE  # read per call: a test may lower it
+        token: str | None = None
+        while True:
+            found, token = self._run(self._page, "list", None, prefix, token, limit, nbytes=0)
+            yield from _pages(found, limit)
+            if token is None:
+                return
 
     async def aread_path(self, key: str) -> bytes:
         return await self._arun(self._read, "read", key, key, None)
@@ -260,7 +284,20 @@ class ObjectStorage(ObjectBackend):
         await self._arun(self._delete, "delete", key, key, nbytes=0)
 
     async def alist_paths(self, prefix: str = "") -> list[str]:
-        return await self._arun(self._list, "list", None, prefix)
+        return sorted([entry.key async for page in self.alist_entries(prefix) for entry in page])
+
+    async def alist_entries(self, prefix: str = "") -> AsyncIterator[list[StorageEntry]]:
+        """Async twin of `list_entries`: each page awaited from the I/O loop."""
+        limit = listing.LIST_PAGE_SIZE
+        token: str | None = None
+        while True:
+            found, token = await self._arun(
+                self._page, "list", None, prefix, token, limit, nbytes=0
+            )
+            for page in _pages(found, limit):
+                yield page
+            if token is None:
+                return
 
     def resolve_path(self, key: str) -> str:
         return f"{self.url}/{key}"
@@ -272,3 +309,18 @@ class ObjectStorage(ObjectBackend):
 
 def _size(parts: Sequence[BytesLike]) -> int:
     return sum(memoryview(part).nbytes for part in parts)
+
+
+def _key(entry: StorageEntry) -> str:
+    return entry.key
+
+
+def _pages(entries: list[StorageEntry], limit: int) -> Iterator[list[StorageEntry]]:
+    """``entries`` in pages of at most ``limit`` (a service, or the generic default,
+    may answer with more than asked), none of them empty."""
+    if len(entries) <= limit:
+        if entries:
+            yield entries
+        return
+    for start in range(0, len(entries), limit):
+        yield entries[start : start + limit]
