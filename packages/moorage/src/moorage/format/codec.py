@@ -127,12 +127,9 @@ def metadata_from_head(
         parsed = _parse_json(head) if complete else _prefect_head(head)
         if parsed is None and not complete:
             return max(len(head) * 4, HEAD_SIZE * 16)  # metadata longer than the head
-        if prefect_format.is_prefect_record(parsed):
-            trust.allow_unsigned(key, where, "a Prefect record")
-            return _prefect_parsed(parsed, key, where, with_text=False)
-        if prefect_format.is_prefect_metadata(parsed):
-            trust.allow_unsigned(key, where, "a Prefect record")
-            return ParsedMetadata(_prefect_meta(parsed, key, where), "prefect")
+        found = _as_prefect(parsed, key, where, trust, with_text=False)
+        if found is not None:
+            return found
     trust.allow_unsigned(key, where, "a raw payload (no record around it)")
     return None
 
@@ -167,6 +164,21 @@ def _prefect_parsed(
     return ParsedMetadata(meta, "prefect", prefect_text=text.encode("utf-8") if with_text else None)
 
 
+def _as_prefect(
+    value: Any, key: str, where: str, trust: Trust, *, with_text: bool
+) -> ParsedMetadata | None:
+    """``value`` (parsed JSON) as a Prefect record or Prefect metadata, if it is one (a
+    store that signs must accept unsigned Prefect records for it to count); else None.
+    ``with_text``: keep a combined record's payload text (the whole object was read)."""
+    if prefect_format.is_prefect_record(value):
+        trust.allow_unsigned(key, where, "a Prefect record")
+        return _prefect_parsed(value, key, where, with_text=with_text)
+    if prefect_format.is_prefect_metadata(value):
+        trust.allow_unsigned(key, where, "a Prefect record")
+        return ParsedMetadata(_prefect_meta(value, key, where), "prefect")
+    return None
+
+
 def parse_metadata_blob(
     data: BytesLike, key: str, where: str, trust: Trust | bytes | None = None
 ) -> ParsedMetadata:
@@ -182,13 +194,9 @@ def parse_metadata_blob(
             end = parsed.head.payload_offset
             raise corrupted(key, where, f"{len(data)} bytes where its head announces {end}")
         return parsed
-    value = _parse_json(data)
-    if prefect_format.is_prefect_record(value):
-        trust.allow_unsigned(key, where, "a Prefect record")
-        return _prefect_parsed(value, key, where, with_text=True)
-    if prefect_format.is_prefect_metadata(value):
-        trust.allow_unsigned(key, where, "a Prefect record")
-        return ParsedMetadata(_prefect_meta(value, key, where), "prefect")
+    found = _as_prefect(_parse_json(data), key, where, trust, with_text=True)
+    if found is not None:
+        return found
     raise corrupted(key, where, "it is neither a moorage nor a Prefect record")
 
 
