@@ -17,6 +17,7 @@ from moorage.storage.keys import (
     MAX_KEY_DEPTH,
     MAX_SEGMENT_BYTES,
     validate_key,
+    validate_keys,
     validate_prefix,
 )
 from moorage.storage.memory import MemoryStorage
@@ -35,6 +36,7 @@ __all__ = [
     "StorageEntry",
     "WriteCondition",
     "validate_key",
+    "validate_keys",
     "validate_prefix",
     "write_conflict",
 ]

@@ -33,7 +33,7 @@ from moorage.buffers import BytesLike
 from moorage.operations import in_thread
 from moorage.storage.conditions import PruneReport, WriteCondition
 from moorage.storage.entries import LIST_PAGE_SIZE, StorageEntry
-from moorage.storage.keys import validate_key, validate_prefix
+from moorage.storage.keys import validate_key, validate_keys, validate_prefix
 
 __all__ = ["Storage"]
 
@@ -60,14 +60,19 @@ _KEY_TAKING = (
     "version_of",
     "aversion_of",
 )
-_KEY_METHODS: dict[str, Callable[[object], str]] = dict.fromkeys(_KEY_TAKING, validate_key)
+_KEY_METHODS: dict[str, Callable[[object], object]] = dict.fromkeys(_KEY_TAKING, validate_key)
 _KEY_METHODS["list_paths"] = validate_prefix
 _KEY_METHODS["alist_paths"] = validate_prefix
 _KEY_METHODS["list_entries"] = validate_prefix
 _KEY_METHODS["alist_entries"] = validate_prefix
+_KEY_METHODS["delete_paths"] = validate_keys
+_KEY_METHODS["adelete_paths"] = validate_keys
+
+#: How many single deletes `Storage.adelete_paths` runs at once by default.
+DELETES_AT_ONCE = 16
 
 
-def _checked(method: _F, check: Callable[[object], str]) -> _F:
+def _checked(method: _F, check: Callable[[object], object]) -> _F:
     if getattr(method, "__moorage_checked__", False):
         return method
     if inspect.iscoroutinefunction(method):
@@ -177,6 +182,13 @@ class Storage(ABC):
     def delete_path(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""
 
+    def delete_paths(self, keys: Sequence[str]) -> None:
+        """Remove every key in ``keys``; missing keys are not errors. Backends whose
+        service deletes many objects in one request override it (S3's DeleteObjects
+        takes 1,000 keys); this default deletes them one at a time."""
+        for key in keys:
+            self.delete_path(key)
+
     @abstractmethod
     def list_paths(self, prefix: str = "") -> Iterator[str]:
         """Yield the keys below the root that start with ``prefix``."""
@@ -219,10 +231,39 @@ class Storage(ABC):
     async def adelete_path(self, key: str) -> None:
         await in_thread(self.delete_path, key)
 
+    async def adelete_paths(self, keys: Sequence[str]) -> None:
+        """Async twin of `delete_paths`: the plugin's own batch delete in a worker thread
+        if it has one, else `adelete_path` for each key, `DELETES_AT_ONCE` at a time."""
+        if type(self).delete_paths is not Storage.delete_paths:
+            await in_thread(self.delete_paths, list(keys))
+            return
+        import asyncio
+
+        limit = asyncio.Semaphore(DELETES_AT_ONCE)
+
+        async def delete(key: str) -> None:
+            async with limit:
+                await self.adelete_path(key)
+
+        # Every delete is awaited, even after one failed; then the first failure is raised.
+        outcomes = await asyncio.gather(*(delete(k) for k in keys), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     async def alist_paths(self, prefix: str = "") -> list[str]:
         return await in_thread(lambda: list(self.list_paths(prefix)))
 
     # -- listings with sizes: pages, so that no listing sits in memory whole ---------------
+
+    #: Whether the listing tells each record's expiration. Writes of such a backend take
+    #: ``expiry=`` (a stamp made by `moorage.storage.entries.expiry_stamp`, or None for
+    #: none), which the store passes to such a backend only, and which the backend keeps
+    #: as object metadata under `EXPIRY_METADATA_KEY`; `list_entries` hands it back
+    #: through `moorage.storage.entries.listed_entry`, so `StorageEntry.expiry_listed`
+    #: is True for objects written with it. Prune then decides expiry from the listing
+    #: alone, without reading a single head.
+    lists_expiration: ClassVar[bool] = False
 
     def list_entries(self, prefix: str = "") -> Iterator[list[StorageEntry]]:
         """Yield the objects whose keys start with ``prefix``, as pages of at most

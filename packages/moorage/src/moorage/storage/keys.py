@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from moorage.errors import InvalidKey
 
-__all__ = ["MAX_KEY_BYTES", "MAX_KEY_DEPTH", "MAX_SEGMENT_BYTES", "validate_key", "validate_prefix"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "MAX_KEY_DEPTH",
+    "MAX_SEGMENT_BYTES",
+    "validate_key",
+    "validate_keys",
+    "validate_prefix",
+]
 
 _KEY_RULES = (
     "a key is a relative, '/'-separated path: no leading '/', no '..' or '.' segment, "
@@ -91,3 +98,13 @@ def validate_prefix(prefix: object) -> str:
         validate_key(prefix[:-1])
         return prefix
     return validate_key(prefix)
+
+
+def validate_keys(keys: object) -> list[str]:
+    """Validate a batch of keys (a list or tuple of them, never one string)."""
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, (list, tuple)):
+        raise TypeError(
+            f"expected a list or tuple of keys, got {type(keys).__name__}; "
+            "pass [key] to delete a single key"
+        )
+    return [validate_key(key) for key in keys]
