@@ -345,10 +345,10 @@ def test_store_prune_temp_sync_and_async(root: Path, dead_pid: int) -> None:
     store = ResultStore(result_storage=LocalStorage(root), metadata_storage=LocalStorage(root))
     store.write(1, key="one")
     plant(root, f"{host}{dead_pid}-0badc0de-1", size=10)
-    assert store.prune() == PruneReport(), "nothing is removed unless asked for"
-    assert store.prune(temp=True) == PruneReport(files=1, bytes=10)
+    assert store.prune(expired=False) == PruneReport(), "nothing is removed unless asked for"
+    assert store.prune(temp=True) == PruneReport(files=1, bytes=10, examined=1)
     plant(root / "x", f"{host}{dead_pid}-0badc0de-2", size=4)
-    assert asyncio.run(store.aprune(temp=True)) == PruneReport(files=1, bytes=4)
+    assert asyncio.run(store.aprune(temp=True)) == PruneReport(files=1, bytes=4, examined=1)
     assert temp_files(root) == []
     assert store.read("one").result == 1
 
@@ -356,8 +356,8 @@ def test_store_prune_temp_sync_and_async(root: Path, dead_pid: int) -> None:
 def test_prune_is_a_no_op_for_storages_without_temporary_files() -> None:
     store = ResultStore(result_storage=MemoryStorage("memory://prune-test"))
     store.write(1, key="one")
-    assert store.prune(temp=True) == PruneReport(files=0, bytes=0)
-    assert asyncio.run(store.aprune(temp=True)) == PruneReport()
+    assert store.prune(temp=True) == PruneReport(files=0, bytes=0, examined=1)
+    assert asyncio.run(store.aprune(temp=True)) == PruneReport(examined=1)
     assert PruneReport(1, 2) + PruneReport(3, 4) == PruneReport(files=4, bytes=6)
 
 

@@ -322,24 +322,25 @@ class LocalStorage(Storage):
         cleaned.add(head)
         clean_folder(folder)
 
-    def prune_temp(self) -> PruneReport:
+    def prune_temp(self, dry_run: bool = False) -> PruneReport:
         """Remove the temporary files of writers that are gone (their process is not
         running on this host) or that were last changed `STALE_TEMP_AGE` seconds ago or
-        more, in every folder below the root; return how many files and bytes went."""
+        more, in every folder below the root; return how many files and bytes went
+        (with ``dry_run``, would go: nothing is removed)."""
         files = size = 0
         now = time.time()
         with map_exceptions(partial(prune_error, self.url)):
             try:
                 fd = os.open(".", DIR_FLAGS, dir_fd=self._tree.open())
             except FileNotFoundError:
-                return PruneReport()
+                return PruneReport(dry_run=dry_run)
         for folder, _, name in walk_files(fd, "", "", 0, partial(self._errors, "prune")):
             if name.startswith(TEMP_PREFIX):
-                removed = remove_if_stale(folder, name, now)
+                removed = remove_if_stale(folder, name, now, dry_run)
                 if removed is not None:
                     files += 1
                     size += removed
-        return PruneReport(files=files, bytes=size)
+        return PruneReport(files=files, bytes=size, dry_run=dry_run)
 
     # -- deleting and listing --------------------------------------------------------------
 

@@ -100,10 +100,10 @@ def writer_gone(name: str) -> bool:
     return False
 
 
-def remove_if_stale(folder: int, name: str, now: float) -> int | None:
+def remove_if_stale(folder: int, name: str, now: float, dry_run: bool = False) -> int | None:
     """Remove the temporary file ``name`` of the folder ``folder`` (a descriptor) if its
     writer is gone or it is older than `STALE_TEMP_AGE`; return its size if this call
-    removed it, else None."""
+    removed it (with ``dry_run``, would have: it is left in place), else None."""
     try:
         info = os.stat(name, dir_fd=folder, follow_symlinks=False)
     except OSError:
@@ -112,6 +112,8 @@ def remove_if_stale(folder: int, name: str, now: float) -> int | None:
         return None
     if now - info.st_mtime < STALE_TEMP_AGE and not writer_gone(name):
         return None
+    if dry_run:
+        return info.st_size
     try:
         os.unlink(name, dir_fd=folder)
     except OSError:

@@ -15,10 +15,10 @@ async shells one line each, and means a sync call never starts an event loop.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar
 
-__all__ = ["Call", "Op", "in_thread", "run_async", "run_sync"]
+__all__ = ["Call", "Op", "concurrently", "in_thread", "run_async", "run_sync"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -99,3 +99,50 @@ async def in_thread(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) ->
     import asyncio
 
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def concurrently(ops: Sequence[Op[T]], limit: int) -> Call[list[T]]:
+    """A call that runs the operations ``ops`` at most ``limit`` at once and gives their
+    results in order: driven by `run_sync`, in a pool of ``limit`` threads (or one after
+    another when ``limit`` is 1); by `run_async`, as concurrent tasks of the running
+    loop. Every operation runs to its end, even after one has failed (none is left
+    running behind the caller); then the first failure is raised."""
+    return Call(_all_sync, _all_async, list(ops), max(1, limit))
+
+
+def _first_failure(outcomes: list[T | BaseException]) -> list[T]:
+    results: list[T] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        results.append(outcome)
+    return results
+
+
+def _outcome(op: Op[T]) -> T | BaseException:
+    try:
+        return run_sync(op)
+    except Exception as exc:
+        return exc
+
+
+def _all_sync(ops: list[Op[T]], limit: int) -> list[T]:
+    if limit == 1 or len(ops) <= 1:
+        return _first_failure([_outcome(op) for op in ops])
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(limit, len(ops)), thread_name_prefix="moorage") as pool:
+        return _first_failure(list(pool.map(_outcome, ops)))
+
+
+async def _all_async(ops: list[Op[T]], limit: int) -> list[T]:
+    import asyncio
+
+    bound = asyncio.Semaphore(limit)
+
+    async def one(op: Op[T]) -> T:
+        async with bound:
+            return await run_async(op)
+
+    outcomes = await asyncio.gather(*(one(op) for op in ops), return_exceptions=True)
+    return _first_failure(outcomes)

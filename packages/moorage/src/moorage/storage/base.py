@@ -27,7 +27,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import partial
-from typing import Any, BinaryIO, ClassVar, TypeVar
+from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar
 
 from moorage.buffers import BytesLike
 from moorage.operations import in_thread
@@ -35,7 +35,7 @@ from moorage.storage.conditions import PruneReport, WriteCondition
 from moorage.storage.entries import LIST_PAGE_SIZE, StorageEntry
 from moorage.storage.keys import validate_key, validate_keys, validate_prefix
 
-__all__ = ["Storage"]
+__all__ = ["ListsExpiration", "Storage"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
@@ -93,6 +93,31 @@ def _checked(method: _F, check: Callable[[object], object]) -> _F:
         wrapper = sync_wrapper
     wrapper.__moorage_checked__ = True
     return wrapper  # type: ignore[no-any-return]
+
+
+class ListsExpiration(Protocol):
+    """The writes of a storage that declares `Storage.lists_expiration`: they take the
+    record's expiry stamp, kept as the object's metadata."""
+
+    def write_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+        expiry: str | None = None,
+    ) -> str: ...
+
+    async def awrite_parts(
+        self,
+        key: str,
+        parts: Sequence[BytesLike],
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+        expiry: str | None = None,
+    ) -> str: ...
 
 
 class Storage(ABC):
@@ -256,6 +281,12 @@ class Storage(ABC):
 
     # -- listings with sizes: pages, so that no listing sits in memory whole ---------------
 
+    #: How many requests the store's bulk work (the heads read by `ResultStore.list`,
+    #: `prune` and `copy_to`) sends to this storage at once. 1 suits local disk and
+    #: memory, where a request takes microseconds and threads would only add overhead;
+    #: object stores, whose every request waits on the network, set more.
+    io_concurrency: ClassVar[int] = 1
+
     #: Whether the listing tells each record's expiration. Writes of such a backend take
     #: ``expiry=`` (a stamp made by `moorage.storage.entries.expiry_stamp`, or None for
     #: none), which the store passes to such a backend only, and which the backend keeps
@@ -308,15 +339,19 @@ class Storage(ABC):
 
     # -- housekeeping: optional ---------------------------------------------------------
 
-    def prune_temp(self) -> PruneReport:
+    def prune_temp(self, dry_run: bool = False) -> PruneReport:
         """Remove temporary files left by writers that are gone (killed mid-write) and
-        report what went. Storages that leave no such files (object stores write
-        atomically on the server) keep this default, which does nothing."""
-        return PruneReport()
+        report what went; with ``dry_run``, remove nothing and report what would go.
+        Storages that leave no such files (object stores write atomically on the
+        server) keep this default, which does nothing. The store passes ``dry_run``
+        only when it is true, so an override written without it keeps working."""
+        return PruneReport(dry_run=dry_run)
 
-    async def aprune_temp(self) -> PruneReport:
+    async def aprune_temp(self, dry_run: bool = False) -> PruneReport:
         if type(self).prune_temp is Storage.prune_temp:
-            return PruneReport()
+            return PruneReport(dry_run=dry_run)
+        if dry_run:
+            return await in_thread(self.prune_temp, dry_run=True)
         return await in_thread(self.prune_temp)
 
     # -- helpers for the core --------------------------------------------------------

@@ -13,13 +13,27 @@ __all__ = ["ALWAYS", "IF_ABSENT", "PruneReport", "WriteCondition", "write_confli
 
 @dataclass(frozen=True)
 class PruneReport:
-    """What a prune removed: ``files`` files holding ``bytes`` bytes in all."""
+    """What a prune removed, or with ``dry_run`` would have removed: ``records`` records
+    (their keys in ``keys``, in the order they went) out of ``examined`` listed, and
+    ``files`` temporary files left by killed writers; ``bytes`` freed in all (records
+    counted at the size their storage's listing gives)."""
 
     files: int = 0
     bytes: int = 0
+    records: int = 0
+    keys: tuple[str, ...] = ()
+    examined: int = 0
+    dry_run: bool = False
 
     def __add__(self, other: PruneReport) -> PruneReport:
-        return PruneReport(files=self.files + other.files, bytes=self.bytes + other.bytes)
+        return PruneReport(
+            files=self.files + other.files,
+            bytes=self.bytes + other.bytes,
+            records=self.records + other.records,
+            keys=self.keys + other.keys,
+            examined=self.examined + other.examined,
+            dry_run=self.dry_run or other.dry_run,
+        )
 
 
 @dataclass(frozen=True, slots=True)

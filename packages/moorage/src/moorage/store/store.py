@@ -22,8 +22,9 @@ from moorage.storage import PruneReport, Storage, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.defaults import DEFAULT_STORAGE_KEY_FN, generate_default_holder
 from moorage.store.deriving import flow_update, task_update
-from moorage.store.listing import RecordInfo, alist_records, list_records
+from moorage.store.listing import RecordInfo, alist_records, list_records, record_info_op
 from moorage.store.reading import exists_op, read_op
+from moorage.store.retention import Progress, PruneRules, prune_op
 from moorage.store.writing import delete_op, persist_op
 
 if TYPE_CHECKING:
@@ -132,6 +133,16 @@ class ResultStore(StoreBase):
         """Async twin of `delete`."""
         return await run_async(delete_op(self, key, holder))
 
+    def info(self, key: str) -> RecordInfo:
+        """What is stored under ``key`` (format, serializer, expiration, whether it is
+        signed, size and last modification), from the record's head and the listing,
+        without reading or decoding its value. `RecordNotFound` if nothing is there."""
+        return run_sync(record_info_op(self, key))
+
+    async def ainfo(self, key: str) -> RecordInfo:
+        """Async twin of `info`."""
+        return await run_async(record_info_op(self, key))
+
     def list(self, prefix: str = "") -> Iterator[RecordInfo]:
         """Each record stored under ``prefix`` (its key, size, last modification,
         expiration, serializer, format and whether it is signed), read from the storage's
@@ -233,24 +244,53 @@ class ResultStore(StoreBase):
             storages.append(self.metadata_storage)
         return storages
 
-    def prune(self, *, temp: bool = False) -> PruneReport:
-        """Remove leftovers from the store's storages and report how many files and bytes
-        went: ``store.prune(temp=True)`` removes the temporary files of writers that were
-        killed mid-write (local storage; other storages have none). Nothing is removed
-        unless asked for."""
-        report = PruneReport()
-        if temp:
-            for storage in self._pruned_storages():
-                report += storage.prune_temp()
-        return report
+    def prune(
+        self,
+        *,
+        expired: bool = True,
+        older_than: dt.timedelta | float | None = None,
+        prefix: str = "",
+        max_bytes: int | None = None,
+        dry_run: bool = False,
+        temp: bool = False,
+        progress: Progress | None = None,
+    ) -> PruneReport:
+        """Remove records under ``prefix`` and report what went (or, with ``dry_run``,
+        what would go) and the bytes freed: the ``expired`` ones (default), those last
+        modified more than ``older_than`` ago (a timedelta or seconds), and then, while
+        the rest holds more than ``max_bytes``, the oldest of the rest. ``temp=True``
+        also removes the temporary files of writers killed mid-write (local storage).
 
-    async def aprune(self, *, temp: bool = False) -> PruneReport:
-        """`prune`, for async code."""
-        report = PruneReport()
+        The listing is read a page at a time; expiry comes from the listing where the
+        backend keeps it there (GCS, Azure), else from each record's head, read
+        concurrently on object stores; removal goes in batches (S3: 1,000 keys a
+        request). Records locked by another holder are kept. ``progress(stage, done,
+        total)`` is told how it goes. See `moorage.store.retention`."""
+        rules = _prune_rules(expired, older_than, max_bytes, dry_run)
+        report = PruneReport(dry_run=dry_run)
+        if temp:  # first: a local listing removes the dead writers' files it passes
+            for storage in self._pruned_storages():
+                report += storage.prune_temp(dry_run=True) if dry_run else storage.prune_temp()
+        return report + run_sync(prune_op(self, rules, prefix, progress))
+
+    async def aprune(
+        self,
+        *,
+        expired: bool = True,
+        older_than: dt.timedelta | float | None = None,
+        prefix: str = "",
+        max_bytes: int | None = None,
+        dry_run: bool = False,
+        temp: bool = False,
+        progress: Progress | None = None,
+    ) -> PruneReport:
+        """Async twin of `prune`."""
+        rules = _prune_rules(expired, older_than, max_bytes, dry_run)
+        report = PruneReport(dry_run=dry_run)
         if temp:
             for storage in self._pruned_storages():
-                report += await storage.aprune_temp()
-        return report
+                report += await storage.aprune_temp(dry_run=dry_run)
+        return report + await run_async(prune_op(self, rules, prefix, progress))
 
     # -- parameters -------------------------------------------------------------------
 
@@ -296,3 +336,14 @@ class ResultStore(StoreBase):
     async def aupdate_for_task(self, task: Any) -> Self:
         """`update_for_task`, for async code (it does no I/O: storages connect on use)."""
         return self.update_for_task(task)
+
+
+def _prune_rules(
+    expired: bool,
+    older_than: dt.timedelta | float | None,
+    max_bytes: int | None,
+    dry_run: bool,
+) -> PruneRules:
+    if older_than is not None and not isinstance(older_than, dt.timedelta):
+        older_than = dt.timedelta(seconds=older_than)
+    return PruneRules(expired, older_than, max_bytes, dry_run)

@@ -5,14 +5,25 @@ with a create-if-absent that storages without conditional writes emulate under a
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
+from moorage.buffers import BytesLike
 from moorage.errors import LockError, WriteConflict
 from moorage.format.codec import Encoded, encode_record
 from moorage.format.record import ResultRecord
 from moorage.locking import LockManager, MemoryLockManager
 from moorage.operations import Call, Op
-from moorage.storage import ALWAYS, IF_ABSENT, WriteCondition, validate_key, write_conflict
+from moorage.storage import (
+    ALWAYS,
+    IF_ABSENT,
+    Storage,
+    WriteCondition,
+    validate_key,
+    write_conflict,
+)
+from moorage.storage.base import ListsExpiration
+from moorage.storage.entries import expiry_stamp
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder
 
@@ -62,10 +73,11 @@ def persist_op(
     encoded = encode_record(
         record.metadata, record.result, key, store.record_format, split, store.signing_key, location
     )
+    expiry = expiry_stamp(record.metadata.expiration)
     if condition.if_absent and not _creates_natively(store):
-        yield from _create_under_lock_op(store, encoded, key, holder, locked)
+        yield from _create_under_lock_op(store, encoded, key, holder, locked, expiry)
     else:
-        yield from _write_encoded_op(store, encoded, key, condition)
+        yield from _write_encoded_op(store, encoded, key, condition, expiry)
     for name, value in encoded.filled.items():  # the record now describes what was written
         setattr(record.metadata, name, value)
     store.remember(key, record, encoded.size)
@@ -77,31 +89,61 @@ def _creates_natively(store: StoreBase) -> bool:
     return store._storage().conditional_create and (meta is None or meta.conditional_create)
 
 
+def _write_op(
+    storage: Storage,
+    key: str,
+    parts: Sequence[BytesLike],
+    condition: WriteCondition,
+    expiry: str | None,
+) -> Op[object]:
+    """Write ``parts`` under ``condition``; ``expiry`` (`expiry_stamp`) goes with them to a
+    storage whose listing reports it (`Storage.lists_expiration`), and nowhere else."""
+    if expiry is None or not storage.lists_expiration:
+        return (
+            yield from Call(
+                storage.write_parts, storage.awrite_parts, key, parts, **condition.kwargs()
+            )
+        )
+    stamped = cast(ListsExpiration, storage)  # what the capability promises
+    return (
+        yield from Call(
+            stamped.write_parts,
+            stamped.awrite_parts,
+            key,
+            parts,
+            **condition.kwargs(),
+            expiry=expiry,
+        )
+    )
+
+
 def _write_encoded_op(
-    store: StoreBase, encoded: Encoded, key: str, condition: WriteCondition
+    store: StoreBase, encoded: Encoded, key: str, condition: WriteCondition, expiry: str
 ) -> Op[None]:
+    """Write an encoded record. ``expiry`` (`expiry_stamp`) goes to the storage whose
+    listing is read for the record's expiry (the metadata storage of split records)."""
     storage = store._storage()
     meta = store.metadata_storage
     write, awrite = storage.write_parts, storage.awrite_parts
     if encoded.metadata_parts is None or meta is None:
         result_key, parts = encoded.result_key, encoded.result_parts
-        yield from Call(write, awrite, result_key, parts, **condition.kwargs())
+        yield from _write_op(storage, result_key, parts, condition, expiry)
         return
     # Split records: payload first, then the metadata that makes the record exist.
     # Versions are not checked here (a pair of objects has no single version).
-    create = IF_ABSENT.kwargs() if condition.if_absent else {}
+    create = IF_ABSENT if condition.if_absent else ALWAYS
     try:
-        yield from Call(write, awrite, encoded.result_key, encoded.result_parts, **create)
+        yield from Call(write, awrite, encoded.result_key, encoded.result_parts, **create.kwargs())
     except WriteConflict:
         if (yield from Call(meta.exists, meta.aexists, key)):
             raise
         # A payload without metadata: its writer died before finishing. Replace it.
         yield from Call(write, awrite, encoded.result_key, encoded.result_parts)
-    yield from Call(meta.write_parts, meta.awrite_parts, key, encoded.metadata_parts, **create)
+    yield from _write_op(meta, key, encoded.metadata_parts, create, expiry)
 
 
 def _create_under_lock_op(
-    store: StoreBase, encoded: Encoded, key: str, holder: str | None, locked: bool
+    store: StoreBase, encoded: Encoded, key: str, holder: str | None, locked: bool, expiry: str
 ) -> Op[None]:
     """Create-if-absent on a storage that cannot decide it: check again and write
     while holding the key's lock (the store's lock manager, else this process's).
@@ -118,7 +160,7 @@ def _create_under_lock_op(
         there = store.metadata_storage or store._storage()
         if (yield from Call(there.exists, there.aexists, key)):
             raise write_conflict(key, there.url, None)
-        yield from _write_encoded_op(store, encoded, key, ALWAYS)
+        yield from _write_encoded_op(store, encoded, key, ALWAYS, expiry)
     finally:
         if not locked:
             yield from Call(manager.release_lock, manager.arelease_lock, key, holder)
