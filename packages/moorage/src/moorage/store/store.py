@@ -20,6 +20,7 @@ from moorage.locking import IsolationLevel
 from moorage.operations import run_async, run_sync
 from moorage.storage import PruneReport, Storage, validate_key
 from moorage.store.base import StoreBase
+from moorage.store.copying import CopyReport, copy_op
 from moorage.store.defaults import DEFAULT_STORAGE_KEY_FN, generate_default_holder
 from moorage.store.deriving import flow_update, task_update
 from moorage.store.listing import RecordInfo, alist_records, list_records, record_info_op
@@ -292,6 +293,38 @@ class ResultStore(StoreBase):
                 report += await storage.aprune_temp(dry_run=dry_run)
         return report + await run_async(prune_op(self, rules, prefix, progress))
 
+    def copy_to(
+        self,
+        other: ResultStore | str,
+        prefix: str = "",
+        overwrite: bool = False,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> CopyReport:
+        """Copy the records under ``prefix`` into ``other`` (a store, or a storage's URL,
+        path or name for a store with the default settings) and report what was copied
+        and what skipped. Records go byte for byte where both stores lay them out alike,
+        keeping expiry, checksums and signatures, and are skipped where the target holds
+        them identically already; elsewhere they are read and written again by
+        ``other``. A different record already in ``other`` is kept unless ``overwrite``.
+        See `moorage.store.copying`."""
+        target = _target(other)
+        return run_sync(copy_op(self, target, prefix, overwrite, dry_run, progress))
+
+    async def acopy_to(
+        self,
+        other: ResultStore | str,
+        prefix: str = "",
+        overwrite: bool = False,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> CopyReport:
+        """Async twin of `copy_to`."""
+        target = _target(other)
+        return await run_async(copy_op(self, target, prefix, overwrite, dry_run, progress))
+
     # -- parameters -------------------------------------------------------------------
 
     def store_parameters(self, identifier: uuid.UUID | str, parameters: dict[str, Any]) -> None:
@@ -347,3 +380,7 @@ def _prune_rules(
     if older_than is not None and not isinstance(older_than, dt.timedelta):
         older_than = dt.timedelta(seconds=older_than)
     return PruneRules(expired, older_than, max_bytes, dry_run)
+
+
+def _target(other: ResultStore | str) -> ResultStore:
+    return other if isinstance(other, ResultStore) else ResultStore(result_storage=other)

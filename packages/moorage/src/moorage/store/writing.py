@@ -27,7 +27,7 @@ from moorage.storage.entries import expiry_stamp
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder
 
-__all__ = ["delete_op", "persist_op"]
+__all__ = ["delete_op", "persist_op", "write_parts_op"]
 
 
 @functools.cache
@@ -89,7 +89,7 @@ def _creates_natively(store: StoreBase) -> bool:
     return store._storage().conditional_create and (meta is None or meta.conditional_create)
 
 
-def _write_op(
+def write_parts_op(
     storage: Storage,
     key: str,
     parts: Sequence[BytesLike],
@@ -127,7 +127,7 @@ def _write_encoded_op(
     write, awrite = storage.write_parts, storage.awrite_parts
     if encoded.metadata_parts is None or meta is None:
         result_key, parts = encoded.result_key, encoded.result_parts
-        yield from _write_op(storage, result_key, parts, condition, expiry)
+        yield from write_parts_op(storage, result_key, parts, condition, expiry)
         return
     # Split records: payload first, then the metadata that makes the record exist.
     # Versions are not checked here (a pair of objects has no single version).
@@ -139,7 +139,7 @@ def _write_encoded_op(
             raise
         # A payload without metadata: its writer died before finishing. Replace it.
         yield from Call(write, awrite, encoded.result_key, encoded.result_parts)
-    yield from _write_op(meta, key, encoded.metadata_parts, create, expiry)
+    yield from write_parts_op(meta, key, encoded.metadata_parts, create, expiry)
 
 
 def _create_under_lock_op(
