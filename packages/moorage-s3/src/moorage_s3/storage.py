@@ -11,6 +11,8 @@ primitives it runs on:
   client that s3fs's public ``set_session`` returns, so no s3fs internal is used;
 - writes: one PutObject below ``multipart_threshold``, else a multipart upload whose
   parts are cut from the record's buffers one at a time (`moorage_s3.multipart`);
+- ``delete_paths`` is one DeleteObjects request per 1,000 keys (quiet: S3 answers with
+  the keys it could not delete only, which are reported, never ignored);
 - ``exists`` is one HeadObject, listings are ListObjectsV2 pages of the keys under the
   prefix only (with each object's Size and LastModified), ``read_head`` is a ranged GET:
   none of them transfers a payload;
@@ -32,7 +34,7 @@ from s3fs import S3FileSystem
 from moorage.storage import WriteCondition
 from moorage.storage.entries import StorageEntry
 from moorage.storage.ioloop import overall_limit
-from moorage.storage.objectbackend import EntriesPage, as_utc
+from moorage.storage.objectbackend import EntriesPage, RemoveFailed, as_utc
 from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
 from moorage_s3.errors import error_code, explain
@@ -97,6 +99,8 @@ class S3Storage(ObjectStorage):
     bucket_word = "bucket"
     conditional_create = True
     conditional_replace = True
+    #: DeleteObjects takes at most 1,000 keys.
+    remove_batch = 1000
 
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
@@ -148,7 +152,12 @@ class S3Storage(ObjectStorage):
         return size > 0 and size >= self.s3_options.multipart_threshold
 
     async def _put(
-        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        buffers: Buffers,
+        condition: WriteCondition,
+        expiry: str | None = None,  # never given: S3 does not declare lists_expiration
     ) -> None:
         client = await fs.set_session()
         body = buffers.single()
@@ -160,7 +169,12 @@ class S3Storage(ObjectStorage):
         )
 
     async def _put_parts(
-        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        buffers: Buffers,
+        condition: WriteCondition,
+        expiry: str | None = None,  # never given, as for _put
     ) -> None:
         options = self.s3_options
         await upload_multipart(
@@ -185,6 +199,29 @@ class S3Storage(ObjectStorage):
         # S3 answers 204 for a missing key; only a missing bucket fails, and should.
         client = await fs.set_session()
         await client.delete_object(Bucket=self.bucket, Key=self._name(key))
+
+    async def _remove_many(self, fs: AsyncFileSystem, keys: list[str]) -> None:
+        """One DeleteObjects request for up to 1,000 keys (`remove_batch`), in quiet
+        mode: S3 answers with the keys it failed to delete only (a missing key is
+        deleted as far as S3 is concerned), each with its code, and those raise
+        `RemoveFailed`. botocore sends the checksum S3 requires of this request."""
+        client = await fs.set_session()
+        names = {self._name(key): key for key in keys}
+        request = client.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": name} for name in names], "Quiet": True},
+        )
+        # The body lists the keys: a kilobyte per few dozen of them.
+        size = sum(len(name) + 32 for name in names)
+        answer: dict[str, Any] = await self._bounded(request, "delete", None, size)
+        failures: dict[str, BaseException | str] = {}
+        for error in answer.get("Errors") or []:
+            name = str(error.get("Key", ""))
+            code, message = error.get("Code", "?"), error.get("Message", "")
+            why = f"{code}: {message}" if message else str(code)
+            failures[names.get(name, name)] = self.s3_options.scrub(why)
+        if failures:
+            raise RemoveFailed(failures, len(keys))
 
     async def _entries_page(
         self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int

@@ -8,8 +8,11 @@ async filesystem:
   `describe_error`, `time_limit`, `limit_advice`, `split_location`;
 - the service's primitives: `_get` (a whole or ranged read), `_head` (metadata, no
   payload), `version_token`, `_put` (one request) and `_put_parts` (an upload in parts,
-  with `in_parts` saying when), `_remove`, `_entries_page` (one page of a listing by
-  prefix: keys, sizes, modification times, and the token of the next page);
+  with `in_parts` saying when), `_remove`, `_remove_many` (a batch of keys: by default
+  `_remove` for each, `REMOVES_AT_ONCE` at a time; a service with a batch delete
+  overrides it), `_entries_page` (one page of a listing by prefix: keys, sizes,
+  modification times, the expiry stamps of a backend with ``lists_expiration``, and the
+  token of the next page);
 - what the service's answers mean: `is_not_found`, `is_empty_range`, `is_conflict`
   (a refused write condition), `_bucket_missing`.
 
@@ -24,20 +27,32 @@ the operations and the one error translation of `ObjectStorage` decide what they
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
-from typing import Any, ClassVar
+from collections.abc import Coroutine
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from fsspec.asyn import AsyncFileSystem
 
-from moorage.errors import ConfigurationError
+from moorage.errors import ConfigurationError, StorageError
 from moorage.storage.base import Storage
 from moorage.storage.conditions import WriteCondition
 from moorage.storage.entries import StorageEntry
+from moorage.storage.ioloop import within
 from moorage.storage.upload import Buffers
 
-__all__ = ["EntriesPage", "ObjectBackend", "as_size", "as_utc"]
+__all__ = [
+    "REMOVES_AT_ONCE",
+    "EntriesPage",
+    "ObjectBackend",
+    "RemoveFailed",
+    "as_size",
+    "as_utc",
+]
+
+_T = TypeVar("_T")
 
 #: One page of a listing: its entries (keys relative to the storage's root), and the
 #: token that asks for the next page, None after the last.
@@ -46,6 +61,27 @@ EntriesPage = tuple[list[StorageEntry], str | None]
 # Where fsspec filesystems put an object's modification time in ``info``: s3fs, adlfs,
 # gcsfs, then the generic name of local-like filesystems.
 _MODIFIED_FIELDS = ("LastModified", "last_modified", "updated", "mtime")
+
+#: How many single deletes the default `ObjectBackend._remove_many` has in flight at
+#: once: enough to hide the network's round trips, few enough not to flood the service.
+REMOVES_AT_ONCE = 16
+
+
+class RemoveFailed(Exception):
+    """Some objects of a batch delete (`ObjectBackend._remove_many`) are still there.
+
+    ``failures`` maps each key that could not be deleted to why: the exception its own
+    request raised, or the service's code and message for it where one request deleted
+    many (S3's DeleteObjects answers per key). ``asked`` is how many keys the batch
+    held; the others were deleted. `ObjectStorage` turns it into a `StorageError` that
+    names the keys, the reasons and the URL.
+    """
+
+    def __init__(self, failures: dict[str, BaseException | str], asked: int) -> None:
+        first = next(iter(failures.items()), ("?", "?"))
+        super().__init__(f"{len(failures)} of {asked} deletes failed; first {first[0]!r}")
+        self.failures = failures
+        self.asked = asked
 
 
 def as_utc(value: object) -> dt.datetime | None:
@@ -88,6 +124,11 @@ class ObjectBackend(Storage):
 
     #: What to tell the user when the bucket does not exist: "create it with ...".
     bucket_word: ClassVar[str] = "bucket"
+    #: The most keys one `_remove_many` call is given (a longer `delete_paths` is cut
+    #: into batches of this many, deleted one batch after the other): the most the
+    #: service's batch delete takes in one request (S3: 1,000). An instance may set a
+    #: lower value, as the tests do to see batches without writing thousands of keys.
+    remove_batch: int = 1000
 
     def __init__(self, url: str, **options: Any) -> None:
         parts = urlsplit(url)
@@ -162,6 +203,21 @@ class ObjectBackend(Storage):
         """What to check or raise when an operation ran out of its overall limit."""
         return "check that the service is up and responsive, or raise its timeout options"
 
+    async def _bounded(
+        self, work: Coroutine[Any, Any, _T], action: str, key: str | None, nbytes: int | None
+    ) -> _T:
+        """``work``, cancelled once `time_limit` (for ``action`` moving ``nbytes``) has
+        passed, then reported as a `StorageError` naming the URL and key."""
+
+        def expired(limit: float) -> StorageError:
+            return StorageError(
+                f"cannot {action} {self._where(key)}: no complete answer within {limit:.3g} s "
+                "(the limit its connect and read timeouts and attempts allow); the endpoint "
+                f"accepts connections but stopped answering or reading; {self.limit_advice()}"
+            )
+
+        return await within(self.time_limit(action, nbytes), work, expired)
+
     # -- what a backend supplies: the service's primitives -----------------------------
     # Each runs on the I/O loop and may raise its client's exceptions as they come: the
     # operations below and `_error` decide what they mean.
@@ -190,22 +246,42 @@ class ObjectBackend(Storage):
         return False
 
     async def _put(
-        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        buffers: Buffers,
+        condition: WriteCondition,
+        expiry: str | None = None,
     ) -> None:
-        """Store the buffers as the object in one request, with the condition if any.
-        fsspec's generic ``pipe_file`` cannot send one, so the default refuses them."""
+        """Store the buffers as the object in one request, with the condition if any,
+        and, for a backend with ``lists_expiration``, the ``expiry`` stamp (if not None)
+        as the object's metadata under `moorage.storage.entries.EXPIRY_METADATA_KEY`, in
+        that same request. ``expiry`` is passed only when not None, and only to a backend
+        that declares ``lists_expiration``. fsspec's generic ``pipe_file`` can send
+        neither a condition nor metadata, so the default refuses both."""
         if condition:
             raise ConfigurationError(
                 f"{type(self).__name__} cannot write {self._where(key)} conditionally; its "
                 "storage declares no conditional writes"
             )
+        if expiry is not None:
+            raise ConfigurationError(
+                f"{type(self).__name__} cannot keep an expiry stamp with {self._where(key)}; "
+                "only a backend that declares lists_expiration takes expiry="
+            )
         await fs._pipe_file(self._path(key), bytes(buffers.data(0, buffers.size)))
 
     async def _put_parts(
-        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        buffers: Buffers,
+        condition: WriteCondition,
+        expiry: str | None = None,
     ) -> None:
         """Store the buffers as the object, uploaded in parts (`moorage.storage.upload`),
-        the condition sent with the request that makes the object appear."""
+        the condition and the ``expiry`` metadata (as for `_put`) sent with the request
+        that makes the object appear."""
         raise NotImplementedError(f"{type(self).__name__} has no uploads in parts")
 
     def is_conflict(self, exc: BaseException, condition: WriteCondition) -> bool:
@@ -219,6 +295,32 @@ class ObjectBackend(Storage):
             await fs._rm_file(self._path(key))
         except FileNotFoundError:
             pass
+
+    async def _remove_many(self, fs: AsyncFileSystem, keys: list[str]) -> None:
+        """Delete the objects of ``keys`` (distinct, at most `remove_batch`); missing
+        ones are no error. Keys that could not be deleted raise `RemoveFailed` once all
+        the others are done; a failure of the whole request (a missing bucket, refused
+        credentials) may raise as it comes. Each request is bounded in time on its own
+        (`_bounded`): the batch as a whole has no limit.
+
+        The default runs `_remove` for each key, `REMOVES_AT_ONCE` at a time; a service
+        with a batch delete overrides it with that (S3's DeleteObjects).
+        """
+        gate = asyncio.Semaphore(REMOVES_AT_ONCE)
+
+        async def remove(key: str) -> None:
+            async with gate:
+                await self._bounded(self._remove(fs, key), "delete", key, 0)
+
+        outcomes = await asyncio.gather(*(remove(key) for key in keys), return_exceptions=True)
+        failures: dict[str, BaseException | str] = {}
+        for key, outcome in zip(keys, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                failures[key] = outcome
+            elif isinstance(outcome, BaseException):
+                raise outcome  # a cancellation or an exit: not a delete that failed
+        if failures:
+            raise RemoveFailed(failures, len(keys))
 
     async def _entries_page(
         self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int

@@ -16,6 +16,14 @@ here, on top of those:
 - ``exists`` and `version_of` ask for the object's metadata (a HEAD request),
   ``read_head`` asks for a byte range, listings ask for names: none of them downloads a
   payload; a large write goes up in parts through `moorage.storage.upload`;
+- ``delete_paths`` cuts its keys into batches of `remove_batch` and hands each to the
+  backend's `_remove_many` (one S3 DeleteObjects request, or single deletes run a few
+  at a time), each request bounded on its own; keys that could not be deleted are
+  named in the error, with the service's reason for each;
+- a backend that declares ``lists_expiration`` gets each write's ``expiry=`` stamp in
+  its `_put` / `_put_parts` hooks, to keep as the object's metadata, and reads it back
+  in its listing; for any other backend the stamp is dropped here (the store passes it
+  to such backends only, so nothing is lost);
 - a listing goes a page at a time (`list_entries`, and `list_paths` on top of it): each
   page is one request of the service's paginated listing, fetched only when the caller
   asks for it, so no listing is held whole before its first page is handed over;
@@ -51,8 +59,8 @@ from moorage.errors import (
 )
 from moorage.storage.conditions import ALWAYS, WriteCondition, write_conflict
 from moorage.storage.entries import StorageEntry
-from moorage.storage.ioloop import await_on_loop, run_on_loop, within
-from moorage.storage.objectbackend import EntriesPage, ObjectBackend
+from moorage.storage.ioloop import await_on_loop, run_on_loop
+from moorage.storage.objectbackend import EntriesPage, ObjectBackend, RemoveFailed
 from moorage.storage.upload import Buffers
 
 __all__ = ["ObjectStorage"]
@@ -99,24 +107,12 @@ class ObjectStorage(ObjectBackend):
             fs = self._filesystem()
             return await await_on_loop(fs, self._bounded(op(fs, *args), action, key, nbytes))
 
-    async def _bounded(
-        self, work: Coroutine[Any, Any, _T], action: str, key: str | None, nbytes: int | None
-    ) -> _T:
-        """``work``, cancelled once `time_limit` has passed."""
-
-        def expired(limit: float) -> StorageError:
-            return StorageError(
-                f"cannot {action} {self._where(key)}: no complete answer within {limit:.3g} s "
-                "(the limit its connect and read timeouts and attempts allow); the endpoint "
-                f"accepts connections but stopped answering or reading; {self.limit_advice()}"
-            )
-
-        return await within(self.time_limit(action, nbytes), work, expired)
-
     # -- errors -----------------------------------------------------------------------
 
     def _error(self, exc: BaseException, action: str, key: str | None) -> MoorageError:
         """The one translation of this storage's failures (see `map_exceptions`)."""
+        if isinstance(exc, RemoveFailed):
+            return self._remove_failed(exc)
         specific = self.describe_error(exc, action, key)
         if specific is not None:
             return StorageError(specific)
@@ -137,6 +133,34 @@ class ObjectStorage(ObjectBackend):
                 f"({type(exc).__name__}); check the endpoint URL and the network"
             )
         return StorageError(f"cannot {action} {where}: {type(exc).__name__}: {self._masked(exc)}")
+
+    def _remove_failed(self, exc: RemoveFailed) -> MoorageError:
+        """The error of a batch delete that left keys behind: one key's failure as
+        `delete_path` would report it; several, counted and named with their reasons
+        (the first few; the first failure's own message in full)."""
+        reasons: list[str] = []
+        first: str | None = None
+        for key, why in exc.failures.items():
+            if isinstance(why, BaseException):
+                mapped = why if isinstance(why, MoorageError) else self._error(why, "delete", key)
+                if len(exc.failures) == 1:
+                    return mapped
+                first = first or str(mapped)
+                why = type(why).__name__
+            elif len(exc.failures) == 1:
+                return StorageError(
+                    f"cannot delete {self._where(key)}: {why}; it is still there, try again "
+                    "or check the permissions to delete it"
+                )
+            reasons.append(f"{key!r} ({why})")
+        shown = "; ".join(reasons[:_NAMED])
+        more = f"; and {len(reasons) - _NAMED} more" if len(reasons) > _NAMED else ""
+        cause = f" The first failure: {first}" if first else ""
+        return StorageError(
+            f"cannot delete {len(reasons)} of {exc.asked} keys in {self.url}: {shown}{more}; "
+            f"the other keys were deleted, these are still there; try again or check the "
+            f"permissions to delete them.{cause}"
+        )
 
     def _masked(self, exc: BaseException) -> str:
         """The exception's text with every option value that could be a secret hidden."""
@@ -169,13 +193,16 @@ class ObjectStorage(ObjectBackend):
         key: str,
         parts: Sequence[BytesLike],
         condition: WriteCondition = ALWAYS,
+        expiry: str | None = None,
     ) -> str:
         buffers = Buffers(parts)
+        # Only a stamp goes as a keyword: a backend's hooks without ``expiry`` still work.
+        stamped = {"expiry": expiry} if expiry is not None and self.lists_expiration else {}
         try:
             if self.in_parts(buffers.size):
-                await self._put_parts(fs, key, buffers, condition)
+                await self._put_parts(fs, key, buffers, condition, **stamped)
             else:
-                await self._put(fs, key, buffers, condition)
+                await self._put(fs, key, buffers, condition, **stamped)
         except Exception as exc:
             if condition and self.is_conflict(exc, condition):
                 raise write_conflict(key, self.url, condition.if_version) from exc
@@ -191,6 +218,16 @@ class ObjectStorage(ObjectBackend):
 
     async def _delete(self, fs: AsyncFileSystem, key: str) -> None:
         await self._remove(fs, key)
+
+    async def _delete_batch(self, fs: AsyncFileSystem, keys: list[str]) -> None:
+        await self._remove_many(fs, keys)
+
+    def _batches(self, keys: Sequence[str]) -> list[list[str]]:
+        """``keys`` without repeats, in batches of at most `remove_batch` (S3 refuses a
+        DeleteObjects request that names a key twice)."""
+        distinct = list(dict.fromkeys(keys))
+        size = max(1, self.remove_batch)
+        return [distinct[i : i + size] for i in range(0, len(distinct), size)]
 
     async def _page(
         self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
@@ -211,9 +248,17 @@ class ObjectStorage(ObjectBackend):
         return self._run(self._read, "read", key, key, n, nbytes=n)
 
     def write_path(
-        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+        self,
+        key: str,
+        content: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+        expiry: str | None = None,
     ) -> str:
-        return self.write_parts(key, [content], if_absent=if_absent, if_version=if_version)
+        return self.write_parts(
+            key, [content], if_absent=if_absent, if_version=if_version, expiry=expiry
+        )
 
     def write_parts(
         self,
@@ -222,9 +267,15 @@ class ObjectStorage(ObjectBackend):
         *,
         if_absent: bool = False,
         if_version: str | None = None,
+        expiry: str | None = None,
     ) -> str:
+        """Write ``parts`` as the object under ``key``; ``expiry`` (see
+        ``lists_expiration``) is kept with it by a backend that declares that, and
+        ignored by any other."""
         condition = WriteCondition(if_absent, if_version)
-        return self._run(self._write, "write", key, key, parts, condition, nbytes=_size(parts))
+        return self._run(
+            self._write, "write", key, key, parts, condition, expiry, nbytes=_size(parts)
+        )
 
     def version_of(self, key: str) -> str | None:
         return self._run(self._version, "check", key, key, nbytes=0)
@@ -234,6 +285,12 @@ class ObjectStorage(ObjectBackend):
 
     def delete_path(self, key: str) -> None:
         self._run(self._delete, "delete", key, key, nbytes=0)
+
+    def delete_paths(self, keys: Sequence[str]) -> None:
+        """Delete ``keys`` a batch (`remove_batch` keys) at a time, each batch one call
+        of the backend's `_remove_many`, every request in it bounded on its own."""
+        for batch in self._batches(keys):
+            self._run(self._delete_batch, _deleting(batch), None, batch)
 
     def list_paths(self, prefix: str = "") -> Iterator[str]:
         return iter(sorted(entry.key for page in self.list_entries(prefix) for entry in page))
@@ -257,9 +314,17 @@ class ObjectStorage(ObjectBackend):
         return await self._arun(self._read, "read", key, key, n, nbytes=n)
 
     async def awrite_path(
-        self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
+        self,
+        key: str,
+        content: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+        expiry: str | None = None,
     ) -> str:
-        return await self.awrite_parts(key, [content], if_absent=if_absent, if_version=if_version)
+        return await self.awrite_parts(
+            key, [content], if_absent=if_absent, if_version=if_version, expiry=expiry
+        )
 
     async def awrite_parts(
         self,
@@ -268,10 +333,11 @@ class ObjectStorage(ObjectBackend):
         *,
         if_absent: bool = False,
         if_version: str | None = None,
+        expiry: str | None = None,
     ) -> str:
         condition = WriteCondition(if_absent, if_version)
         return await self._arun(
-            self._write, "write", key, key, parts, condition, nbytes=_size(parts)
+            self._write, "write", key, key, parts, condition, expiry, nbytes=_size(parts)
         )
 
     async def aversion_of(self, key: str) -> str | None:
@@ -282,6 +348,11 @@ class ObjectStorage(ObjectBackend):
 
     async def adelete_path(self, key: str) -> None:
         await self._arun(self._delete, "delete", key, key, nbytes=0)
+
+    async def adelete_paths(self, keys: Sequence[str]) -> None:
+        """Async twin of `delete_paths`: each batch awaited from the I/O loop."""
+        for batch in self._batches(keys):
+            await self._arun(self._delete_batch, _deleting(batch), None, batch)
 
     async def alist_paths(self, prefix: str = "") -> list[str]:
         return sorted([entry.key async for page in self.alist_entries(prefix) for entry in page])
@@ -305,6 +376,19 @@ class ObjectStorage(ObjectBackend):
     def close(self) -> None:
         with self._guard:
             self._fs = None
+
+
+#: How many of the keys a batch delete left behind its error names.
+_NAMED = 5
+
+
+def _deleting(keys: list[str]) -> str:
+    """The action of a batch delete in messages: ``cannot delete 'k' from URL``, or
+    ``cannot delete 3 keys ('a', 'b', 'c') from URL``; at most `_NAMED` keys named."""
+    if len(keys) == 1:
+        return f"delete {keys[0]!r} from"
+    named = ", ".join(repr(key) for key in keys[:_NAMED])
+    return f"delete {len(keys)} keys ({named}{', ...' if len(keys) > _NAMED else ''}) from"
 
 
 def _size(parts: Sequence[BytesLike]) -> int:
