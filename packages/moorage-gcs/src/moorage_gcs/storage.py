@@ -11,6 +11,13 @@ needed:
   metadata only (each object's size and ``updated`` time), one request per page;
 - ``read_head`` is a ranged GET; GCS answers 416 to any range on an empty object, which
   here means "the first n bytes are empty";
+- ``lists_expiration``: a write given ``expiry=`` keeps the stamp in the object's
+  custom metadata, set by the upload that creates the object (the one request, or the
+  resumable session's opening), and objects.list items carry it back, so a listing
+  tells each record's expiration;
+- ``delete_paths`` runs single deletes a few at a time (the shared default): the JSON
+  API's batch endpoint answers in a multipart body of its own, not worth a parser for
+  the few deletes a prune makes per second;
 - writes go through `moorage_gcs.upload`, conditional ones (``if_absent``,
   ``if_version``) with ``ifGenerationMatch``; `version_of` is the object's generation,
   from its metadata. A failed condition (HTTP 412) is recognised by `is_conflict`, and
@@ -29,7 +36,7 @@ from google.auth.exceptions import GoogleAuthError
 
 from moorage.errors import StorageError
 from moorage.storage import WriteCondition
-from moorage.storage.entries import StorageEntry
+from moorage.storage.entries import EXPIRY_METADATA_KEY, listed_entry
 from moorage.storage.ioloop import overall_limit
 from moorage.storage.objectbackend import EntriesPage, as_size, as_utc
 from moorage.storage.objectstore import ObjectStorage
@@ -54,6 +61,9 @@ class GCSStorage(ObjectStorage):
     #: `version_of` is the object's generation; ``if_version`` sends it as
     #: ``ifGenerationMatch``.
     conditional_replace: ClassVar[bool] = True
+    #: Writes keep the record's expiry stamp in the object's metadata, which the
+    #: listing returns.
+    lists_expiration: ClassVar[bool] = True
 
     def __init__(self, url: str, **options: Any) -> None:
         self.settings = GCSOptions.parse(options)
@@ -91,13 +101,25 @@ class GCSStorage(ObjectStorage):
         return str(generation)
 
     async def _put(
-        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        buffers: Buffers,
+        condition: WriteCondition,
+        expiry: str | None = None,
     ) -> None:
         assert isinstance(fs, PlainGCSFileSystem)
         # write_object chooses: one request, or a resumable upload in chunks
         generation = self._generation(key, condition)
+        metadata = {EXPIRY_METADATA_KEY: expiry} if expiry is not None else None
         await write_object(
-            fs, self.bucket, self._name(key), buffers, self.settings.chunk_size, generation
+            fs,
+            self.bucket,
+            self._name(key),
+            buffers,
+            self.settings.chunk_size,
+            generation,
+            metadata,
         )
 
     def _generation(self, key: str, condition: WriteCondition) -> str | None:
@@ -121,8 +143,9 @@ class GCSStorage(ObjectStorage):
         self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
     ) -> EntriesPage:
         """One objects.list request (``maxResults=limit``), filtered by prefix on the
-        server: names with their size and ``updated`` time, and the ``nextPageToken``.
-        A missing bucket raises FileNotFoundError, reported as such."""
+        server: names with their size, ``updated`` time and the expiry stamp in their
+        custom metadata, and the ``nextPageToken``. A missing bucket raises
+        FileNotFoundError, reported as such."""
         below = f"{self.prefix}/" if self.prefix else ""
         listing: dict[str, Any] = await fs._call(
             "GET",
@@ -134,8 +157,11 @@ class GCSStorage(ObjectStorage):
             maxResults=limit,
         )
         entries = [
-            StorageEntry(
-                item["name"][len(below) :], as_size(item.get("size")), as_utc(item.get("updated"))
+            listed_entry(
+                item["name"][len(below) :],
+                as_size(item.get("size")),
+                as_utc(item.get("updated")),
+                (item.get("metadata") or {}).get(EXPIRY_METADATA_KEY),
             )
             for item in listing.get("items") or []
         ]

@@ -7,6 +7,10 @@ atomic: a reader sees the old object or the new one, never a part.
   Not gcsfs's ``simple_upload``: that one wraps the payload in a multipart body with a
   fixed boundary (``==0==``) and a payload containing that boundary line comes back cut
   short. A single buffer is sent as it is; several are joined (at most ``chunk_size``).
+  A write with custom metadata (the record's expiry stamp) cannot go as ``media``, whose
+  request has no room for it: it is one ``uploadType=multipart`` request, the object
+  resource and the bytes in one body, with a random boundary that the payload does not
+  contain (the payload is copied into that body once).
 - Larger payloads: a resumable upload session, then one request per ``chunk_size``
   bytes or less, one after the other, each a view of the caller's buffers: moorage's
   one chunked upload (`moorage.storage.upload`) with the 256 KiB unit GCS requires.
@@ -14,6 +18,12 @@ atomic: a reader sees the old object or the new one, never a part.
   write needs does not grow with the payload. If a chunk fails for good, the session
   is cancelled (best effort; an abandoned session never becomes an object and expires
   on its own).
+
+Custom ``metadata`` (a mapping of names to texts; moorage keeps the record's expiry
+stamp there, see `moorage.storage.entries.EXPIRY_METADATA_KEY`) goes in the object
+resource the upload creates: in the multipart body of a one-request upload, in the JSON
+that opens a resumable session. Either way the object appears with its metadata, in the
+same request, and objects.list hands it back in each item's ``metadata``.
 
 A conditional write sends ``ifGenerationMatch`` with the upload: ``0`` (create only where
 no live object is) or the generation read before (replace only that object). GCS decides
@@ -32,7 +42,8 @@ are not used: they are not part of its documented interface and can send only
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -88,14 +99,20 @@ async def write_object(
     buffers: Buffers,
     chunk_size: int,
     generation: str | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Store the buffers' bytes as ``gs://bucket/name``; with ``generation``, only if the
-    live object's generation is that (`ABSENT`: only if there is none), else gcsfs
-    raises `FileExistsError` (HTTP 412)."""
+    """Store the buffers' bytes as ``gs://bucket/name``, with the custom ``metadata`` if
+    any; with ``generation``, only if the live object's generation is that (`ABSENT`:
+    only if there is none), else gcsfs raises `FileExistsError` (HTTP 412)."""
     size = buffers.size
+    resource = _resource(name, metadata)
     if size == 0:
-        await _empty(fs, bucket, name, generation)
-    elif size <= chunk_size:
+        await _empty(fs, bucket, name, generation, resource)
+    elif size > chunk_size:
+        await _resumable(fs, bucket, name, buffers, chunk_size, generation, resource)
+    elif metadata:
+        await _multipart(fs, bucket, name, buffers, generation, resource)
+    else:
         # gcsfs drops parameters whose value is None: unconditional is no parameter.
         await fs._call(
             "POST",
@@ -106,15 +123,59 @@ async def write_object(
             headers={"Content-Type": CONTENT_TYPE},
             data=buffers.data(0, size),
         )
-    else:
-        await _resumable(fs, bucket, name, buffers, chunk_size, generation)
 
 
-async def _empty(fs: PlainGCSFileSystem, bucket: str, name: str, generation: str | None) -> None:
+def _resource(name: str, metadata: Mapping[str, str] | None) -> dict[str, object]:
+    """The object resource an upload sends: its name, and its custom metadata if any."""
+    resource: dict[str, object] = {"name": name}
+    if metadata:
+        resource["metadata"] = dict(metadata)
+    return resource
+
+
+async def _multipart(
+    fs: PlainGCSFileSystem,
+    bucket: str,
+    name: str,
+    buffers: Buffers,
+    generation: str | None,
+    resource: dict[str, object],
+) -> None:
+    """The object resource and the bytes in one ``multipart/related`` request. The
+    boundary is random and checked against the payload, so no payload can end its part
+    early (the fault of a fixed boundary, see above)."""
+    data = buffers.data(0, buffers.size)
+    while True:
+        boundary = f"moorage-{secrets.token_hex(16)}"
+        head = (
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+            f"{json.dumps(resource)}\r\n--{boundary}\r\nContent-Type: {CONTENT_TYPE}\r\n\r\n"
+        ).encode()
+        body = b"".join((head, data, f"\r\n--{boundary}--\r\n".encode()))
+        if body.find(boundary.encode(), len(head), len(head) + data.nbytes) < 0:
+            break  # (a random 128-bit boundary in the payload: practically never)
+    await fs._call(
+        "POST",
+        _uploads(fs, bucket),
+        uploadType="multipart",
+        name=name,
+        ifGenerationMatch=generation,
+        headers={"Content-Type": f'multipart/related; boundary="{boundary}"'},
+        data=body,
+    )
+
+
+async def _empty(
+    fs: PlainGCSFileSystem,
+    bucket: str,
+    name: str,
+    generation: str | None,
+    resource: dict[str, object],
+) -> None:
     """An empty object, as a multipart upload: nothing can collide with the multipart
     boundary, and the media route of some emulators cannot take an empty body. The name
     is also a query parameter, as objects.insert takes it."""
-    meta = json.dumps({"name": name})
+    meta = json.dumps(resource)
     body = (
         f"--==0==\nContent-Type: application/json; charset=UTF-8\n\n{meta}\n"
         f"--==0==\nContent-Type: {CONTENT_TYPE}\n\n\n--==0==--"
@@ -130,16 +191,23 @@ async def _empty(fs: PlainGCSFileSystem, bucket: str, name: str, generation: str
     )
 
 
-async def _initiate(fs: PlainGCSFileSystem, bucket: str, name: str, generation: str | None) -> str:
-    """Open a resumable upload session; its URI carries the condition, which GCS checks
-    when the last chunk completes the object."""
+async def _initiate(
+    fs: PlainGCSFileSystem,
+    bucket: str,
+    name: str,
+    generation: str | None,
+    resource: dict[str, object],
+) -> str:
+    """Open a resumable upload session for the object ``resource`` (name, metadata);
+    its URI carries the condition, which GCS checks when the last chunk completes the
+    object, and the object appears then with that resource's metadata."""
     headers, _ = await fs._call(
         "POST",
         _uploads(fs, bucket),
         uploadType="resumable",
         name=name,
         ifGenerationMatch=generation,
-        json={"name": name},
+        json=resource,
         headers={"X-Upload-Content-Type": CONTENT_TYPE},
     )
     location = headers["Location"]
@@ -180,8 +248,9 @@ async def _resumable(
     buffers: Buffers,
     chunk_size: int,
     generation: str | None,
+    resource: dict[str, object],
 ) -> None:
-    session = await _initiate(fs, bucket, name, generation)
+    session = await _initiate(fs, bucket, name, generation, resource)
     ranges = buffers.cut(chunk_size, unit=UPLOAD_UNIT)
 
     async def send(index: int) -> None:
