@@ -10,14 +10,22 @@ on that client, by container and blob name (adlfs's path parsing would read
   listing: List Blobs by name prefix, a page (one request) at a time, with each blob's
   size and last modification; delete: Delete Blob;
 - write: one Put Blob, or staged blocks committed by one Put Block List (see
-  `moorage_azure.upload`). No metadata is sent (adlfs's ``pipe_file`` breaks on it);
-  the shared base `moorage.storage.objectstore.ObjectStorage` runs the operations on
-  these primitives, and maps every failure through `describe_error`;
+  `moorage_azure.upload`); the shared base `moorage.storage.objectstore.ObjectStorage`
+  runs the operations on these primitives, and maps every failure through
+  `describe_error`;
 - conditional writes, decided by the service: ``if_absent`` sends ``If-None-Match: *``,
   ``if_version`` sends ``If-Match: <ETag>``, with the Put Blob or the Put Block List;
   `version_of` is the ETag from Get Blob Properties (a HEAD). A refusal (409
   BlobAlreadyExists, 412 ConditionNotMet) is a `moorage.WriteConflict`, recognised by
-  `moorage_azure.errors.is_conflict`.
+  `moorage_azure.errors.is_conflict`;
+- ``lists_expiration``: a write given ``expiry=`` sends the stamp as the blob's metadata
+  (``x-ms-meta-moorage_expires``) on the Put Blob or the Put Block List, the request
+  that makes the content appear, so the blob and its stamp change together; List Blobs
+  (``include=metadata``) hands it back. The name is `EXPIRY_METADATA_KEY` with ``_``
+  for ``-``: Azure takes only C# identifiers as metadata names;
+- ``delete_paths`` runs single Delete Blob requests a few at a time (the shared
+  default): Blob Batch is left out, as Azurite, on which these requests are tested,
+  does not answer it like the service.
 
 The client belongs to the process that built it, like the filesystem it comes with: it
 is built with the filesystem, closed by `close`, left out of a pickle, and built again
@@ -38,7 +46,7 @@ from fsspec.asyn import AsyncFileSystem
 
 from moorage.errors import ConfigurationError, StorageError
 from moorage.storage import WriteCondition
-from moorage.storage.entries import StorageEntry
+from moorage.storage.entries import EXPIRY_METADATA_KEY, listed_entry
 from moorage.storage.ioloop import overall_limit
 from moorage.storage.objectbackend import EntriesPage, as_utc
 from moorage.storage.objectstore import ObjectStorage
@@ -54,12 +62,29 @@ _CONTAINER = re.compile(r"^(?:\$root|\$web|\$logs|[a-z0-9](?:[a-z0-9]|-(?=[a-z0-
 # container@account.dfs.core.windows.net (or .blob., or another cloud's suffix)
 _HOST = re.compile(r"^(?P<account>[a-z0-9]{3,24})\.(?:dfs|blob)\.(?P<suffix>[a-z0-9.-]+)$")
 _PUBLIC_CLOUD = "core.windows.net"
+#: The metadata name of the expiry stamp: Azure refuses ``-`` in metadata names (they
+#: must be C# identifiers) and gives names back in lower case.
+EXPIRY_NAME = EXPIRY_METADATA_KEY.replace("-", "_")
+
+
+def _stamp(metadata: dict[str, str] | None) -> str | None:
+    """The expiry stamp in a listed blob's metadata, whatever the case of its name."""
+    for name, value in (metadata or {}).items():
+        if name.lower() == EXPIRY_NAME:
+            return value
+    return None
 
 
 def _is_folder(metadata: dict[str, str] | None) -> bool:
     """Directory markers (hierarchical namespace, adlfs's mkdir) are not keys."""
     lowered = {k.lower(): v for k, v in (metadata or {}).items()}
     return lowered.get("hdi_isfolder") == "true" or lowered.get("is_directory") == "true"
+
+
+def _metadata(expiry: str | None) -> dict[str, str] | None:
+    """The metadata a write sends: the expiry stamp, or none (the blob then has none:
+    a write replaces the metadata with the content)."""
+    return {EXPIRY_NAME: expiry} if expiry is not None else None
 
 
 class _Client(NamedTuple):
@@ -78,6 +103,9 @@ class AzureStorage(ObjectStorage):
     bucket_word = "container"
     conditional_create = True
     conditional_replace = True
+    #: Writes keep the record's expiry stamp in the blob's metadata, which List Blobs
+    #: returns.
+    lists_expiration = True
 
     def __init__(self, url: str, **options: Any) -> None:
         self._host = ""
@@ -226,7 +254,12 @@ class AzureStorage(ObjectStorage):
         return size > self.config.block_size
 
     async def _put(
-        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        buffers: Buffers,
+        condition: WriteCondition,
+        expiry: str | None = None,
     ) -> None:
         data = buffers.single() or bytes(buffers.data(0, buffers.size))
         # overwrite=True: with False the SDK adds If-None-Match: * itself when given no
@@ -237,12 +270,18 @@ class AzureStorage(ObjectStorage):
             overwrite=True,
             length=buffers.size,
             max_concurrency=1,
+            metadata=_metadata(expiry),
             **match_conditions(condition),
             **self.config.per_call(),
         )
 
     async def _put_parts(
-        self, fs: AsyncFileSystem, key: str, buffers: Buffers, condition: WriteCondition
+        self,
+        fs: AsyncFileSystem,
+        key: str,
+        buffers: Buffers,
+        condition: WriteCondition,
+        expiry: str | None = None,
     ) -> None:
         await upload_blocks(
             self._blob(fs, key),
@@ -251,6 +290,7 @@ class AzureStorage(ObjectStorage):
             concurrency=self.config.max_concurrency,
             options=self.config.per_call(),
             condition=condition,
+            metadata=_metadata(expiry),
         )
 
     def is_conflict(self, exc: BaseException, condition: WriteCondition) -> bool:
@@ -267,8 +307,8 @@ class AzureStorage(ObjectStorage):
         self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
     ) -> EntriesPage:
         """One List Blobs request (``maxresults=limit``, from the ``token`` marker):
-        blobs under the prefix with their size and last modification, directory markers
-        left out, and the marker of the next page."""
+        blobs under the prefix with their size, last modification and the expiry stamp
+        in their metadata, directory markers left out, and the marker of the next page."""
         root = f"{self.prefix}/" if self.prefix else ""
         container = self._service(fs).get_container_client(self.bucket)
         pages = container.list_blobs(
@@ -280,7 +320,9 @@ class AzureStorage(ObjectStorage):
         assert isinstance(pages, AsyncPageIterator)  # the SDK's pager, typed more loosely
         page = await pages.__anext__()  # the one request
         entries = [
-            StorageEntry(item.name[len(root) :], item.size, as_utc(item.last_modified))
+            listed_entry(
+                item.name[len(root) :], item.size, as_utc(item.last_modified), _stamp(item.metadata)
+            )
             async for item in page
             if not _is_folder(item.metadata)
         ]

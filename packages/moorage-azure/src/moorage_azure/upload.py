@@ -97,9 +97,11 @@ async def upload_blocks(
     concurrency: int,
     options: dict[str, Any],
     condition: WriteCondition,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Replace the blob's content with the buffers' bytes, staged as blocks and committed
-    in one Put Block List: only where no blob exists with ``if_absent``, only over the
+    in one Put Block List, which also sets the blob's ``metadata`` (none: the blob has
+    none): only where no blob exists with ``if_absent``, only over the
     blob whose ETag is ``if_version`` with that. A failed condition raises the SDK's
     error for it (409 BlobAlreadyExists, 412 ConditionNotMet) or `ConditionFailed`; see
     `moorage_azure.errors.is_conflict`."""
@@ -116,7 +118,7 @@ async def upload_blocks(
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         ids = await _stage(blob, buffers, blocks, concurrency, options)
         try:
-            await blob.commit_block_list(ids, **conditions, **options)  # type: ignore[arg-type]
+            await blob.commit_block_list(ids, metadata=metadata, **conditions, **options)  # type: ignore[arg-type]
             return
         except HttpResponseError as exc:
             if error_code(exc) != "InvalidBlockList":
