@@ -19,7 +19,7 @@ from moorage.errors import WriteConflict
 from moorage.storage import WriteCondition, write_conflict
 from moorage_azure.options import AzureConfig, scrub
 
-__all__ = ["ConditionFailed", "conflict", "describe", "error_code", "is_conflict"]
+__all__ = ["BatchRefused", "ConditionFailed", "conflict", "describe", "error_code", "is_conflict"]
 
 _CREDENTIALS_HINT = (
     "check the account key, SAS token, connection string or credential given as options "
@@ -33,6 +33,18 @@ def error_code(exc: BaseException) -> str:
     code = getattr(exc, "error_code", None)
     value = getattr(code, "value", code)  # a StorageErrorCode, or a plain str
     return str(value) if value else ""
+
+
+class BatchRefused(Exception):
+    """Every delete of a Blob Batch was refused for one reason that is not the blob's
+    (the container is missing, the credentials may not delete): reported as that one
+    request would be, through `describe`, which reads the same ``error_code`` and
+    ``status_code`` as on the SDK's errors."""
+
+    def __init__(self, status_code: int, error_code: str, reason: str) -> None:
+        super().__init__(f"{status_code} {error_code}: {reason}")
+        self.status_code = status_code
+        self.error_code = error_code
 
 
 class ConditionFailed(Exception):

@@ -23,9 +23,9 @@ on that client, by container and blob name (adlfs's path parsing would read
   that makes the content appear, so the blob and its stamp change together; List Blobs
   (``include=metadata``) hands it back. The name is `EXPIRY_METADATA_KEY` with ``_``
   for ``-``: Azure takes only C# identifiers as metadata names;
-- ``delete_paths`` runs single Delete Blob requests a few at a time (the shared
-  default): Blob Batch is left out, as Azurite, on which these requests are tested,
-  does not answer it like the service.
+- ``delete_paths`` sends Blob Batch requests of up to 256 Delete Blob each (the SDK's
+  ``delete_blobs``); a blob already gone is no error, any other refusal of a blob is
+  reported with its code.
 
 The client belongs to the process that built it, like the filesystem it comes with: it
 is built with the filesystem, closed by `close`, left out of a pickle, and built again
@@ -48,11 +48,11 @@ from moorage.errors import ConfigurationError, StorageError
 from moorage.storage import WriteCondition
 from moorage.storage.entries import EXPIRY_METADATA_KEY, listed_entry
 from moorage.storage.ioloop import overall_limit
-from moorage.storage.objectbackend import EntriesPage, as_utc
+from moorage.storage.objectbackend import EntriesPage, RemoveFailed, as_utc
 from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
 from moorage_azure.client import build_client, build_filesystem, close_client
-from moorage_azure.errors import describe, error_code, is_conflict
+from moorage_azure.errors import BatchRefused, describe, error_code, is_conflict
 from moorage_azure.options import AzureConfig
 from moorage_azure.upload import COMMIT_ATTEMPTS, match_conditions, upload_blocks
 
@@ -106,6 +106,8 @@ class AzureStorage(ObjectStorage):
     #: Writes keep the record's expiry stamp in the blob's metadata, which List Blobs
     #: returns.
     lists_expiration = True
+    #: A Blob Batch holds at most 256 requests.
+    remove_batch = 256
 
     def __init__(self, url: str, **options: Any) -> None:
         self._host = ""
@@ -302,6 +304,43 @@ class AzureStorage(ObjectStorage):
         except ResourceNotFoundError as exc:
             if error_code(exc) != "BlobNotFound":
                 raise
+
+    async def _remove_many(self, fs: AsyncFileSystem, keys: list[str]) -> None:
+        """One Blob Batch request (the SDK's ``delete_blobs``) deleting up to 256 blobs;
+        its answer holds one status per blob, in order. A missing blob is no error; any
+        other refusal raises `RemoveFailed` with each blob's code, or `BatchRefused`
+        when every blob was refused for a reason that is not its own (a missing
+        container, credentials that may not delete)."""
+        names = [self._name(key) for key in keys]
+        container = self._service(fs).get_container_client(self.bucket)
+
+        async def send() -> list[tuple[int, str, str]]:
+            answers = await container.delete_blobs(
+                *names, raise_on_any_failure=False, **self.config.per_call()
+            )
+            return [
+                (part.status_code, part.headers.get("x-ms-error-code") or "", part.reason or "")
+                async for part in answers
+            ]
+
+        # The body: a few hundred bytes of headers per blob.
+        statuses = await self._bounded(send(), "delete", None, 512 * len(names))
+        if len(statuses) != len(keys):  # not the service's way: trust none of it
+            odd = f"the batch answered {len(statuses)} statuses for {len(keys)} deletes"
+            raise RemoveFailed(dict.fromkeys(keys, odd), len(keys))
+        failures: dict[str, BaseException | str] = {}
+        for key, (status, code, reason) in zip(keys, statuses, strict=True):
+            if status < 300 or code == "BlobNotFound":
+                continue
+            failures[key] = f"{status} {code or reason}".strip()
+        if not failures:
+            return
+        whole = {(status, code) for status, code, _ in statuses}
+        if len(failures) == len(keys) and len(whole) == 1:
+            status, code = whole.pop()
+            if code == "ContainerNotFound" or status in (401, 403):
+                raise BatchRefused(status, code, statuses[0][2])
+        raise RemoveFailed(failures, len(keys))
 
     async def _entries_page(
         self, fs: AsyncFileSystem, prefix: str, token: str | None, limit: int
