@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,7 +30,7 @@ class MemoryStorage(Storage):
     schemes = ("memory",)
     conditional_create = True
     conditional_replace = True
-    _spaces: ClassVar[dict[str, dict[str, tuple[bytes, int]]]] = {}
+    _spaces: ClassVar[dict[str, dict[str, tuple[bytes, int, dt.datetime]]]] = {}
     _guard: ClassVar[threading.Lock] = threading.Lock()
     _versions: ClassVar[Iterator[int]] = itertools.count(1)
 
@@ -66,7 +67,7 @@ class MemoryStorage(Storage):
     def write_path(
         self, key: str, content: bytes, *, if_absent: bool = False, if_version: str | None = None
     ) -> str:
-        entry = (bytes(content), next(self._versions))
+        entry = (bytes(content), next(self._versions), dt.datetime.now(dt.UTC))
         if WriteCondition(if_absent, if_version):
             with self._guard:
                 current = self._data.get(key)
@@ -93,11 +94,11 @@ class MemoryStorage(Storage):
         return iter(sorted(k for k in list(self._data) if k.startswith(prefix)))
 
     def list_entries(self, prefix: str = "") -> Iterator[list[StorageEntry]]:
-        """Pages of entries with their sizes (memory keeps no modification times)."""
+        """Pages of entries with their sizes and the times they were written."""
         keys = list(self.list_paths(prefix))
         for start in range(0, len(keys), LIST_PAGE_SIZE):
             page = [(key, self._data.get(key)) for key in keys[start : start + LIST_PAGE_SIZE]]
-            yield [StorageEntry(key, len(found[0])) for key, found in page if found is not None]
+            yield [StorageEntry(key, len(f[0]), f[2]) for key, f in page if f is not None]
 
     def resolve_path(self, key: str) -> str:
         return f"{self._prefix}{key}"

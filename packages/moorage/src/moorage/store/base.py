@@ -34,6 +34,7 @@ from moorage.store.defaults import (
     get_default_result_storage,
 )
 from moorage.store.memory_cache import ResultCache
+from moorage.store.stats import StoreCounters
 
 __all__ = ["StoreBase"]
 
@@ -73,6 +74,8 @@ class StoreBase(BaseModel):
     accept_unsigned_prefect_records: bool = Field(default_factory=default_accept_unsigned_prefect)
     #: The most bytes a compressed payload of unstated size may decompress to.
     max_payload_bytes: int = Field(default_factory=default_max_payload_bytes, gt=0)
+    #: Hit and miss counts, shared with the stores derived from this one (`stats`).
+    counters: StoreCounters = Field(default_factory=StoreCounters, repr=False, exclude=True)
 
     # -- travelling ----------------------------------------------------------------
 
@@ -83,11 +86,13 @@ class StoreBase(BaseModel):
         state = super().__getstate__()
         fields = dict(state["__dict__"])
         fields.pop("cache", None)
+        fields.pop("counters", None)
         return {**state, "__dict__": fields}
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         fields = dict(state["__dict__"])
         fields.setdefault("cache", default_cache())
+        fields.setdefault("counters", StoreCounters())
         super().__setstate__({**state, "__dict__": fields})
 
     # -- what operations ask --------------------------------------------------------
@@ -172,6 +177,8 @@ class StoreBase(BaseModel):
         if record is not None and record.metadata.is_expired():
             self.cache.pop(self._cache_key(key))
             raise expired(key, self._storage().url, record.metadata.expiration)
+        if record is not None:
+            self.counters.add("hits_memory")
         return record
 
     def memory_hit(self, key: str) -> ResultRecord[Any] | None:

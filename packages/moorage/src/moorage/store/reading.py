@@ -9,7 +9,13 @@ from functools import partial
 from typing import Any, Literal
 
 from moorage.buffers import BytesLike
-from moorage.errors import PayloadMissing, RecordCorrupted, RecordNotFound
+from moorage.errors import (
+    PayloadMissing,
+    RecordCorrupted,
+    RecordExpired,
+    RecordNotFound,
+    SerializationError,
+)
 from moorage.format.codec import (
     Decoded,
     ParsedMetadata,
@@ -126,14 +132,19 @@ def read_op(
     validate_key(key)
     if store.lock_manager is not None:
         yield from wait_op(store, key, holder)
-    cached = store.cached(key) if use_cache else None
-    if cached is not None:
-        return cached
-    storage = store._storage()
-    if store.metadata_storage is None:
-        record, size = yield from _read_combined_op(store, key, storage)
-    else:
-        record, size = yield from _read_split_op(store, key, storage, store.metadata_storage)
+    try:
+        cached = store.cached(key) if use_cache else None
+        if cached is not None:
+            return cached
+        storage = store._storage()
+        if store.metadata_storage is None:
+            record, size = yield from _read_combined_op(store, key, storage)
+        else:
+            record, size = yield from _read_split_op(store, key, storage, store.metadata_storage)
+    except (RecordNotFound, RecordExpired, RecordCorrupted, SerializationError):
+        store.counters.add("misses")
+        raise
+    store.counters.read(size)
     store.remember(key, record, size)
     return record
 

@@ -26,6 +26,7 @@ from moorage.store.deriving import flow_update, task_update
 from moorage.store.listing import RecordInfo, alist_records, list_records, record_info_op
 from moorage.store.reading import exists_op, read_op
 from moorage.store.retention import Progress, PruneRules, prune_op
+from moorage.store.stats import StoreStats
 from moorage.store.writing import delete_op, persist_op
 
 if TYPE_CHECKING:
@@ -324,6 +325,14 @@ class ResultStore(StoreBase):
         """Async twin of `copy_to`."""
         target = _target(other)
         return await run_async(copy_op(self, target, prefix, overwrite, dry_run, progress))
+
+    # -- counts ---------------------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        """Hits (from memory, from storage), misses, writes and bytes since the store was
+        made, counted with the stores derived from it for tasks and flows. A miss is a
+        read that found no usable record: missing, expired or unreadable."""
+        return self.counters.snapshot()
 
     # -- parameters -------------------------------------------------------------------
 

@@ -80,7 +80,14 @@ def persist_op(
         yield from _write_encoded_op(store, encoded, key, condition, expiry)
     for name, value in encoded.filled.items():  # the record now describes what was written
         setattr(record.metadata, name, value)
+    store.counters.wrote(_stored_size(encoded))
     store.remember(key, record, encoded.size)
+
+
+def _stored_size(encoded: Encoded) -> int:
+    """The bytes a write sent to storage: the record, and its metadata if split."""
+    parts = [*encoded.result_parts, *(encoded.metadata_parts or ())]
+    return sum(memoryview(part).nbytes for part in parts)
 
 
 def _creates_natively(store: StoreBase) -> bool:

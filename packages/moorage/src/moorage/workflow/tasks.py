@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _UNSET: Any = object()
+
+logger = logging.getLogger("moorage.tasks")
 
 
 @dataclass(slots=True)
@@ -102,22 +105,46 @@ def _stored_op(task: Task[Any, Any], store: ResultStore, key: str) -> Op[Any]:
     """The committed record under ``key``, or None when there is none to use (missing,
     expired or unreadable, with a warning: the transaction then decides)."""
     try:
-        return (yield from read_op(store, key, None))
+        record = yield from read_op(store, key, None)
     except _UNREADABLE as exc:
         _unreadable(task, key, exc)
+        _explain(task, key, f"miss: the stored record cannot be read ({type(exc).__name__})")
         return None
-    except (RecordNotFound, RecordExpired):
+    except RecordExpired:
+        _explain(task, key, "miss: the stored record has expired")
         return None
+    except RecordNotFound:
+        _explain(task, key, "miss: no record stored")
+        return None
+    _explain(task, key, "hit from storage")
+    return record
 
 
 def _committed_op(task: Task[Any, Any], txn: Transaction, key: str) -> Op[Any]:
     """The record a transaction found committed at its start, or None (with a warning)
     if it cannot be read: the task then recomputes and the commit replaces it."""
     try:
-        return (yield from txn.read_record_op())
+        record = yield from txn.read_record_op()
     except _UNREADABLE as exc:
         _unreadable(task, key, exc)
+        _explain(task, key, f"miss: the committed record cannot be read ({type(exc).__name__})")
         return None
+    _explain(task, key, "hit from storage (committed when the transaction began)")
+    return record
+
+
+def _explain(task: Task[Any, Any], key: str | None, why: str) -> None:
+    """One DEBUG line per call of a task: whether it was a hit or a miss, and why."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("task %r, key %r: %s", task.name, key, why)
+
+
+def _before_reading(task: Task[Any, Any], plan: _Plan) -> None:
+    """Explain a call that does not read first: it recomputes, or reads under a lock."""
+    if plan.overwrite:
+        _explain(task, plan.key, "miss: refresh_cache recomputes the value")
+    elif not plan.reads_first:
+        _explain(task, plan.key, f"reading under the key's lock ({plan.isolation_level.value})")
 
 
 def _persist_decision(
@@ -258,6 +285,12 @@ class Task(Generic[P, R]):
             )
             return None
 
+    def _memory_hit(self, store: ResultStore, key: str) -> Any:
+        record = store.memory_hit(key)
+        if record is not None:
+            _explain(self, key, "hit from memory")
+        return record
+
     # -- the two call paths ----------------------------------------------------------
     # A committed record answers first, with one read (a memory-cache hit costs no I/O);
     # only a miss opens the transaction, which checks again and runs the function.
@@ -267,14 +300,17 @@ class Task(Generic[P, R]):
             return cast(R, self._acall(args, kwargs))
         plan = self._plan(args, kwargs)
         if plan.key is None:
+            _explain(self, None, "not cached: no cache key")
             with run_context(plan.context()):
                 return self.fn(*args, **kwargs)
         if plan.reads_first:
-            record = plan.store.memory_hit(plan.key) or run_sync(
+            record = self._memory_hit(plan.store, plan.key) or run_sync(
                 _stored_op(self, plan.store, plan.key)
             )
             if record is not None:
                 return cast(R, record.result)
+        else:
+            _before_reading(self, plan)
         txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
         with txn:
             if txn.is_committed():
@@ -290,14 +326,17 @@ class Task(Generic[P, R]):
         fn = cast(Callable[..., Awaitable[Any]], self.fn)
         plan = self._plan(args, kwargs)
         if plan.key is None:
+            _explain(self, None, "not cached: no cache key")
             with run_context(plan.context()):
                 return await fn(*args, **kwargs)
         if plan.reads_first:
-            record = plan.store.memory_hit(plan.key) or await run_async(
+            record = self._memory_hit(plan.store, plan.key) or await run_async(
                 _stored_op(self, plan.store, plan.key)
             )
             if record is not None:
                 return record.result
+        else:
+            _before_reading(self, plan)
         txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
         async with txn:
             if txn.is_committed():
