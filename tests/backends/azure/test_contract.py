@@ -23,11 +23,15 @@ class TestAzureStorage(StorageContract):
 
 class TestAzureStorageInBlocks(StorageContract):
     """Small blocks: every payload above 64 KiB is staged in blocks and committed at once,
-    including the concurrent writers' (whose commits discard each other's blocks)."""
+    including the concurrent writers' (whose commits discard each other's blocks); and
+    Blob Batches of 7 deletes, so the kit's batch deletes take several requests."""
 
     large_payload_size = 1024 * 1024
     concurrent_payload_size = 200 * 1024
 
     @pytest.fixture
     def storage(self, make: Callable[..., Storage]) -> Storage:
-        return make("blocks", block_size=64 * 1024, max_concurrency=4)
+        storage = make("blocks", block_size=64 * 1024, max_concurrency=4)
+        assert isinstance(storage, AzureStorage)
+        storage.remove_batch = 7
+        return storage

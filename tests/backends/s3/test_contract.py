@@ -15,11 +15,13 @@ from servers.s3 import S3Server
 
 
 class TestS3Storage(StorageContract):
-    """Built directly, on a key prefix inside a fresh bucket."""
+    """Built directly, on a key prefix inside a fresh bucket; DeleteObjects batches of 7
+    keys, so the kit's batch deletes take several requests."""
 
     @pytest.fixture
     def storage(self, moto: S3Server) -> Iterator[Storage]:
         storage = moto.make_storage("contract")
+        storage.remove_batch = 7
         yield storage
         storage.close()
 

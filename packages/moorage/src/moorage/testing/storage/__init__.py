@@ -3,7 +3,7 @@
 The contract is one class, `StorageContract`, built from groups of cases that each
 module of this package holds: `harness` (the ``storage`` fixture, tuning attributes and
 shared helpers), `basics`, `payloads`, `listing`, `keys` (with `INVALID_KEYS` and
-`INVALID_PREFIXES`), `concurrency` and `conditional`.
+`INVALID_PREFIXES`), `concurrency`, `conditional` and `retention`.
 """
 
 from __future__ import annotations

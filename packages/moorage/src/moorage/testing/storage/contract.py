@@ -9,6 +9,7 @@ from moorage.testing.storage.conditional import ConditionalWriteCases
 from moorage.testing.storage.keys import KeyCases
 from moorage.testing.storage.listing import ListingCases
 from moorage.testing.storage.payloads import PayloadCases
+from moorage.testing.storage.retention import RetentionCases
 
 __all__ = ["StorageContract"]
 
@@ -20,6 +21,7 @@ class StorageContract(
     KeyCases,
     ConcurrencyCases,
     ConditionalWriteCases,
+    RetentionCases,
 ):
     """Contract tests for a `moorage.storage.base.Storage` backend.
 
@@ -41,12 +43,13 @@ class StorageContract(
     The fixture may request any other fixture (``tmp_path``, a server fixture...). Only
     ``storage`` has to be overridden. Class attributes tune sizes: ``large_payload_size``,
     ``concurrent_writers``, ``concurrent_rounds``, ``concurrent_payload_size``,
-    ``thread_timeout`` and ``racing_creators`` (see
+    ``thread_timeout``, ``racing_creators`` and ``batch_delete_keys`` (see
     `moorage.testing.storage.harness.StorageHarness`). The async twins are driven with
     `asyncio.run` inside ordinary test methods, so pytest-asyncio is not needed.
 
     The tests come in groups, one class each, that this class combines: single keys
     (`ReadWriteCases`), large and multi-part payloads (`PayloadCases`), listings
     (`ListingCases`), key validation (`KeyCases`), concurrent writers
-    (`ConcurrencyCases`) and conditional writes (`ConditionalWriteCases`).
+    (`ConcurrencyCases`), conditional writes (`ConditionalWriteCases`), and batch deletes
+    with the expiry stamps of ``lists_expiration`` (`RetentionCases`).
     """

@@ -2,7 +2,7 @@
 
 The ``storage`` fixture that plugin authors override, the class attributes that tune
 sizes and timeouts, and the helpers the cases share. Each group of cases (basics,
-payloads, listing, keys, concurrency, conditional writes) subclasses it, and
+payloads, listing, keys, concurrency, conditional writes, retention) subclasses it, and
 `StorageContract` combines the groups into the one class authors subclass.
 """
 
@@ -35,6 +35,10 @@ class StorageHarness:
     thread_timeout: ClassVar[float] = 60.0
     #: Threads racing to create one key in the conditional-create race test.
     racing_creators: ClassVar[int] = 6
+    #: Keys one ``delete_paths`` call of the batch-delete tests removes. A backend that
+    #: deletes in batches should see more than one here: lower its batch size in the
+    #: fixture (as moorage's own S3 and Azure tests do) rather than raise this.
+    batch_delete_keys: ClassVar[int] = 25
 
     @pytest.fixture
     def storage(self) -> Iterator[Storage]:
