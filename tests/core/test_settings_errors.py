@@ -478,9 +478,9 @@ def test_cli_config_piped_is_tab_separated(monkeypatch: pytest.MonkeyPatch) -> N
 def test_cli_table_on_a_terminal_folds_instead_of_cutting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import moorage.cli.main
+    import moorage.cli.output
 
-    monkeypatch.setattr(moorage.cli.main, "_to_terminal", lambda: True)
+    monkeypatch.setattr(moorage.cli.output, "stdout_is_terminal", lambda: True)
     monkeypatch.setenv("COLUMNS", "60")
     result = CliRunner().invoke(main, ["plugins"])
     assert result.exit_code == 0, result.stderr
