@@ -214,8 +214,7 @@ def _lock_check(manager: LockManager | None) -> Check:
         finally:
             manager.release_lock(key, holder)
     except Exception as exc:
-        what, fix = _split(exc)
-        return Check(name, "fail", f"{manager.url}: {what}", fix)
+        return _failed(name, exc)
     return Check(name, "ok", f"{manager.url}: took, checked and freed a probe lock")
 
 
