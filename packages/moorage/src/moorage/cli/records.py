@@ -274,7 +274,7 @@ def _value_bytes(key: str, value: Any) -> bytes:
     text = _as_json_text(value, indent=2)
     if text is None:
         raise click.ClickException(
-            f"the value of {key!r} is a {type(value).__name__}, which is neither bytes, text "
+            f"the value of {key!r} is of type {type(value).__name__}, neither bytes, text "
             "nor JSON-able; read it in Python with ResultStore().read(key).result"
         )
     return (text + "\n").encode("utf-8")
