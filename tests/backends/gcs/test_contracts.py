@@ -27,7 +27,8 @@ class TestGCSStorage(StorageContract):
 
 class TestGCSStorageChunked(StorageContract):
     """``gcs://bucket`` (no prefix) with the smallest chunk size GCS allows, so the large
-    payloads and parts go up as resumable uploads of many chunks."""
+    payloads and parts go up as resumable uploads of many chunks; and batch deletes of 7
+    objects a request, so the kit's batch deletes take several."""
 
     large_payload_size = 3 * 1024 * 1024 + 17
 
@@ -37,5 +38,6 @@ class TestGCSStorageChunked(StorageContract):
         storage = storage_from(url, endpoint_url=gcs_server.endpoint)
         assert isinstance(storage, GCSStorage)
         assert storage.settings.chunk_size == 262144
+        storage.remove_batch = 7
         yield storage
         storage.close()

@@ -15,9 +15,9 @@ needed:
   custom metadata, set by the upload that creates the object (the one request, or the
   resumable session's opening), and objects.list items carry it back, so a listing
   tells each record's expiration;
-- ``delete_paths`` runs single deletes a few at a time (the shared default): the JSON
-  API's batch endpoint answers in a multipart body of its own, not worth a parser for
-  the few deletes a prune makes per second;
+- ``delete_paths`` sends batch requests of up to 100 objects.delete each (the JSON
+  API's batch endpoint, see `moorage_gcs.batch`); an object already gone is no error,
+  any other refusal is reported with its status;
 - writes go through `moorage_gcs.upload`, conditional ones (``if_absent``,
   ``if_version``) with ``ifGenerationMatch``; `version_of` is the object's generation,
   from its metadata. A failed condition (HTTP 412) is recognised by `is_conflict`, and
@@ -38,9 +38,10 @@ from moorage.errors import StorageError
 from moorage.storage import WriteCondition
 from moorage.storage.entries import EXPIRY_METADATA_KEY, listed_entry
 from moorage.storage.ioloop import overall_limit
-from moorage.storage.objectbackend import EntriesPage, as_size, as_utc
+from moorage.storage.objectbackend import EntriesPage, RemoveFailed, as_size, as_utc
 from moorage.storage.objectstore import ObjectStorage
 from moorage.storage.upload import Buffers
+from moorage_gcs.batch import BATCH_LIMIT, delete_objects
 from moorage_gcs.filesystem import PlainGCSFileSystem, build_filesystem
 from moorage_gcs.options import EMULATOR_VARIABLE, GCSOptions
 from moorage_gcs.upload import ABSENT, PreconditionFailed, write_object
@@ -64,6 +65,8 @@ class GCSStorage(ObjectStorage):
     #: Writes keep the record's expiry stamp in the object's metadata, which the
     #: listing returns.
     lists_expiration: ClassVar[bool] = True
+    #: A batch request holds at most 100 calls.
+    remove_batch = BATCH_LIMIT
 
     def __init__(self, url: str, **options: Any) -> None:
         self.settings = GCSOptions.parse(options)
@@ -133,6 +136,25 @@ class GCSStorage(ObjectStorage):
             # condition cannot hold (and GCS would refuse the parameter).
             raise PreconditionFailed(self._name(key), if_version)
         return if_version
+
+    async def _remove_many(self, fs: AsyncFileSystem, keys: list[str]) -> None:
+        """One batch request deleting up to 100 objects (`moorage_gcs.batch`). An object
+        already gone (404) is no error, unless every object was: then a missing bucket
+        (which answers 404 too) is told apart with one more request. Other refusals
+        raise `RemoveFailed` with each object's status."""
+        assert isinstance(fs, PlainGCSFileSystem)
+        names = [self._name(key) for key in keys]
+        work = delete_objects(fs, self.bucket, names)
+        statuses = await self._bounded(work, "delete", None, 300 * len(names))
+        failures: dict[str, BaseException | str] = {}
+        for key, (status, message) in zip(keys, statuses, strict=True):
+            if status < 300 or status == 404:
+                continue
+            failures[key] = f"{status} {message}".strip()
+        if failures:
+            raise RemoveFailed(failures, len(keys))
+        if all(status == 404 for status, _ in statuses) and not await self._bucket_exists(fs):
+            raise FileNotFoundError(f"{self.bucket}: no such bucket")
 
     def is_conflict(self, exc: BaseException, condition: WriteCondition) -> bool:
         # HTTP 412 to a conditional upload is gcsfs's FileExistsError, raised outside
