@@ -8,13 +8,15 @@ far above the configured bounds (timeouts of 1 s, one attempt), not a speed test
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +41,17 @@ MULTIPART = {"multipart_threshold": 5 * MIB, "part_size": 5 * MIB}
 JOIN_TIMEOUT = 60.0
 
 
+def with_batch_deletes(
+    calls: dict[str, Callable[[], Any]], storage: S3Storage
+) -> dict[str, Callable[[], Any]]:
+    """``calls`` and the batch deletes, sync and async (one request each here)."""
+    return {
+        **calls,
+        "delete_paths": lambda: storage.delete_paths(["k", "w"]),
+        "adelete_paths": lambda: asyncio.run(storage.adelete_paths(["k"])),
+    }
+
+
 def test_a_black_hole_endpoint_fails_every_operation_in_time() -> None:
     with black_hole() as endpoint:
         options = {"endpoint_url": endpoint, "key": "test-key", "secret": "test-secret"}
@@ -47,7 +60,9 @@ def test_a_black_hole_endpoint_fails_every_operation_in_time() -> None:
         multipart = S3Storage("s3://quiet/records", **options, **MULTIPART)
         try:
             assert_all_fail_in_time(
-                every_operation(single, multipart, "multipart", large=3 * MIB),
+                with_batch_deletes(
+                    every_operation(single, multipart, "multipart", large=3 * MIB), single
+                ),
                 single.url,
                 JOIN_TIMEOUT,
                 endpoint,
@@ -75,7 +90,9 @@ def test_a_frozen_server_fails_every_operation_in_time(
     assert single.read_path("k") == b"record"  # the pool now holds a live connection
     try:
         with frozen(process):
-            calls = every_operation(single, multipart, "multipart", large=3 * MIB)
+            calls = with_batch_deletes(
+                every_operation(single, multipart, "multipart", large=3 * MIB), single
+            )
             assert_all_fail_in_time(calls, single.url, JOIN_TIMEOUT, "frozen moto")
     finally:
         single.close()
