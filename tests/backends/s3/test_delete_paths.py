@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 import pytest
+from fsspec.asyn import AsyncFileSystem
 
 from moorage import StorageError
+from moorage.storage.objectbackend import ObjectBackend
 from moorage_s3 import S3Storage
 
 from servers.proxy import CountingProxy, Exchange, Reply
@@ -143,3 +146,44 @@ def test_missing_bucket(moto: S3Server) -> None:
     with pytest.raises(StorageError, match="does not exist; create it") as caught:
         storage.delete_paths(["gone"])
     assert "s3://no-such-bucket-for-deletes/p" in str(caught.value)
+
+
+class SingleDeletes(S3Storage):
+    """S3 with the shared default batch delete: one DeleteObject per key, a few at once."""
+
+    async def _remove_many(self, fs: AsyncFileSystem, keys: list[str]) -> None:
+        await ObjectBackend._remove_many(self, fs, keys)
+
+
+def _delete_of(*names: str) -> Callable[[Exchange], bool]:
+    def matches(exchange: Exchange) -> bool:
+        path = exchange.path.partition("?")[0]
+        return exchange.method == "DELETE" and path.rpartition("/records/")[2] in names
+
+    return matches
+
+
+def test_the_default_sends_one_delete_per_key_and_names_the_failed(
+    moto: S3Server, proxy: CountingProxy
+) -> None:
+    writer = moto.make_storage("single-deletes")
+    storage = SingleDeletes(writer.url, **moto.options(proxy.endpoint))
+    for key in ("a", "b", "c", "d"):
+        writer.write_path(key, b"v")
+    proxy.reply(error_reply(403, "AccessDenied"), _delete_of("b"))
+
+    with pytest.raises(StorageError) as one:
+        storage.delete_paths(["a", "b", "never-written"])
+    assert f"cannot delete 'b' in {storage.url}: access denied (AccessDenied)" in str(one.value)
+    assert sorted(e.method for e in proxy.exchanges) == ["DELETE"] * 3, proxy.summary()
+    assert list(writer.list_paths()) == ["b", "c", "d"], "the other keys were not deleted"
+
+    proxy.clear_rules()
+    proxy.reply(error_reply(403, "AccessDenied"), _delete_of("b", "d"))
+    with pytest.raises(StorageError) as two:
+        asyncio.run(storage.adelete_paths(["b", "c", "d"]))
+    message = str(two.value)
+    assert f"cannot delete 2 of 3 keys in {storage.url}: 'b'; 'd'; the other keys" in message
+    assert "The first failure: cannot delete 'b' in" in message
+    assert "access denied (AccessDenied)" in message
+    assert list(writer.list_paths()) == ["b", "d"]

@@ -136,8 +136,9 @@ class ObjectStorage(ObjectBackend):
 
     def _remove_failed(self, exc: RemoveFailed) -> MoorageError:
         """The error of a batch delete that left keys behind: one key's failure as
-        `delete_path` would report it; several, counted and named with their reasons
-        (the first few; the first failure's own message in full)."""
+        `delete_path` would report it; several, counted and named (the first few), each
+        with the service's reason where it gave one per key, and the message of the
+        first failed request in full where they were requests of their own."""
         reasons: list[str] = []
         first: str | None = None
         for key, why in exc.failures.items():
@@ -146,8 +147,9 @@ class ObjectStorage(ObjectBackend):
                 if len(exc.failures) == 1:
                     return mapped
                 first = first or str(mapped)
-                why = type(why).__name__
-            elif len(exc.failures) == 1:
+                reasons.append(repr(key))
+                continue
+            if len(exc.failures) == 1:
                 return StorageError(
                     f"cannot delete {self._where(key)}: {why}; it is still there, try again "
                     "or check the permissions to delete it"
