@@ -57,6 +57,10 @@ def test_a_missing_bucket_fails_with_how_to_create_it(
     assert f"the bucket {bucket!r} does not exist" in reached["detail"]
     assert f"aws s3 mb s3://{bucket}" in reached["fix"]
     assert checks["result storage: write"]["status"] == "fail"
+    assert checks["record signatures"]["status"] == "skip"
+    assert checks["result storage: temp files"]["detail"] == (
+        "none: this storage writes atomically, leaving none"
+    )
     for step in ("read", "list", "clock", "delete"):
         assert checks[f"result storage: {step}"] == {
             "check": f"result storage: {step}",
