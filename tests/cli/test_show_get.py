@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from moorage.cli.decoding import Refused, head_check, read_value
 from moorage.cli.stores import safe_to_decode
 from moorage.results import ResultStore
 from moorage.store.memory_cache import ResultCache
@@ -206,3 +207,44 @@ def test_only_json_and_msgpack_count_as_safe_even_inside_compression() -> None:
     assert not safe_to_decode({"type": "compressed/json", "serializer": {"type": "pickle"}})
     assert not safe_to_decode({"type": "someone-elses"})
     assert not safe_to_decode(None)
+
+
+def test_a_record_replaced_by_pickle_after_its_head_was_read_is_not_decoded(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "results"
+    store = ResultStore(result_storage=folder, serializer="json", cache=ResultCache())
+    store.write({"fine": True}, key="swapped")
+    metadata, refused = head_check(store, "swapped", decode=False)
+    assert (metadata or {})["serializer"] == {"type": "json"}
+    assert refused == ""
+    swapper = ResultStore(result_storage=folder, serializer="pickle", cache=ResultCache())
+    swapper.write(MakesFolder(str(tmp_path / "ran")), key="swapped")
+    with pytest.raises(Refused, match=r"serialized with 'pickle'.*replaced while being read"):
+        read_value(store, "swapped", decode=False)
+    assert not (tmp_path / "ran").exists()
+    read_value(store, "swapped", decode=True)
+    assert (tmp_path / "ran").is_dir()
+
+
+def test_show_get_and_doctor_on_a_store_split_over_a_metadata_storage(
+    tmp_path: Path, env: dict[str, str], cwd: Path
+) -> None:
+    payloads, metadata = tmp_path / "payloads", tmp_path / "metadata"
+    store = ResultStore(
+        result_storage=payloads, metadata_storage=metadata, serializer="json", cache=ResultCache()
+    )
+    store.write({"split": 1}, key="s/1")
+    split = {**env, "MOORAGE_STORAGE": str(payloads), "MOORAGE_METADATA_STORAGE": str(metadata)}
+    shown = moorage("show", "s/1", "--json", env=split, cwd=cwd)
+    assert shown.code == 0, shown.stderr
+    described = json.loads(shown.stdout)
+    assert described["storage"] == metadata.as_uri()
+    assert described["value"]["preview"] == '{"split":1}'
+    assert json.loads(moorage("get", "s/1", env=split, cwd=cwd).stdout) == {"split": 1}
+    checked = json.loads(moorage("doctor", "--json", env=split, cwd=cwd).stdout)
+    statuses = {check["check"]: check["status"] for check in checked["checks"]}
+    for role in ("result storage", "metadata storage"):
+        for step in ("reached", "write", "read", "list", "delete"):
+            assert statuses[f"{role}: {step}"] == "ok"
+    assert checked["ok"] is True

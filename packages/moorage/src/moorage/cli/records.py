@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from moorage.cli.decoding import Refused, head_check, read_value
 from moorage.cli.output import (
     echo_json,
     error,
@@ -27,11 +28,10 @@ from moorage.cli.output import (
     table_or_lines,
     when,
 )
-from moorage.cli.stores import listed_storage, open_store, pick_storage, safe_to_decode
+from moorage.cli.stores import listed_storage, open_store, pick_storage
 
 if TYPE_CHECKING:
     from moorage.store.listing import RecordInfo
-    from moorage.store.store import ResultStore
 
 __all__ = ["get", "info_dict", "ls", "rm", "show"]
 
@@ -105,38 +105,6 @@ def ls(storage: str | None, prefix: str, only_expired: bool, as_json: bool) -> N
     print_table(f"records in {where}", _LS_COLUMNS, rows)
 
 
-def _head_description(store: ResultStore, key: str) -> dict[str, Any] | None:
-    """The record's metadata, as its head states it (None for a raw payload), read
-    without touching the payload."""
-    from moorage.operations import run_sync
-    from moorage.store.reading import head_op
-
-    parsed = run_sync(head_op(store, listed_storage(store), key))
-    return None if parsed is None else parsed.metadata.to_dict()
-
-
-def _readable(store: ResultStore, key: str, decode: bool) -> tuple[dict[str, Any] | None, str]:
-    """The record's head metadata, and why its value must not be decoded ("" if it may)."""
-    from moorage.errors import RecordCorrupted
-
-    info = store.info(key)
-    if info.format == "damaged":
-        return None, f"not read: the record is damaged: {info.problem}"
-    try:
-        metadata = _head_description(store, key)
-    except RecordCorrupted as exc:
-        return None, f"not read: {exc}"
-    described = store.serializer.to_dict() if metadata is None else metadata["serializer"]
-    if info.expired:
-        return metadata, "not read: the record has expired (the store reads no expired record)"
-    if not decode and not safe_to_decode(described):
-        return metadata, (
-            f"not decoded: it is serialized with {described.get('type')!r}, and decoding "
-            "it runs code the record holds; pass --decode if you trust this storage"
-        )
-    return metadata, ""
-
-
 def _preview(value: Any) -> str:
     """The start of ``value``: JSON where it is JSON-able, else its repr."""
     text = _as_json_text(value)
@@ -173,10 +141,14 @@ def show(
     Exit status 1 if the record is damaged."""
     store = open_store(pick_storage(storage, storage_option))
     info = store.info(key)
-    metadata, refused = _readable(store, key, decode)
+    metadata, refused = head_check(store, key, decode)
+    if not refused:
+        try:
+            result = read_value(store, key, decode)
+        except Refused as exc:
+            refused = str(exc)
     value: dict[str, Any] = {"decoded": not refused, "reason": refused or None}
     if not refused:
-        result = store.read(key).result
         value.update(type=type(result).__name__, preview=_preview(result))
     described = {
         **info_dict(info),
@@ -244,10 +216,15 @@ def get(
     JSON. A pickle-family record is decoded only with --decode. Exit status 1 if the
     record is missing, expired, damaged, not safe to decode, or not JSON-able."""
     store = open_store(pick_storage(storage, storage_option))
-    _, refused = _readable(store, key, decode)
-    if refused:
-        raise click.ClickException(f"record {key!r} in {listed_storage(store).url}: {refused}")
-    result = store.read(key).result
+    _, refused = head_check(store, key, decode)
+    try:
+        if refused:
+            raise Refused(refused)
+        result = read_value(store, key, decode)
+    except Refused as exc:
+        raise click.ClickException(
+            f"record {key!r} in {listed_storage(store).url}: {exc}"
+        ) from None
     data = _value_bytes(key, result)
     if output is not None and output != "-":
         _write_atomically(Path(output), data)
