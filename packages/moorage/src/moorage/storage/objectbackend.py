@@ -124,6 +124,9 @@ class ObjectBackend(Storage):
 
     #: What to tell the user when the bucket does not exist: "create it with ...".
     bucket_word: ClassVar[str] = "bucket"
+    #: Requests the store's bulk work (heads read by list, prune and copy_to) sends at
+    #: once: each waits on the network, so several in flight hide the round trips.
+    io_concurrency: ClassVar[int] = 16
     #: The most keys one `_remove_many` call is given (a longer `delete_paths` is cut
     #: into batches of this many, deleted one batch after the other): the most the
     #: service's batch delete takes in one request (S3: 1,000). An instance may set a
