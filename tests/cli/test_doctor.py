@@ -3,13 +3,20 @@ healthy setup passing (so each failing check is shown able to pass)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from moorage.cli.probes import CLOCK_SKEW_LIMIT, clock_check, storage_checks
+from moorage.errors import StorageError
 from moorage.results import ResultStore
+from moorage.storage import StorageEntry
+from moorage.storage.memory import MemoryStorage
 from moorage.store.memory_cache import ResultCache
 
 from .terminal import moorage
@@ -156,3 +163,58 @@ def test_the_table_names_each_problem_and_the_summary_counts_them(
     assert lines[0] == ["check", "status", "detail", "fix"]
     assert lines[[row[0] for row in lines].index("lock manager")][:2] == ["lock manager", "fail"]
     assert run.stderr.startswith("1 failed, 0 warning(s), in ")
+
+
+class RefusesDeletes(MemoryStorage):
+    """A storage whose credentials allow everything but deleting."""
+
+    def delete_path(self, key: str) -> None:
+        raise StorageError(
+            f"cannot delete {key!r} in {self.url}: access denied; grant the delete permission"
+        )
+
+
+class RefusesListing(MemoryStorage):
+    """A storage whose credentials allow everything but listing."""
+
+    def list_entries(self, prefix: str = "") -> Iterator[list[StorageEntry]]:
+        raise StorageError(f"cannot list {self.url}: access denied; grant the list permission")
+
+
+def test_a_refused_permission_shows_as_the_step_that_failed() -> None:
+    checks = {
+        c.check: c for c in storage_checks("s", RefusesDeletes(f"memory://{uuid.uuid4().hex}"))
+    }
+    assert [name for name, c in checks.items() if c.status != "ok"] == ["s: delete"]
+    assert checks["s: delete"].fix == "grant the delete permission"
+    checks = {
+        c.check: c for c in storage_checks("s", RefusesListing(f"memory://{uuid.uuid4().hex}"))
+    }
+    assert {name: c.status for name, c in checks.items() if c.status != "ok"} == {
+        "s: reached": "fail",
+        "s: list": "fail",
+        "s: clock": "skip",  # no listed time to compare
+    }
+    assert checks["s: list"].fix == "grant the list permission"
+
+
+def entry(modified: dt.datetime) -> StorageEntry:
+    return StorageEntry(".moorage-doctor/x", 10, modified)
+
+
+def test_a_storage_clock_off_by_more_than_the_limit_warns() -> None:
+    now = dt.datetime.now(dt.UTC)
+    later = now + dt.timedelta(seconds=2)
+    ahead = clock_check("s", entry(later + CLOCK_SKEW_LIMIT + dt.timedelta(seconds=5)), now, later)
+    assert ahead.status == "warn"
+    assert ahead.detail == "the storage's clock is 35 s ahead of this one"
+    assert "synchronise this machine's clock (NTP)" in ahead.fix
+    behind = clock_check("s", entry(now - dt.timedelta(minutes=5)), now, later)
+    assert (behind.status, behind.detail) == (
+        "warn",
+        "the storage's clock is 300 s behind this one",
+    )
+    close = clock_check("s", entry(now + dt.timedelta(seconds=20)), now, later)
+    assert (close.status, close.detail) == ("ok", "the storage's clock is 18 s ahead of this one")
+    same = clock_check("s", entry(now + dt.timedelta(seconds=1)), now, later)
+    assert (same.status, same.detail) == ("ok", "within 1 s of this machine's")

@@ -25,6 +25,7 @@ __all__ = [
     "PROBE_PREFIX",
     "Check",
     "Status",
+    "clock_check",
     "failed",
     "lock_check",
     "storage_checks",
@@ -135,7 +136,7 @@ def _probe_checks(
             )
         else:
             yield Check(f"{role}: list", "ok", "the probe is listed")
-    yield _clock_check(role, entry, before, after)
+    yield clock_check(role, entry, before, after)
     try:
         storage.delete_path(probe)
         if storage.exists(probe):
@@ -146,7 +147,7 @@ def _probe_checks(
         yield Check(f"{role}: delete", "ok", "deleted the probe")
 
 
-def _clock_check(
+def clock_check(
     role: str, entry: StorageEntry | None, before: dt.datetime, after: dt.datetime
 ) -> Check:
     """The storage's clock, from the probe's listed modification time, against the local
