@@ -215,7 +215,7 @@ def test_a_record_replaced_by_pickle_after_its_head_was_read_is_not_decoded(
     folder = tmp_path / "results"
     store = ResultStore(result_storage=folder, serializer="json", cache=ResultCache())
     store.write({"fine": True}, key="swapped")
-    metadata, refused = head_check(store, "swapped", decode=False)
+    metadata, refused = head_check(store, store.info("swapped"), decode=False)
     assert (metadata or {})["serializer"] == {"type": "json"}
     assert refused == ""
     swapper = ResultStore(result_storage=folder, serializer="pickle", cache=ResultCache())
@@ -248,3 +248,19 @@ def test_show_get_and_doctor_on_a_store_split_over_a_metadata_storage(
         for step in ("reached", "write", "read", "list", "delete"):
             assert statuses[f"{role}: {step}"] == "ok"
     assert checked["ok"] is True
+
+
+def test_show_of_a_damaged_record_names_the_problem_and_exits_1(
+    storage: str, env: dict[str, str], cwd: Path
+) -> None:
+    path = Path(storage) / "daily" / "1"
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF  # inside the head: its checksum no longer matches
+    path.write_bytes(bytes(data))
+    run = moorage("show", "daily/1", storage, "--json", env=env, cwd=cwd)
+    assert run.code == 1
+    described = json.loads(run.stdout)
+    assert described["format"] == "damaged"
+    assert "failed its head checksum" in described["problem"]
+    assert described["value"]["decoded"] is False
+    assert described["value"]["reason"].startswith("not read: the record is damaged")

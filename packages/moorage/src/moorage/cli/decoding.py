@@ -15,6 +15,7 @@ from moorage.cli.stores import listed_storage, safe_to_decode
 
 if TYPE_CHECKING:
     from moorage.format.payloads import ParsedMetadata
+    from moorage.store.listing import RecordInfo
     from moorage.store.store import ResultStore
 
 __all__ = ["Refused", "head_check", "read_value"]
@@ -36,15 +37,17 @@ def _refusal(metadata: dict[str, Any] | None, configured: dict[str, Any], decode
     )
 
 
-def head_check(store: ResultStore, key: str, decode: bool) -> tuple[dict[str, Any] | None, str]:
-    """The record's metadata as its head states it (None for a raw payload or a damaged
-    head), and why its value must not be read ("" if it may), from the head alone.
-    `moorage.errors.RecordNotFound` if nothing is stored under ``key``."""
+def head_check(
+    store: ResultStore, info: RecordInfo, decode: bool
+) -> tuple[dict[str, Any] | None, str]:
+    """The metadata of the record ``info`` describes, as its head states it (None for a
+    raw payload or a damaged head), and why its value must not be read ("" if it may),
+    from the head alone."""
     from moorage.errors import RecordCorrupted
     from moorage.operations import run_sync
     from moorage.store.reading import head_op
 
-    info = store.info(key)
+    key = info.key
     if info.format == "damaged":
         return None, f"not read: the record is damaged: {info.problem}"
     try:

@@ -141,7 +141,7 @@ def show(
     Exit status 1 if the record is damaged."""
     store = open_store(pick_storage(storage, storage_option))
     info = store.info(key)
-    metadata, refused = head_check(store, key, decode)
+    metadata, refused = head_check(store, info, decode)
     if not refused:
         try:
             result = read_value(store, key, decode)
@@ -171,7 +171,7 @@ def show(
             ("expires", when(info.expiration) + (" (expired)" if info.expired else "")),
             ("signed", "yes" if info.signed else "no"),
             ("storage key", meta.get("storage_key") or ""),
-            ("payload bytes", str(meta.get("payload_length") or "")),
+            ("payload bytes", str(meta.get("payload_length", ""))),
             ("checksum", meta.get("checksum") or ""),
             ("written by", meta.get("moorage_version") or ""),
         ]
@@ -216,7 +216,7 @@ def get(
     JSON. A pickle-family record is decoded only with --decode. Exit status 1 if the
     record is missing, expired, damaged, not safe to decode, or not JSON-able."""
     store = open_store(pick_storage(storage, storage_option))
-    _, refused = head_check(store, key, decode)
+    _, refused = head_check(store, store.info(key), decode)
     try:
         if refused:
             raise Refused(refused)
