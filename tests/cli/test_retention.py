@@ -157,3 +157,17 @@ def test_copy_keeps_a_different_record_unless_overwrite(
     replaced = moorage("copy", str(folder), str(target), "--overwrite", env=env, cwd=cwd)
     assert replaced.code == 0, replaced.stderr
     assert store_at(target).read("a/fresh").result == "fresh"
+
+
+def test_copy_names_each_record_it_could_not_copy_and_exits_1(
+    folder: Path, tmp_path: Path, env: dict[str, str], cwd: Path
+) -> None:
+    damaged = folder / "a" / "fresh"
+    data = bytearray(damaged.read_bytes())
+    data[20] ^= 0xFF  # inside the head: its checksum no longer matches
+    damaged.write_bytes(bytes(data))
+    run = moorage("copy", str(folder), str(tmp_path / "copy"), env=env, cwd=cwd)
+    assert run.code == 1
+    assert run.stdout.startswith("copied 2 record(s), ")
+    assert run.stderr.startswith("could not copy 'a/fresh': damaged: ")
+    assert keys(tmp_path / "copy") == ["a/gone", "b/gone"]
