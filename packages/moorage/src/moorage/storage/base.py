@@ -210,8 +210,9 @@ class Storage(ABC):
     def delete_paths(self, keys: Sequence[str]) -> None:
         """Remove every key in ``keys``; missing keys are not errors. Backends whose
         service deletes many objects in one request override it (S3's DeleteObjects
-        takes 1,000 keys); this default deletes them one at a time."""
-        for key in keys:
+        takes 1,000 keys); this default deletes them one at a time, once every key
+        has passed its check."""
+        for key in validate_keys(keys):
             self.delete_path(key)
 
     @abstractmethod
@@ -259,8 +260,9 @@ class Storage(ABC):
     async def adelete_paths(self, keys: Sequence[str]) -> None:
         """Async twin of `delete_paths`: the plugin's own batch delete in a worker thread
         if it has one, else `adelete_path` for each key, `DELETES_AT_ONCE` at a time."""
+        keys = validate_keys(keys)  # all of them, before anything is deleted
         if type(self).delete_paths is not Storage.delete_paths:
-            await in_thread(self.delete_paths, list(keys))
+            await in_thread(self.delete_paths, keys)
             return
         import asyncio
 

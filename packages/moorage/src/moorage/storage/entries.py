@@ -25,7 +25,8 @@ LIST_PAGE_SIZE = 1000
 
 
 #: The name of the object metadata item in which a backend with
-#: `moorage.storage.Storage.lists_expiration` keeps a record's expiry stamp.
+#: `moorage.storage.Storage.lists_expiration` keeps a record's expiry stamp (a service
+#: that refuses the hyphen uses its nearest form: Azure's is ``moorage_expires``).
 EXPIRY_METADATA_KEY = "moorage-expires"
 #: The stamp of a record that never expires.
 NEVER = "never"
