@@ -213,8 +213,9 @@ def test_a_record_replaced_by_pickle_after_its_head_was_read_is_not_decoded(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "results"
-    store = ResultStore(result_storage=folder, serializer="json", cache=ResultCache())
-    store.write({"fine": True}, key="swapped")
+    ResultStore(result_storage=folder, serializer="json").write({"fine": True}, key="swapped")
+    # As in the command: a store of its own, whose memory cache holds nothing yet.
+    store = ResultStore(result_storage=folder, serializer="json", cache_result_in_memory=False)
     metadata, refused = head_check(store, store.info("swapped"), decode=False)
     assert (metadata or {})["serializer"] == {"type": "json"}
     assert refused == ""

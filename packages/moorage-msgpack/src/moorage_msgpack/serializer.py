@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -21,6 +21,8 @@ class MsgpackSerializer(Serializer):
     Decimal; see `moorage_msgpack.ExtCode` for the stored format. Anything else raises
     `moorage.SerializationError`: use the ``pickle`` serializer for arbitrary objects.
     """
+
+    decodes_data_only: ClassVar[bool] = True
 
     type: str = "msgpack"
     strict_types: bool = Field(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from moorage.errors import (
     ClassNotAllowed,
     ConfigurationError,
+    DecodeRefused,
     InvalidKey,
     LockError,
     MoorageError,
@@ -28,6 +29,7 @@ from moorage.version import __version__
 __all__ = [
     "ClassNotAllowed",
     "ConfigurationError",
+    "DecodeRefused",
     "Flow",
     "InvalidKey",
     "LockError",

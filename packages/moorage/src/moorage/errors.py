@@ -15,6 +15,7 @@ from typing import Literal, TypeAlias
 __all__ = [
     "ClassNotAllowed",
     "ConfigurationError",
+    "DecodeRefused",
     "InvalidKey",
     "LockError",
     "MoorageError",
@@ -74,6 +75,11 @@ class InvalidKey(MoorageError, ValueError):
 
 class SerializationError(MoorageError):
     """A value could not be serialized, or a payload could not be deserialized."""
+
+
+class DecodeRefused(MoorageError):
+    """A read did not decode a record's value because the reader's check of its
+    serializer (``ResultStore.read(key, allow=...)``) refused it: nothing was decoded."""
 
 
 class ClassNotAllowed(SerializationError):

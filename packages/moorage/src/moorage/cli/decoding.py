@@ -2,9 +2,10 @@
 code, or when the user said ``--decode``.
 
 The decision is made twice: first from the record's head alone (cheap: a refused
-record's payload is never read), then again on the very bytes that are decoded. The
-second look matters: a record replaced by a pickle record between the head read and
-the payload read is judged by what is actually decoded, not by what was there before.
+record's payload is never read), then by the store on the very bytes it decodes
+(``ResultStore.read(key, allow=Serializer.runs_no_code)``). The second look matters: a
+record replaced by a pickle record between the head read and the payload read is judged
+by what is actually decoded, not by what was there before.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from moorage.cli.stores import listed_storage, safe_to_decode
 
 if TYPE_CHECKING:
-    from moorage.format.payloads import ParsedMetadata
     from moorage.store.listing import RecordInfo
     from moorage.store.store import ResultStore
 
@@ -61,51 +61,18 @@ def head_check(
 
 
 def read_value(store: ResultStore, key: str, decode: bool) -> Any:
-    """The record's value, read whole and decoded, the record judged again on the bytes
-    decoded: `Refused` if those may not be decoded (or have expired meanwhile)."""
-    from moorage.format.codec import decode_payload, decode_raw
+    """The record's value, read by the store, which asks again on the bytes it decodes
+    whether their serializer runs no code (unless ``decode``): `Refused` if not."""
+    from moorage.errors import DecodeRefused, RecordExpired
+    from moorage.serializers.base import Serializer
 
-    trust = store._trust()
-    storage = store._storage()
-    parsed, payload = _stored(store, key)
-    configured = store.serializer
-    if parsed is None:
-        reason = _refusal(None, configured.to_dict(), decode)
-    else:
-        if parsed.metadata.is_expired():
-            raise Refused("not read: the record has expired since it was looked at")
-        reason = _refusal(parsed.metadata.to_dict(), configured.to_dict(), decode)
-    if reason:
-        raise Refused(reason + " (it was replaced while being read)")
-    if parsed is None:
-        return decode_raw(payload, key, storage.url, configured, trust).value
-    return decode_payload(parsed, payload, key, storage.url, trust, configured).value
-
-
-def _stored(store: ResultStore, key: str) -> tuple[ParsedMetadata | None, Any]:
-    """The record's verified metadata (None for a raw payload) and its payload bytes,
-    undecoded, as stored: one object, or metadata and payload apart."""
-    from moorage.errors import PayloadMissing, RecordNotFound
-    from moorage.format.codec import parse_metadata_blob, split_record
-    from moorage.store.reading import payload_keys
-
-    trust = store._trust()
-    storage = store._storage()
-    if store.metadata_storage is None:
-        return split_record(storage.read_path(key), key, storage.url, trust)
-    metadata_storage = store.metadata_storage
-    blob = metadata_storage.read_path(key)
-    parsed = parse_metadata_blob(blob, key, metadata_storage.url, trust)
-    if parsed.prefect_text is not None:
-        return parsed, parsed.prefect_text
-    candidates = payload_keys(parsed.metadata, key, storage)
-    for candidate in candidates:
-        try:
-            return parsed, storage.read_path(candidate)
-        except RecordNotFound:
-            continue
-    raise PayloadMissing(
-        f"the metadata of record {key!r} is in {metadata_storage.url}, but its payload is "
-        f"missing from {storage.url} (looked under {', '.join(map(repr, candidates))}); "
-        "write the record again"
-    )
+    try:
+        return store.read(key, allow=None if decode else Serializer.runs_no_code).result
+    except RecordExpired:
+        raise Refused("not read: the record has expired since it was looked at") from None
+    except DecodeRefused:
+        kind = store.info(key).serializer
+        raise Refused(
+            f"not decoded: it is serialized with {kind!r} (it was replaced while being read), "
+            "and decoding it runs code the record holds; pass --decode if you trust this storage"
+        ) from None

@@ -11,13 +11,7 @@ if TYPE_CHECKING:
     from moorage.storage import Storage
     from moorage.store.store import ResultStore
 
-__all__ = ["SAFE_SERIALIZERS", "listed_storage", "open_store", "pick_storage", "safe_to_decode"]
-
-#: Serializer types whose payloads decode to plain data without running stored code.
-#: Anything else (pickle, cloudpickle, dill, a third party's type) may run code.
-SAFE_SERIALIZERS = frozenset({"json", "msgpack"})
-#: Serializer types that compress another serializer's payload: as safe as that one.
-_WRAPPERS = frozenset({"compressed", "compressed/json"})
+__all__ = ["listed_storage", "open_store", "pick_storage", "safe_to_decode"]
 
 
 def pick_storage(argument: str | None, option: str | None) -> str | None:
@@ -42,13 +36,14 @@ def listed_storage(store: ResultStore) -> Storage:
 
 
 def safe_to_decode(description: Any) -> bool:
-    """Whether a record whose serializer is ``description`` (its ``to_dict()``) decodes
-    without running code: a type of `SAFE_SERIALIZERS`, or a compressed serializer
-    around one (its inner serializer is checked too: a stored description could put
-    pickle inside ``compressed/json``)."""
-    if not isinstance(description, dict):
+    """Whether a record whose serializer is ``description`` (a `Serializer` or its
+    ``to_dict()``) decodes without running code: `Serializer.runs_no_code` decides
+    (json, msgpack, or a compressed serializer around one of them). A description that
+    names no known serializer is not safe."""
+    from moorage.errors import MoorageError
+    from moorage.serializers.fields import coerce_serializer
+
+    try:
+        return coerce_serializer(description).runs_no_code()
+    except (MoorageError, TypeError, ValueError):
         return False
-    kind = description.get("type")
-    if kind in SAFE_SERIALIZERS:
-        return True
-    return kind in _WRAPPERS and safe_to_decode(description.get("serializer"))

@@ -8,11 +8,12 @@ the bytes are handed in, never read here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from moorage.buffers import BytesLike
-from moorage.errors import ClassNotAllowed, RecordCorrupted, SerializationError
+from moorage.errors import ClassNotAllowed, DecodeRefused, RecordCorrupted, SerializationError
 from moorage.format import prefect as prefect_format
 from moorage.format.integrity import DEFAULT_MAX_PAYLOAD_BYTES
 from moorage.format.native import NativeHead, verify_payload
@@ -46,6 +47,19 @@ class Trust:
     signing_key: bytes | None = None
     accept_unsigned_prefect: bool = False
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    #: The reader's check of the serializer a value would be decoded with, before any
+    #: decoding: `DecodeRefused` when it says no (see `check_decoder`).
+    allow: Callable[[Serializer], bool] | None = None
+
+    def check_decoder(self, serializer: Serializer, key: str, where: str) -> None:
+        """Refuse to decode record ``key`` with ``serializer`` if the reader's check
+        (`allow`) says no; nothing of the payload has been decoded then."""
+        if self.allow is not None and not self.allow(serializer):
+            raise DecodeRefused(
+                f"record {key!r} in {where} was not decoded: its serializer "
+                f"({serializer.type!r}) did not pass the reader's check (decoding it may run "
+                "code the record names); read it without allow= only if you trust this storage"
+            )
 
     def allow_unsigned(self, key: str, where: str, what: str) -> None:
         """Refuse a Prefect record or raw payload (``what``) in a signing store, unless the
@@ -141,6 +155,7 @@ def _loads(
     """Decode a verified payload. A compressed payload decompresses incrementally, to at
     most (native records) the length its metadata states or (foreign ones)
     ``max_payload_bytes``."""
+    trust.check_decoder(serializer, key, where)
     try:
         if prefect:
             return prefect_format.loads_text(serializer, payload, trust.max_payload_bytes)
@@ -183,6 +198,7 @@ def decode_raw(
     trust.allow_unsigned(key, where, "a raw payload (no record around it)")
     if serializer is None:
         raise corrupted(key, where, "it is not a record and no serializer was given to read it raw")
+    trust.check_decoder(serializer, key, where)
     meta = ResultRecordMetadata(storage_key=key, serializer=serializer, moorage_version=None)
     try:
         if isinstance(serializer, CompressedSerializer):

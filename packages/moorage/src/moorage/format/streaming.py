@@ -92,6 +92,7 @@ class StreamDecoder:
         check_fresh(key, where, meta.expiration)
         offset = parsed.head.payload_offset
         serializer = reading_serializer(meta.serializer, self._backup)
+        self._trust.check_decoder(serializer, key, where)
         check = PayloadCheck(meta.checksum or "")  # check_metadata made sure it is well-formed
         return StreamedPayload(meta, offset, size - offset, serializer, check)
 

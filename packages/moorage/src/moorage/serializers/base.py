@@ -138,6 +138,10 @@ class Serializer(BaseModel):
 
     #: When the class was declared, among subclasses (see `declared_serializer_class`).
     _declared: ClassVar[int] = -1
+    #: Whether `loads` only builds plain data (and classes the reader's configuration
+    #: names), never running code a payload names: true for ``json`` and ``msgpack``,
+    #: false for the pickle family and, by default, for a plugin's serializer.
+    decodes_data_only: ClassVar[bool] = False
 
     type: str
 
@@ -145,6 +149,12 @@ class Serializer(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls._declared = next(_declarations)
+
+    def runs_no_code(self) -> bool:
+        """Whether decoding a payload with this serializer runs no code the payload
+        names (see `decodes_data_only`): what ``ResultStore.read(key,
+        allow=Serializer.runs_no_code)`` asks before decoding an untrusted record."""
+        return self.decodes_data_only
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Serializer:
         requested = kwargs.get("type")

@@ -8,7 +8,7 @@ classes its reader allows (`JSONSerializer.allowed_classes`, else the
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
@@ -28,6 +28,7 @@ class JSONSerializer(Serializer):
     """
 
     model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+    decodes_data_only: ClassVar[bool] = True
 
     type: str = "json"
     #: Classes a payload may name, beyond the standard value types: pydantic models,

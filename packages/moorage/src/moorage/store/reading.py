@@ -5,6 +5,8 @@ key holds (from the record's head only), a stored object's version, and whole re
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any, Literal
 
@@ -25,11 +27,13 @@ from moorage.format.codec import (
     parse_metadata_blob,
 )
 from moorage.format.native import HEAD_SIZE
+from moorage.format.payloads import Trust
 from moorage.format.record import ResultRecord
 from moorage.format.streaming import StreamDecoder
 from moorage.operations import Call, Op
 from moorage.records.expiry import check_fresh
 from moorage.records.metadata import ResultRecordMetadata
+from moorage.serializers.base import Serializer
 from moorage.storage import Storage, validate_key
 from moorage.storage.streams import read_record
 from moorage.store.base import StoreBase
@@ -125,10 +129,16 @@ def wait_op(store: StoreBase, key: str, holder: str | None) -> Op[None]:
 
 
 def read_op(
-    store: StoreBase, key: str, holder: str | None, use_cache: bool = True
+    store: StoreBase,
+    key: str,
+    holder: str | None,
+    use_cache: bool = True,
+    allow: Callable[[Serializer], bool] | None = None,
 ) -> Op[ResultRecord[Any]]:
     """Read a record; ``use_cache=False`` goes to storage even when the memory cache
-    has the key (a SERIALIZABLE transaction must see other processes' writes)."""
+    has the key (a SERIALIZABLE transaction must see other processes' writes).
+    ``allow`` checks the serializer before a stored value is decoded (`DecodeRefused`
+    if it says no); a value the memory cache holds is decoded already."""
     validate_key(key)
     if store.lock_manager is not None:
         yield from wait_op(store, key, holder)
@@ -137,10 +147,12 @@ def read_op(
         if cached is not None:
             return cached
         storage = store._storage()
+        trust = replace(store._trust(), allow=allow)
         if store.metadata_storage is None:
-            record, size = yield from _read_combined_op(store, key, storage)
+            record, size = yield from _read_combined_op(store, key, storage, trust)
         else:
-            record, size = yield from _read_split_op(store, key, storage, store.metadata_storage)
+            meta = store.metadata_storage
+            record, size = yield from _read_split_op(store, key, storage, meta, trust)
     except (RecordNotFound, RecordExpired, RecordCorrupted, SerializationError):
         store.counters.add("misses")
         raise
@@ -150,32 +162,32 @@ def read_op(
 
 
 def _read_combined_op(
-    store: StoreBase, key: str, storage: Storage
+    store: StoreBase, key: str, storage: Storage, trust: Trust
 ) -> Op[tuple[ResultRecord[Any], int]]:
     if storage.streams_reads:  # large records are decoded from the open file
-        decoder = StreamDecoder(key, storage.url, store.serializer, store._trust())
+        decoder = StreamDecoder(key, storage.url, store.serializer, trust)
         decode = partial(read_record, decoder)
         stream: Call[Decoded]
         stream = Call(storage.read_stream, storage.aread_stream, key, decode)
         decoded = yield from stream
     else:
         data = yield from Call(storage.read_path, storage.aread_path, key)
-        decoded = decode_stored(data, key, storage.url, store.serializer, store._trust())
+        decoded = decode_stored(data, key, storage.url, store.serializer, trust)
     return ResultRecord(metadata=decoded.metadata, result=decoded.value), decoded.size
 
 
 def _read_split_op(
-    store: StoreBase, key: str, storage: Storage, metadata_storage: Storage
+    store: StoreBase, key: str, storage: Storage, metadata_storage: Storage, trust: Trust
 ) -> Op[tuple[ResultRecord[Any], int]]:
     meta_blob = yield from Call(metadata_storage.read_path, metadata_storage.aread_path, key)
-    parsed = parse_metadata_blob(meta_blob, key, metadata_storage.url, store._trust())
+    parsed = parse_metadata_blob(meta_blob, key, metadata_storage.url, trust)
     check_fresh(key, metadata_storage.url, parsed.metadata.expiration)
     payload: BytesLike
     if parsed.prefect_text is not None:
         payload = parsed.prefect_text
     else:
         payload = yield from _payload_op(store, parsed.metadata, key, storage)
-    decoded = decode_payload(parsed, payload, key, storage.url, store._trust(), store.serializer)
+    decoded = decode_payload(parsed, payload, key, storage.url, trust, store.serializer)
     return ResultRecord(metadata=decoded.metadata, result=decoded.value), decoded.size
 
 

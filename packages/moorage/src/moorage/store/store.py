@@ -12,12 +12,13 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from moorage.format.record import ResultRecord
 from moorage.locking import IsolationLevel
 from moorage.operations import run_async, run_sync
+from moorage.serializers.base import Serializer
 from moorage.storage import PruneReport, Storage, validate_key
 from moorage.store.base import StoreBase
 from moorage.store.copying import CopyReport, copy_op
@@ -108,16 +109,32 @@ class ResultStore(StoreBase):
     ) -> None:
         await run_async(persist_op(self, result_record, holder))
 
-    def read(self, key: str, holder: str | None = None) -> ResultRecord[Any]:
+    def read(
+        self,
+        key: str,
+        holder: str | None = None,
+        *,
+        allow: Callable[[Serializer], bool] | None = None,
+    ) -> ResultRecord[Any]:
         """Read the record under ``key``.
 
         Waits while another holder has the key locked. Raises `RecordNotFound`,
         `RecordExpired`, `RecordCorrupted` (naming the key) as the case may be.
+        ``allow`` is asked about the serializer a stored value would be decoded with,
+        after the record's checks and before any decoding: ``allow=Serializer.runs_no_code``
+        reads json and msgpack records of an untrusted storage and refuses the pickle
+        family with `DecodeRefused`, since unpickling runs code the record names.
         """
-        return run_sync(read_op(self, key, holder))
+        return run_sync(read_op(self, key, holder, allow=allow))
 
-    async def aread(self, key: str, holder: str | None = None) -> ResultRecord[Any]:
-        return await run_async(read_op(self, key, holder))
+    async def aread(
+        self,
+        key: str,
+        holder: str | None = None,
+        *,
+        allow: Callable[[Serializer], bool] | None = None,
+    ) -> ResultRecord[Any]:
+        return await run_async(read_op(self, key, holder, allow=allow))
 
     def exists(self, key: str) -> bool:
         """Whether an unexpired record is stored under ``key``; reads only its head."""
