@@ -33,6 +33,7 @@ class Sizes:
     task_calls: int  # calls per contender and round, in one process
     task_rounds: int  # process pairs per contender (second-process hits)
     import_runs: int  # fresh interpreters per library
+    prune_records: int  # records in each bucket the prune workload empties of expired ones
 
 
 FULL = Sizes(
@@ -50,6 +51,7 @@ FULL = Sizes(
     task_calls=2000,
     task_rounds=5,
     import_runs=9,
+    prune_records=20_000,
 )
 
 QUICK = Sizes(
@@ -67,6 +69,7 @@ QUICK = Sizes(
     task_calls=50,
     task_rounds=1,
     import_runs=2,
+    prune_records=200,
 )
 
 

@@ -35,6 +35,7 @@ FAMILIES = {
     "local": "benchmarks.local",
     "large": "benchmarks.large",
     "s3": "benchmarks.s3",
+    "retention": "benchmarks.retention",
     "redis": "benchmarks.redis_locks",
     "tasks": "benchmarks.tasks",
     "imports": "benchmarks.imports",
