@@ -82,13 +82,15 @@ def _hand_made_prune(storage: Storage) -> int:
     return removed
 
 
-def _prune_command(ctx: Context, url: str) -> dict[str, object]:
-    """Run the command in a fresh process; its ``--json`` report."""
+def _prune_command(ctx: Context, url: str, endpoint: str | None = None) -> dict[str, object]:
+    """Run the command in a fresh process (reaching S3 at ``endpoint``, default moto
+    itself); its ``--json`` report."""
     s3 = ctx.servers.s3()
     home = ctx.folder("prune-home")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MOORAGE_", "AWS_"))},
         **s3.env(),
+        **({"AWS_ENDPOINT_URL_S3": endpoint} if endpoint else {}),
         "HOME": str(home),
         "MOORAGE_STORAGE": url,
         "NO_COLOR": "1",
@@ -149,5 +151,55 @@ def _prune(ctx: Context) -> list[Comparison]:
     ]
 
 
+#: The round trip `_prune_with_latency` adds to every request, about what a request to
+#: S3 costs from a machine in the same region.
+LATENCY = 0.02
+
+
+def _prune_with_latency(ctx: Context) -> list[Comparison]:
+    """The same comparison on a tenth of the records, every request held `LATENCY` in
+    the test suite's counting proxy: on moto a request costs CPU, on S3 it costs a
+    round trip, which concurrent head reads overlap. An information row."""
+    s3 = ctx.servers.s3()  # puts tests/ on sys.path, for servers.proxy
+
+    from moorage_s3 import S3Storage
+
+    from servers.proxy import CountingProxy
+
+    count = max(ctx.sizes.prune_records // 10, EXPIRED_EVERY)
+    subject_storage = s3.make_storage("prune-cli-rtt", prefix="")
+    baseline_storage = s3.make_storage("prune-hand-rtt", prefix="")
+    kept = asyncio.run(_fill(subject_storage, count))
+    asyncio.run(_fill(baseline_storage, count))
+    expired = count - len(kept)
+    with CountingProxy(s3.port) as proxy:
+        proxy.delay = LATENCY
+        proxied = S3Storage(baseline_storage.url, **s3.options(proxy.endpoint))
+        start = time.perf_counter()
+        removed = _hand_made_prune(proxied)
+        baseline_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        report = _prune_command(ctx, subject_storage.url, proxy.endpoint)
+        subject_seconds = time.perf_counter() - start
+    _check(baseline_storage, kept, "the hand-made prune")
+    _check(subject_storage, kept, SUBJECT)
+    if removed != expired or report.get("records") != expired:
+        raise AssertionError(
+            f"expected {expired} removed, got {removed} and {report.get('records')}"
+        )
+    return [
+        Comparison(
+            "retention",
+            f"prune {count:,} records on S3 (moto), {LATENCY * 1000:.0f} ms round trip added",
+            Reading(SUBJECT, count / subject_seconds, "ops/s", subject_seconds / count),
+            Reading(BASELINE, count / baseline_seconds, "ops/s", baseline_seconds / count),
+            note=(
+                f"information: {subject_seconds:.1f} s against {baseline_seconds:.1f} s; "
+                "the target row above has no added latency"
+            ),
+        )
+    ]
+
+
 #: The parts of this family, by the name ``--only`` takes.
-WORKLOADS = {"prune-s3": _prune}
+WORKLOADS = {"prune-s3": _prune, "prune-s3-latency": _prune_with_latency}
