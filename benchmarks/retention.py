@@ -202,4 +202,4 @@ def _prune_with_latency(ctx: Context) -> list[Comparison]:
 
 
 #: The parts of this family, by the name ``--only`` takes.
-WORKLOADS = {"prune-s3": _prune, "prune-s3-latency": _prune_with_latency}
+WORKLOADS = {"retention-s3": _prune, "retention-s3-latency": _prune_with_latency}
