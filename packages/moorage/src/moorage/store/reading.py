@@ -147,7 +147,7 @@ def read_op(
         if cached is not None:
             return cached
         storage = store._storage()
-        trust = replace(store._trust(), allow=allow)
+        trust = store._trust() if allow is None else replace(store._trust(), allow=allow)
         if store.metadata_storage is None:
             record, size = yield from _read_combined_op(store, key, storage, trust)
         else:
