@@ -161,6 +161,28 @@ class LockManager(ABC):
     def lock_holder(self, key: str) -> str | None:
         """The current holder of an unexpired lock on ``key``, else None."""
 
+    # -- fair waiting: optional ----------------------------------------------------------
+
+    def try_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        """One attempt of a waiting `acquire_lock`. The default is `try_acquire`. A
+        backend that queues its waiters (so that none starves) records ``holder`` as
+        waiting when the lock is not granted, and grants a free lock only to the first
+        waiter still alive; a plain `try_acquire` never joins the queue."""
+        return self.try_acquire(key, holder, hold_timeout)
+
+    def stop_waiting(self, key: str, holder: str) -> None:  # noqa: B027 - optional hook
+        """Leave ``key``'s queue of waiters (called when a waiting acquire gives up)."""
+
+    async def atry_acquire_waiting(
+        self, key: str, holder: str, hold_timeout: float | None
+    ) -> bool:
+        """Async twin of `try_acquire_waiting`; the default is `atry_acquire`, so a
+        backend that overrides one of the two overrides both."""
+        return await self.atry_acquire(key, holder, hold_timeout)
+
+    async def astop_waiting(self, key: str, holder: str) -> None:
+        """Async twin of `stop_waiting`; the default does nothing, as `stop_waiting`."""
+
     def effective_hold_timeout(self, hold_timeout: float | None) -> float | None:
         """What a call's ``hold_timeout`` means: None is this manager's default."""
         return self.hold_timeout if hold_timeout is None else hold_timeout
@@ -186,8 +208,14 @@ class LockManager(ABC):
         self, key: str, holder: str, acquire_timeout: float | None, hold_timeout: float | None
     ) -> Op[bool]:
         hold = self.effective_hold_timeout(hold_timeout)
-        attempt = Call(self.try_acquire, self.atry_acquire, key, holder, hold)
-        return self._poll_op(attempt, True, key, acquire_timeout)
+        attempt = Call(self.try_acquire_waiting, self.atry_acquire_waiting, key, holder, hold)
+        acquired = False
+        try:
+            acquired = yield from self._poll_op(attempt, True, key, acquire_timeout)
+        finally:
+            if not acquired:  # timed out, or failed: leave the queue for the next waiter
+                yield from Call(self.stop_waiting, self.astop_waiting, key, holder)
+        return acquired
 
     def _locked_call(self, key: str) -> Call[bool]:
         return Call(self.is_locked, self.ais_locked, key)
