@@ -12,6 +12,7 @@ from moorage.locking.base import (
     release_error,
 )
 from moorage.locking.memory import MemoryLockManager
+from moorage.locking.objects import ObjectStoreLockManager
 
 __all__ = [
     "DEFAULT_HOLD_TIMEOUT",
@@ -19,6 +20,7 @@ __all__ = [
     "LockInfo",
     "LockManager",
     "MemoryLockManager",
+    "ObjectStoreLockManager",
     "backoff_delays",
     "comparable_hold_timeout",
     "expiry_from",

@@ -34,6 +34,7 @@ class Known:
 _S3 = Known("moorage_s3.storage:S3Storage", "moorage[s3]")
 _GCS = Known("moorage_gcs.storage:GCSStorage", "moorage[gcs]")
 _AZURE = Known("moorage_azure.storage:AzureStorage", "moorage[azure]")
+_OBJECT_LOCKS = "moorage.locking.objects:ObjectStoreLockManager"
 _REDIS = Known("moorage_redis.locking:RedisLockManager", "moorage[redis]")
 
 #: By kind and name (scheme or serializer type).
@@ -47,6 +48,13 @@ KNOWN: dict[tuple[Kind, str], Known] = {
     ("storage", "az"): _AZURE,
     ("storage", "abfs"): _AZURE,
     ("storage", "abfss"): _AZURE,
+    ("lock_manager", "s3"): Known(_OBJECT_LOCKS, "moorage[s3]"),
+    ("lock_manager", "s3a"): Known(_OBJECT_LOCKS, "moorage[s3]"),
+    ("lock_manager", "gs"): Known(_OBJECT_LOCKS, "moorage[gcs]"),
+    ("lock_manager", "gcs"): Known(_OBJECT_LOCKS, "moorage[gcs]"),
+    ("lock_manager", "az"): Known(_OBJECT_LOCKS, "moorage[azure]"),
+    ("lock_manager", "abfs"): Known(_OBJECT_LOCKS, "moorage[azure]"),
+    ("lock_manager", "abfss"): Known(_OBJECT_LOCKS, "moorage[azure]"),
     ("lock_manager", "redis"): _REDIS,
     ("lock_manager", "rediss"): _REDIS,
     ("serializer", "msgpack"): Known(
