@@ -208,7 +208,7 @@ def test_core_passes_the_settings_hold_timeout(
 @pytest.mark.parametrize(
     ("url", "options", "match"),
     [
-        ("http://127.0.0.1:6379/0", {}, "redis:// or rediss://"),
+        ("http://127.0.0.1:6379/0", {}, "takes redis://, rediss://"),
         ("redis://127.0.0.1:99999/0", {}, "port"),
         ("redis://127.0.0.1:6379/zero", {}, "database"),
         ("redis://127.0.0.1:6379/1?db=2", {}, "give it once"),

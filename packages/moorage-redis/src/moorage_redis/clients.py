@@ -1,7 +1,16 @@
 """The redis-py clients of one lock manager, built when first needed.
 
-- one ``redis.Redis`` (thread-safe, with its own connection pool) for blocking calls;
-- one ``redis.asyncio.Redis`` per running event loop, since an asyncio connection
+Which redis-py class depends on the URL's mode (`moorage_redis.options.MODES`): one
+server is ``redis.Redis``; Sentinel is the master that ``redis.sentinel.Sentinel``
+finds for the service (``master_for``; it follows a failover by asking the sentinels
+again); Cluster is ``redis.cluster.RedisCluster`` started from the URL's nodes, which
+routes each command to the node serving its key's slot. Each has its asyncio twin.
+Every kind gets the same socket timeouts and the same bounded retry of a command after a
+connection error (the connections to the sentinels keep redis-py's own: none, since
+master discovery moves on to the next sentinel instead).
+
+- one blocking client (thread-safe, with its own connection pool) for blocking calls;
+- one asyncio client per running event loop, since an asyncio connection
   belongs to the loop that opened it. Each is closed when its loop shuts down
   (``asyncio.run`` and pytest-asyncio close a loop's async generators on the way out,
   and a tiny generator per client does the closing), or by `Clients.aclose`;
@@ -25,12 +34,16 @@ from typing import Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from moorage_redis import scripts
-from moorage_redis.options import RedisOptions
+from moorage_redis.options import CLUSTER, SENTINEL, RedisOptions
 
 __all__ = ["AsyncClient", "Clients", "SyncClient"]
 
@@ -42,6 +55,20 @@ _RETRY_BASE, _RETRY_CAP = 0.025, 0.5
 #: child neither shuts the parent's sockets nor wakes the parent's loops.
 _inherited: list[object] = []
 
+#: How many forks this process went through as the child: bumped by
+#: ``os.register_at_fork``, so a `Clients` notices a fork by comparing one number
+#: instead of asking ``os.getpid()`` on every call.
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
 
 @dataclass(frozen=True)
 class SyncClient:
@@ -51,17 +78,32 @@ class SyncClient:
     acquire: Any
     release: Any
     extend: Any
+    leave: Any
 
     @classmethod
     def build(cls, options: RedisOptions) -> SyncClient:
+        """The client for ``options``; a cluster client connects here, to learn the
+        slots, so call it where connection errors are translated."""
         retry = Retry(ExponentialBackoff(cap=_RETRY_CAP, base=_RETRY_BASE), options.retries)
-        client = redis.Redis(**options.connection_kwargs(), retry=retry)
-        return cls(
-            client,
-            client.register_script(scripts.ACQUIRE),
-            client.register_script(scripts.RELEASE),
-            client.register_script(scripts.EXTEND),
-        )
+        client: Any
+        if options.mode == SENTINEL:
+            sentinel = redis.sentinel.Sentinel(
+                options.nodes, sentinel_kwargs=options.sentinel_kwargs()
+            )
+            assert options.service_name is not None
+            client = sentinel.master_for(
+                options.service_name, db=options.db, retry=retry, **options.server_kwargs()
+            )
+        elif options.mode == CLUSTER:
+            nodes = [redis.cluster.ClusterNode(h, p) for h, p in options.nodes]  # type: ignore[no-untyped-call, unused-ignore]
+            client = redis.cluster.RedisCluster(
+                startup_nodes=nodes,
+                retry=retry,
+                **options.server_kwargs(),
+            )
+        else:
+            client = redis.Redis(**options.connection_kwargs(), retry=retry)
+        return cls(client, *(client.register_script(text) for text in scripts.SCRIPTS))
 
 
 @dataclass
@@ -72,18 +114,31 @@ class AsyncClient:
     acquire: Any
     release: Any
     extend: Any
+    leave: Any
     closer: AsyncGenerator[None, None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, options: RedisOptions) -> AsyncClient:
+        """The asyncio client for ``options``; it connects on its first command."""
         retry = AsyncRetry(ExponentialBackoff(cap=_RETRY_CAP, base=_RETRY_BASE), options.retries)
-        client = redis.asyncio.Redis(**options.connection_kwargs(), retry=retry)
-        return cls(
-            client,
-            client.register_script(scripts.ACQUIRE),
-            client.register_script(scripts.RELEASE),
-            client.register_script(scripts.EXTEND),
-        )
+        client: Any
+        if options.mode == SENTINEL:
+            sentinel = redis.asyncio.sentinel.Sentinel(
+                options.nodes, sentinel_kwargs=options.sentinel_kwargs()
+            )
+            assert options.service_name is not None
+            client = sentinel.master_for(
+                options.service_name, db=options.db, retry=retry, **options.server_kwargs()
+            )
+        elif options.mode == CLUSTER:
+            client = redis.asyncio.cluster.RedisCluster(
+                startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in options.nodes],
+                retry=retry,
+                **options.server_kwargs(),
+            )
+        else:
+            client = redis.asyncio.Redis(**options.connection_kwargs(), retry=retry)
+        return cls(client, *(client.register_script(text) for text in scripts.SCRIPTS))
 
 
 class Clients:
@@ -95,7 +150,7 @@ class Clients:
         self._start()
 
     def _start(self) -> None:
-        self._pid = os.getpid()
+        self._forks = _forks
         self._lock = threading.Lock()
         self._sync: SyncClient | None = None
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
@@ -103,14 +158,16 @@ class Clients:
         )
 
     def _after_fork(self) -> None:
-        if self._pid != os.getpid():
+        if self._forks != _forks:
             _inherited.append((self._sync, dict(self._loops)))
             self._start()  # a fresh threading lock too: the parent's may have been held
 
     def sync(self) -> SyncClient:
-        """The blocking client."""
-        self._after_fork()
+        """The blocking client (for a cluster, connecting to learn its slots)."""
         client = self._sync
+        if self._forks != _forks:  # inlined `_after_fork`: this is every call's path
+            self._after_fork()
+            client = None
         if client is None:
             with self._lock:
                 if self._sync is None:

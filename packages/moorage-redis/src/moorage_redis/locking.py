@@ -25,11 +25,11 @@ from moorage.locking import (
     comparable_hold_timeout,
     release_error,
 )
-from moorage.operations import Call, run_async, run_sync
+from moorage.operations import Call, Op, run_async, run_sync
 from moorage_redis.cleanup import Cleanups, uncertain
 from moorage_redis.clients import Clients
-from moorage_redis.errors import translated
-from moorage_redis.options import RedisOptions, parse_options
+from moorage_redis.errors import lock_error, translated
+from moorage_redis.options import CLUSTER, SCHEMES, RedisOptions, parse_options
 from moorage_redis.scripts import (
     Attempt,
     acquire_attempt,
@@ -38,9 +38,9 @@ from moorage_redis.scripts import (
     hold_ms,
     holder_reply,
     probe_attempt,
-    redis_key,
+    queue_keys,
 )
-from moorage_redis.waiting import wait_op
+from moorage_redis.waiting import LIVENESS_MS, wait_op
 
 __all__ = ["RedisLockManager", "ReleaseWaiter"]
 
@@ -71,7 +71,7 @@ class RedisLockManager(LockManager):
     with the password masked.
     """
 
-    schemes = ("redis", "rediss")
+    schemes = tuple(SCHEMES)
     process_state = ("_clients", "_cleanups")
 
     def __init__(
@@ -89,6 +89,7 @@ class RedisLockManager(LockManager):
         )
         super().__init__(self.options.hold_timeout)
         self.url = self.options.url
+        self._prefix = encode(self.options.key_prefix)
         self.start_process_state()
 
     def start_process_state(self) -> None:
@@ -103,44 +104,69 @@ class RedisLockManager(LockManager):
 
     def redis_key(self, key: str) -> bytes:
         """The Redis key holding the lock on ``key`` (also its release channel)."""
-        return redis_key(self.options.key_prefix, key)
+        return self._prefix + key.encode("utf-8", "surrogatepass")
+
+    def script_keys(self, key: str) -> list[bytes]:
+        """The keys the acquire and leave scripts touch: the lock key, then its queue
+        keys when it has a queue (`moorage_redis.scripts.queue_keys`)."""
+        name = self.redis_key(key)
+        queue = queue_keys(name, self.options.mode == CLUSTER)
+        return [name] if queue is None else [name, *queue]
 
     def _translated(self, action: str, key: str) -> AbstractContextManager[None]:
         return translated(action, key, self.options)
 
+    def _error(self, action: str, key: str, exc: Exception) -> Exception:
+        """``exc`` as `lock_error` maps it, or itself (for a `LockError`, a bug)."""
+        return lock_error(action, key, self.options, exc) or exc
+
     # -- the primitives, blocking ----------------------------------------------------------
 
-    def attempt(self, key: str, holder: str, ms: int) -> Attempt:
-        """Take, re-take (extending it) or fail to take the lock, in one script run.
+    def attempt(self, key: str, holder: str, ms: int, waiting: bool = False) -> Attempt:
+        """Take, re-take (extending it) or fail to take the lock, in one script run; a
+        ``waiting`` attempt joins the lock's queue when refused.
 
         If the outcome is unknown (a timeout, a broken connection), the lock is released
         for ``holder`` in the background (`moorage_redis.cleanup`) before the error is
         raised: the command may still run on the server later."""
-        name = self.redis_key(key)
-        self._cleanups.cancel(name, holder)
-        client = self._clients.sync()
+        keys = self.script_keys(key)
+        self._cleanups.cancel(keys[0], holder)
         try:
             with self._translated("acquire", key):
-                reply = client.acquire(keys=[name], args=[encode(holder), ms])
+                client = self._clients.sync()
+                reply = client.acquire(keys=keys, args=_acquire_args(holder, ms, waiting))
         except LockError as exc:
             if uncertain(exc):
-                self._cleanups.schedule(name, holder, _seconds(ms))
+                self._cleanups.schedule(keys[0], holder, _seconds(ms))
             raise
         return acquire_attempt(reply)
 
     def probe(self, key: str) -> Attempt:
         """Whether the lock is free, else how long it still lives."""
-        client = self._clients.sync()
         with self._translated("check", key):
-            return probe_attempt(client.redis.pttl(self.redis_key(key)))
+            return probe_attempt(self._clients.sync().redis.pttl(self.redis_key(key)))
 
     def try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        """Take the lock if it is free and nobody waits for it in the queue; never
+        queues (``hold_timeout`` None: no expiry)."""
         return self.attempt(key, holder, hold_ms(hold_timeout)).done
+
+    def try_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        """One try of a waiting acquire: take the lock if it is free and ``holder`` is
+        the first live waiter (or none waits), else join (or stay in) the queue."""
+        return self.attempt(key, holder, hold_ms(hold_timeout), waiting=True).done
+
+    def stop_waiting(self, key: str, holder: str) -> None:
+        """Leave the queue of ``key``; the next waiter is told if the lock is free."""
+        keys = self.script_keys(key)
+        if len(keys) > 1:
+            with self._translated("stop waiting for", key):
+                self._clients.sync().leave(keys=keys, args=[encode(holder)])
 
     def release_lock(self, key: str, holder: str) -> None:
         """Free the lock; `LockError` naming the current holder unless ``holder`` has it."""
-        client = self._clients.sync()
         with self._translated("release", key):
+            client = self._clients.sync()
             reply = client.release(keys=[self.redis_key(key)], args=[encode(holder)])
         self._check_holder(reply, key, holder)
 
@@ -148,28 +174,35 @@ class RedisLockManager(LockManager):
         """Give the lock ``holder`` holds a new lifetime: ``hold_timeout`` seconds from
         now (None: the manager's default; ``math.inf``: no expiry). `LockError` if
         ``holder`` does not hold it; never takes a free lock."""
-        client = self._clients.sync()
         with self._translated("extend", key):
+            client = self._clients.sync()
             reply = client.extend(
                 keys=[self.redis_key(key)], args=self._extend_args(holder, hold_timeout)
             )
         self._check_holder(reply, key, holder, "extend")
 
     def lock_holder(self, key: str) -> str | None:
-        client = self._clients.sync()
-        with self._translated("read", key):
-            return decode_holder(client.redis.get(self.redis_key(key)))
+        # On the path of every plain write with a lock manager: one GET, with the error
+        # mapping written out rather than entered as a context manager.
+        try:
+            raw = self._clients.sync().redis.get(
+                self._prefix + key.encode("utf-8", "surrogatepass")
+            )
+        except (rex.RedisError, rex.RedisClusterException, OSError) as exc:
+            raise self._error("read", key, exc) from exc
+        return None if raw is None else decode_holder(raw)
 
     # -- the primitives, asyncio -----------------------------------------------------------
 
-    async def aattempt(self, key: str, holder: str, ms: int) -> Attempt:
-        name = self.redis_key(key)
+    async def aattempt(self, key: str, holder: str, ms: int, waiting: bool = False) -> Attempt:
+        keys = self.script_keys(key)
+        name = keys[0]
         if self._cleanups.pending(name, holder):  # rare: wait for it off the event loop
             await asyncio.to_thread(self._cleanups.cancel, name, holder)
         client = await self._clients.current()
         try:
             with self._translated("acquire", key):
-                reply = await client.acquire(keys=[name], args=[encode(holder), ms])
+                reply = await client.acquire(keys=keys, args=_acquire_args(holder, ms, waiting))
         except LockError as exc:
             if uncertain(exc):
                 self._cleanups.schedule(name, holder, _seconds(ms))
@@ -186,6 +219,18 @@ class RedisLockManager(LockManager):
 
     async def atry_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
         return (await self.aattempt(key, holder, hold_ms(hold_timeout))).done
+
+    async def atry_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        """Async twin of `try_acquire_waiting`."""
+        return (await self.aattempt(key, holder, hold_ms(hold_timeout), waiting=True)).done
+
+    async def astop_waiting(self, key: str, holder: str) -> None:
+        """Async twin of `stop_waiting`."""
+        keys = self.script_keys(key)
+        if len(keys) > 1:
+            client = await self._clients.current()
+            with self._translated("stop waiting for", key):
+                await client.leave(keys=keys, args=[encode(holder)])
 
     async def arelease_lock(self, key: str, holder: str) -> None:
         client = await self._clients.current()
@@ -204,8 +249,11 @@ class RedisLockManager(LockManager):
 
     async def alock_holder(self, key: str) -> str | None:
         client = await self._clients.current()
-        with self._translated("read", key):
-            return decode_holder(await client.redis.get(self.redis_key(key)))
+        try:
+            raw = await client.redis.get(self._prefix + key.encode("utf-8", "surrogatepass"))
+        except (rex.RedisError, rex.RedisClusterException, OSError) as exc:
+            raise self._error("read", key, exc) from exc
+        return None if raw is None else decode_holder(raw)
 
     # -- shared by both ----------------------------------------------------------------------
 
@@ -228,7 +276,10 @@ class RedisLockManager(LockManager):
 
     def _acquire_call(self, key: str, holder: str, hold_timeout: float | None) -> Call[Attempt]:
         hold = hold_ms(self.effective_hold_timeout(hold_timeout))
-        return Call(self.attempt, self.aattempt, key, holder, hold)
+        return Call(self.attempt, self.aattempt, key, holder, hold, True)
+
+    def _leave_call(self, key: str, holder: str) -> Call[None]:
+        return Call(self.stop_waiting, self.astop_waiting, key, holder)
 
     # -- waiting: the shared operation, run by the sync or the async driver -------------------
 
@@ -242,7 +293,8 @@ class RedisLockManager(LockManager):
         """Take the lock, waiting up to ``acquire_timeout`` seconds (None: forever) and
         waking when it is released or lapses. ``hold_timeout`` None means the manager's
         default; ``math.inf`` a lock that never lapses."""
-        return self._wait(key, self._acquire_call(key, holder, hold_timeout), acquire_timeout)
+        call = self._acquire_call(key, holder, hold_timeout)
+        return self._wait(key, call, acquire_timeout, self._leave_call(key, holder))
 
     async def aacquire_lock(
         self,
@@ -253,7 +305,7 @@ class RedisLockManager(LockManager):
     ) -> bool:
         """Async twin of `acquire_lock`."""
         call = self._acquire_call(key, holder, hold_timeout)
-        return await self._await(key, call, acquire_timeout)
+        return await self._await(key, call, acquire_timeout, self._leave_call(key, holder))
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is unlocked; False if ``timeout`` passed first."""
@@ -263,17 +315,30 @@ class RedisLockManager(LockManager):
         """Async twin of `wait_for_lock`."""
         return await self._await(key, Call(self.probe, self.aprobe, key), timeout)
 
-    def _wait(self, key: str, attempt: Call[Attempt], timeout: float | None) -> bool:
+    def _wait_op(
+        self, waiter: ReleaseWaiter, attempt: Call[Attempt], timeout: float | None,
+        leave: Call[None] | None,
+    ) -> Op[bool]:  # fmt: skip
+        recheck = self.options.recheck_interval
+        return wait_op(attempt, waiter, timeout, recheck, leave=leave)
+
+    def _wait(
+        self, key: str, attempt: Call[Attempt], timeout: float | None,
+        leave: Call[None] | None = None,
+    ) -> bool:  # fmt: skip
         waiter = ReleaseWaiter(self, key)
         try:
-            return run_sync(wait_op(attempt, waiter, timeout, self.options.recheck_interval))
+            return run_sync(self._wait_op(waiter, attempt, timeout, leave))
         finally:
             waiter.close()
 
-    async def _await(self, key: str, attempt: Call[Attempt], timeout: float | None) -> bool:
+    async def _await(
+        self, key: str, attempt: Call[Attempt], timeout: float | None,
+        leave: Call[None] | None = None,
+    ) -> bool:  # fmt: skip
         waiter = ReleaseWaiter(self, key)
         try:
-            return await run_async(wait_op(attempt, waiter, timeout, self.options.recheck_interval))
+            return await run_async(self._wait_op(waiter, attempt, timeout, leave))
         finally:
             await waiter.aclose()
 
@@ -287,6 +352,11 @@ class RedisLockManager(LockManager):
     async def aclose(self) -> None:
         """Close the running loop's asyncio client and the blocking client."""
         await self._clients.aclose()
+
+
+def _acquire_args(holder: str, ms: int, waiting: bool) -> list[Any]:
+    """The acquire script's arguments (see `moorage_redis.scripts.ACQUIRE`)."""
+    return [encode(holder), ms, 1 if waiting else 0, LIVENESS_MS]
 
 
 def _seconds(ms: int) -> float | None:

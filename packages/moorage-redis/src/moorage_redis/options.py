@@ -1,11 +1,21 @@
-"""Reading a ``redis://`` or ``rediss://`` URL and its options into `RedisOptions`.
+"""Reading a Redis URL and its options into `RedisOptions`.
 
-``redis://[[username]:password@]host[:port][/db][?option=value&...]``. Options come from
-the query string and from keyword arguments; a keyword argument wins over the query.
-Where the server is (``host``, ``port``, ``db``, ``ssl``, ``username``, ``password``) may
-be given as keywords instead of a URL; a keyword that contradicts the URL is an error.
-The password never leaves this module except as a connection argument: `RedisOptions.url`
-shows it as ``***`` and its repr leaves it out.
+Three kinds of deployment, each with and without TLS (``rediss``):
+
+- one server: ``redis://[[username]:password@]host[:port][/db][?option=value&...]``;
+- Sentinel: ``redis+sentinel://[[username]:password@]host1[:port],host2[:port]/service/db``
+  names the sentinels (port 26379 unless given) and the service they monitor; the
+  credentials are the master's (``sentinel_username`` / ``sentinel_password`` give the
+  sentinels' own, if they ask for any);
+- Cluster: ``redis+cluster://[[username]:password@]host1[:port],host2[:port][/]`` names
+  one or more nodes to learn the cluster from (port 6379 unless given); a cluster has
+  only database 0.
+
+Options come from the query string and from keyword arguments; a keyword argument wins
+over the query. Where a single server is (``host``, ``port``, ``db``, ``ssl``,
+``username``, ``password``) may be given as keywords instead of a URL; a keyword that
+contradicts the URL is an error. The password never leaves this module except as a
+connection argument: `RedisOptions.url` shows it as ``***`` and its repr leaves it out.
 """
 
 from __future__ import annotations
@@ -30,11 +40,16 @@ from moorage.errors import ConfigurationError
 from moorage.locking import DEFAULT_HOLD_TIMEOUT
 
 __all__ = [
+    "CLUSTER",
     "DEFAULT_KEY_PREFIX",
     "DEFAULT_RECHECK_INTERVAL",
     "DEFAULT_RETRIES",
     "DEFAULT_SOCKET_TIMEOUT",
     "DEFAULT_URL",
+    "MODES",
+    "SCHEMES",
+    "SENTINEL",
+    "SINGLE",
     "RedisOptions",
     "mask_password",
     "parse_options",
@@ -51,11 +66,29 @@ DEFAULT_RETRIES = 3
 #: The longest a waiter listens for a release before asking Redis again (seconds).
 DEFAULT_RECHECK_INTERVAL = 5.0
 
+#: The deployment kinds: one server, a Sentinel-watched master, a Cluster.
+SINGLE, SENTINEL, CLUSTER = "single", "sentinel", "cluster"
+MODES = (SINGLE, SENTINEL, CLUSTER)
+#: Every URL scheme the manager serves, and the mode each means.
+SCHEMES: dict[str, str] = {
+    "redis": SINGLE,
+    "rediss": SINGLE,
+    "redis+sentinel": SENTINEL,
+    "rediss+sentinel": SENTINEL,
+    "redis+cluster": CLUSTER,
+    "rediss+cluster": CLUSTER,
+}
+#: The port of a host named without one, by mode.
+_DEFAULT_PORTS = {SINGLE: 6379, SENTINEL: 26379, CLUSTER: 6379}
+_SENTINEL_OPTIONS = ("sentinel_username", "sentinel_password")
+
 _SSL_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
 #: Every option and its parser. Where the server is (``db``, ``username``, ``password``)
 #: and ``hold_timeout`` are kept as given: they are checked against the URL first.
 _PARSERS: dict[str, Parser] = {
     **dict.fromkeys(("hold_timeout", "db", "username", "password", *_SSL_OPTIONS), as_given),
+    "sentinel_username": parse_text,
+    "sentinel_password": parse_text,
     "socket_timeout": parse_optional_seconds,
     "socket_connect_timeout": parse_optional_seconds,
     "retries": parse_count,
@@ -86,6 +119,22 @@ class RedisOptions:
     recheck_interval: float
     client_name: str | None = None
     ssl: Mapping[str, Any] = field(default_factory=dict)
+    #: The sentinels (Sentinel) or the nodes to start from (Cluster); empty for one
+    #: server, which is `host` and `port`.
+    nodes: tuple[tuple[str, int], ...] = ()
+    #: The service (master name) the sentinels monitor; Sentinel only.
+    service_name: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
+
+    @property
+    def mode(self) -> str:
+        """`SINGLE`, `SENTINEL` or `CLUSTER`, as the scheme says."""
+        return SCHEMES[self.scheme]
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme.startswith("rediss")
 
     @property
     def url(self) -> str:
@@ -94,15 +143,24 @@ class RedisOptions:
         if self.username or self.password:
             userinfo = quote(self.username or "", safe="")
             userinfo += f":{MASK}@" if self.password else "@"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{userinfo}{host}:{self.port}/{self.db}"
+        if self.mode == SINGLE:
+            return f"{self.scheme}://{userinfo}{_hostport(self.host, self.port)}/{self.db}"
+        hosts = ",".join(_hostport(host, port) for host, port in self.nodes)
+        if self.mode == SENTINEL:
+            return f"{self.scheme}://{userinfo}{hosts}/{self.service_name}/{self.db}"
+        return f"{self.scheme}://{userinfo}{hosts}"
 
-    def connection_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments shared by ``redis.Redis`` and ``redis.asyncio.Redis``."""
+    @property
+    def where(self) -> str:
+        """The servers, as messages name them: ``host:port``, or the list of them."""
+        if self.mode == SINGLE:
+            return _hostport(self.host, self.port)
+        return ", ".join(_hostport(host, port) for host, port in self.nodes)
+
+    def server_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for connections to a Redis server, whichever the mode and
+        whichever redis-py class: credentials, timeouts, client name, TLS."""
         kwargs: dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "db": self.db,
             "username": self.username,
             "password": self.password,
             "socket_timeout": self.socket_timeout,
@@ -110,7 +168,26 @@ class RedisOptions:
             "client_name": self.client_name,
             "decode_responses": False,
         }
-        if self.scheme == "rediss":
+        if self.tls:
+            kwargs["ssl"] = True
+            kwargs.update(self.ssl)
+        return kwargs
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.Redis`` and ``redis.asyncio.Redis`` on one server
+        (or, less ``host`` and ``port``, on a master found by the sentinels)."""
+        return {"host": self.host, "port": self.port, "db": self.db, **self.server_kwargs()}
+
+    def sentinel_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the connections to the sentinels themselves: the same
+        timeouts and TLS, the sentinels' own credentials."""
+        kwargs: dict[str, Any] = {
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "username": self.sentinel_username,
+            "password": self.sentinel_password,
+        }
+        if self.tls:
             kwargs["ssl"] = True
             kwargs.update(self.ssl)
         return kwargs
@@ -150,22 +227,25 @@ def parse_options(
     if url is None:
         url = _url_from(host, port, ssl)
     elif host is not None or port is not None or ssl is not None:
+        _single_server(url, "host=, port= and ssl=")
         url = _merged_url(url, host, port, ssl)
     if not isinstance(url, str):
         raise ConfigurationError(f"a Redis lock manager takes a redis:// URL, not {url!r}")
     parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    mode = SCHEMES.get(scheme)
     try:
-        port = parts.port or 6379
         password = unquote(parts.password) if parts.password is not None else None
+        port = parts.port or 6379 if mode == SINGLE else 0
     except ValueError:
         raise ConfigurationError(
             f"the port in {_shown(url, parts.password)!r} is not a number from 1 to 65535"
         ) from None
     shown = _shown(url, password)
-    scheme = parts.scheme.lower()
-    if scheme not in ("redis", "rediss"):
+    if mode is None:
         raise ConfigurationError(
-            f"a Redis lock manager takes redis:// or rediss:// URLs, not {shown!r}"
+            f"a Redis lock manager takes {', '.join(f'{name}://' for name in SCHEMES)} "
+            f"URLs, not {shown!r}"
         )
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
 
@@ -183,17 +263,39 @@ def parse_options(
         _agree(name, in_url, query.get(name), (options or {}).get(name), shown)
     tls_names = (*_SSL_OPTIONS, "ssl_check_hostname")
     tls = {name: given[name] for name in tls_names if name in given}
-    if tls and scheme != "rediss":
+    if tls and not scheme.startswith("rediss"):
         raise ConfigurationError(
-            f"options {', '.join(sorted(tls))} need TLS; write the URL as rediss:// "
-            f"instead of {shown!r}"
+            f"options {', '.join(sorted(tls))} need TLS; write the URL as "
+            f"{scheme.replace('redis', 'rediss', 1)}:// instead of {shown!r}"
+        )
+    sentinel_given = sorted(name for name in _SENTINEL_OPTIONS if name in given)
+    if sentinel_given and mode != SENTINEL:
+        raise ConfigurationError(
+            f"options {', '.join(sentinel_given)} are for Sentinel URLs "
+            f"(redis+sentinel://host:26379/service/db), not {shown!r}"
         )
     _agree("db", None, query.get("db"), (options or {}).get("db"), shown)
+    nodes: tuple[tuple[str, int], ...] = ()
+    service_name = None
+    path = parts.path
+    if mode == SINGLE:
+        host = unquote(parts.hostname or "localhost")
+    else:
+        nodes = _nodes(parts.netloc.rpartition("@")[2], _DEFAULT_PORTS[mode], shown)
+        (host, port) = nodes[0]
+        if mode == SENTINEL:
+            service_name, path = _service(path, shown)
+    db = _db(path, given.get("db"), shown)
+    if mode == CLUSTER and db != 0:
+        raise ConfigurationError(
+            f"a Redis Cluster has only database 0, and {shown!r} asks for database {db}; "
+            "leave the database out of the URL"
+        )
     return RedisOptions(
         scheme=scheme,
-        host=unquote(parts.hostname or "localhost"),
+        host=host,
         port=port,
-        db=_db(parts.path, given.get("db"), shown),
+        db=db,
         username=parse_text("username", given.get("username", username)),
         password=parse_text("password", given.get("password", password)),
         hold_timeout=parse_optional_seconds("hold_timeout", hold_timeout),
@@ -204,7 +306,63 @@ def parse_options(
         recheck_interval=given.get("recheck_interval", DEFAULT_RECHECK_INTERVAL),
         client_name=given.get("client_name"),
         ssl=tls,
+        nodes=nodes,
+        service_name=service_name,
+        sentinel_username=given.get("sentinel_username"),
+        sentinel_password=given.get("sentinel_password"),
     )
+
+
+def _single_server(url: object, what: str) -> None:
+    """Keywords that place one server do not go with a Sentinel or Cluster URL."""
+    if not isinstance(url, str):
+        return
+    scheme = url.partition("://")[0].lower()
+    if SCHEMES.get(scheme, SINGLE) != SINGLE:
+        raise ConfigurationError(
+            f"{what} describe one server; a {scheme}:// URL names its servers itself "
+            f"(host1:port1,host2:port2): put them there, not in keywords ({_shown(url, None)!r})"
+        )
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _nodes(netloc: str, default_port: int, shown: str) -> tuple[tuple[str, int], ...]:
+    """``host1[:port1],host2[:port2]`` (IPv6 in brackets) as ``((host, port), ...)``."""
+    nodes = []
+    for item in netloc.split(","):
+        text = item.strip()
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port_text = rest[1:] if rest.startswith(":") else rest
+        else:
+            host, _, port_text = text.partition(":")
+        host = unquote(host)
+        if not host or any(c in host for c in "/?#@[]"):
+            raise ConfigurationError(
+                f"{shown!r} names a server without a host ({item!r}); list them as "
+                "host1:port1,host2:port2"
+            )
+        if port_text and (not port_text.isdigit() or not 0 < int(port_text) < 65536):
+            raise ConfigurationError(
+                f"the port in {item!r} of {shown!r} is not a number from 1 to 65535"
+            )
+        nodes.append((host, int(port_text) if port_text else default_port))
+    return tuple(nodes)
+
+
+def _service(path: str, shown: str) -> tuple[str, str]:
+    """``/service[/db]`` of a Sentinel URL as ``(service, "/db")``."""
+    service, _, rest = path.strip("/").partition("/")
+    if not service:
+        raise ConfigurationError(
+            f"{shown!r} names no service: a Sentinel URL is "
+            "redis+sentinel://host1:26379,host2:26379/<service_name>/<db>, the service "
+            "being the master's name in the sentinels' 'sentinel monitor' line"
+        )
+    return unquote(service), rest
 
 
 def _shown(url: str, password: str | None) -> str:

@@ -57,6 +57,10 @@ KNOWN: dict[tuple[Kind, str], Known] = {
     ("lock_manager", "abfss"): Known(_OBJECT_LOCKS, "moorage[azure]"),
     ("lock_manager", "redis"): _REDIS,
     ("lock_manager", "rediss"): _REDIS,
+    ("lock_manager", "redis+sentinel"): _REDIS,
+    ("lock_manager", "rediss+sentinel"): _REDIS,
+    ("lock_manager", "redis+cluster"): _REDIS,
+    ("lock_manager", "rediss+cluster"): _REDIS,
     ("serializer", "msgpack"): Known(
         "moorage_msgpack.serializer:MsgpackSerializer", "moorage[msgpack]"
     ),
