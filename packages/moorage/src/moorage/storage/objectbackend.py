@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from fsspec.asyn import AsyncFileSystem
 
 from moorage.errors import ConfigurationError, StorageError
+from moorage.landing import land
 from moorage.storage.base import Storage
 from moorage.storage.conditions import WriteCondition
 from moorage.storage.entries import StorageEntry
@@ -169,6 +170,11 @@ class ObjectBackend(Storage):
         self._guard = threading.Lock()
         self._fs = None
         self._fs_pid = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Unpickled through `moorage.landing.land`: a worker that receives equal
+        storages task after task shares one, and with it one client."""
+        return (land, (type(self), self.__getstate__()))
 
     def __eq__(self, other: object) -> bool:
         """Equal when of the same class, at the same URL, with the same options

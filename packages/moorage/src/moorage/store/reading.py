@@ -120,11 +120,12 @@ def version_op(store: StoreBase, key: str) -> Op[str | None]:
 
 
 def wait_op(store: StoreBase, key: str, holder: str | None) -> Op[None]:
-    """Wait while another holder has ``key`` locked."""
+    """Wait while another holder has ``key`` locked (one question to the lock manager
+    when nobody has it)."""
     manager = store.lock_manager
     if manager is not None:
-        holder = holder or generate_default_holder()
-        if not (yield from Call(manager.is_lock_holder, manager.ais_lock_holder, key, holder)):
+        current = yield from Call(manager.lock_holder, manager.alock_holder, key)
+        if current is not None and current != (holder or generate_default_holder()):
             yield from Call(manager.wait_for_lock, manager.await_for_lock, key)
 
 
@@ -134,13 +135,17 @@ def read_op(
     holder: str | None,
     use_cache: bool = True,
     allow: Callable[[Serializer], bool] | None = None,
+    wait: bool = True,
 ) -> Op[ResultRecord[Any]]:
     """Read a record; ``use_cache=False`` goes to storage even when the memory cache
     has the key (a SERIALIZABLE transaction must see other processes' writes).
     ``allow`` checks the serializer before a stored value is decoded (`DecodeRefused`
-    if it says no); a value the memory cache holds is decoded already."""
+    if it says no); a value the memory cache holds is decoded already. ``wait``: first
+    wait while another holder has the key locked, as Prefect's reads do; a task's
+    first look skips that (a committed record is whole, written atomically) so that a
+    hit costs one read with or without a lock manager."""
     validate_key(key)
-    if store.lock_manager is not None:
+    if wait and store.lock_manager is not None:
         yield from wait_op(store, key, holder)
     try:
         cached = store.cached(key) if use_cache else None

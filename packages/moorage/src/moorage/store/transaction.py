@@ -31,6 +31,7 @@ forms.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self, TypedDict, Unpack
@@ -55,6 +56,8 @@ __all__ = ["Transaction", "TransactionOptions", "TransactionState"]
 
 _NOTHING: Any = object()
 
+logger = logging.getLogger("moorage.transactions")
+
 
 class TransactionOptions(TypedDict, total=False):
     """The keyword options of `ResultStore.transaction` (all optional)."""
@@ -69,6 +72,12 @@ class TransactionOptions(TypedDict, total=False):
     hold_timeout: float | None
     #: The committed record's expiration, a datetime or a timedelta (default None).
     expiration: dt.datetime | dt.timedelta | None
+    #: Commit even if the lock lapsed while the value was computed (default False:
+    #: `LockError`, nothing written). The write then stays under the condition found at
+    #: `Transaction.begin` (create only, or replace only that version where the storage
+    #: has versions), which is what tasks want: a long computation keeps its result
+    #: unless someone else committed first, whose record it then returns.
+    keep_after_lapse: bool
 
 
 class TransactionState(StrEnum):
@@ -115,6 +124,7 @@ class Transaction:
         self.lock_timeout = options.get("lock_timeout")
         self.hold_timeout = options.get("hold_timeout")
         self.expiration = options.get("expiration")
+        self.keep_after_lapse = options.get("keep_after_lapse", False)
         self.state = TransactionState.PENDING
         #: The record committed under the key, once known: the one this transaction
         #: wrote, or the one another writer committed first.
@@ -244,12 +254,23 @@ class Transaction:
             return
         manager = self.store.require_lock_manager()
         still = Call(manager.is_lock_holder, manager.ais_lock_holder, self.key, self.holder)
-        if not (yield from still):
-            raise LockError(
-                f"the lock on {self.key!r} in {manager.url} lapsed before the commit (its "
-                "hold timeout passed), so another holder may have written meanwhile; "
-                "nothing was written. Give the transaction a longer hold_timeout"
+        if (yield from still):
+            return
+        if self.keep_after_lapse:
+            logger.warning(
+                "the lock on %r in %s lapsed before the commit; committing under the "
+                "condition found at the start (%s). Give a longer hold_timeout "
+                "(MOORAGE_LOCK_HOLD_TIMEOUT) to keep other callers from computing it too",
+                self.key,
+                manager.url,
+                "create only" if self._condition and self._condition.if_absent else "replace",
             )
+            return
+        raise LockError(
+            f"the lock on {self.key!r} in {manager.url} lapsed before the commit (its "
+            "hold timeout passed), so another holder may have written meanwhile; "
+            "nothing was written. Give the transaction a longer hold_timeout"
+        )
 
     def _rollback_op(self) -> Op[None]:
         if self.state is not TransactionState.COMMITTED:

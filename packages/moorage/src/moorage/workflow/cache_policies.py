@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import sys
+import types
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +44,8 @@ __all__ = [
     "Inputs",
     "NoCache",
     "TaskSource",
+    "source_key",
+    "uses_source",
 ]
 
 
@@ -139,27 +143,68 @@ class Inputs(CachePolicy):
 
 @dataclass(frozen=True)
 class TaskSource(CachePolicy):
-    """The key is a hash of the function's source code, so editing it invalidates."""
+    """The key is a hash of the function's source code, so editing it invalidates.
+
+    The same on the client and on every worker: a task carries its source key when it
+    is pickled, and a process that cannot read the source (a function defined in a
+    notebook, sent to a Dask or Ray worker) uses the key that travelled with it. See
+    `source_key`.
+    """
 
     def compute_key(self, context: CacheContext) -> str | None:
-        try:
-            return _SOURCE_KEYS[context.fn]
-        except (KeyError, TypeError):  # TypeError: not weak-referenceable, not cached
-            pass
-        fn = inspect.unwrap(context.fn)
-        try:
-            key = stable_hash(inspect.getsource(fn))
-        except (OSError, TypeError):  # no source file (a REPL, a C function): the bytecode
-            code = getattr(fn, "__code__", None)
-            key = stable_hash(code.co_code if code is not None else fn.__qualname__)
-        with contextlib.suppress(TypeError):
-            _SOURCE_KEYS[context.fn] = key
-        return key
+        task = context.task
+        if task is not None:
+            return str(task.source_key())
+        return source_key(context.fn)
 
 
 #: Each function's source hash, found once per process (the source of a loaded function
 #: does not change under it; reading it costs a file read and a tokenizer pass).
 _SOURCE_KEYS: weakref.WeakKeyDictionary[Callable[..., Any], str] = weakref.WeakKeyDictionary()
+
+
+def source_key(fn: Callable[..., Any], travelled: str | None = None) -> str:
+    """The hash of ``fn``'s source. Where the source cannot be read here, the key that
+    ``travelled`` with a pickled task (computed where the source could be read) is used;
+    failing that (a function made by ``exec`` or in ``python -c``), a hash of its
+    compiled code and the Python version: stable across processes of one interpreter
+    version, and new after an upgrade rather than silently equal to another function's.
+    """
+    try:
+        return _SOURCE_KEYS[fn]
+    except (KeyError, TypeError):  # TypeError: not weak-referenceable, not cached
+        pass
+    unwrapped = inspect.unwrap(fn)
+    try:
+        key = stable_hash(inspect.getsource(unwrapped))
+    except (OSError, TypeError):  # no source here: a notebook cell on a worker, a REPL
+        if travelled is not None:
+            return travelled
+        key = stable_hash("compiled", sys.version_info[:2], _code_material(unwrapped))
+    with contextlib.suppress(TypeError):
+        _SOURCE_KEYS[fn] = key
+    return key
+
+
+def _code_material(fn: Any) -> Any:
+    """What identifies a function without source: its code objects, recursively (the
+    bytecode, constants and names), or its qualified name if it has no code."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return getattr(fn, "__qualname__", type(fn).__qualname__)
+    return _code_parts(code)
+
+
+def _code_parts(code: types.CodeType) -> tuple[Any, ...]:
+    consts = tuple(
+        _code_parts(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts
+    )
+    return (code.co_code, consts, code.co_names, code.co_varnames)
+
+
+def uses_source(policy: CachePolicy) -> bool:
+    """Whether ``policy``'s key depends on the task's source (`TaskSource`)."""
+    return any(isinstance(part, TaskSource) for part in _parts(policy))
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,20 @@ import moorage
 def fetch(day: dt.date) -> bytes: ...
 ```
 
-A call of a task computes its cache key from the call (see `moorage.workflow.cache_policies`),
-opens a transaction on that key in its result store, and either reads the committed
-record or runs the function and commits its return value. A function that raises
-stores nothing. Async functions get the same behaviour with ``await``.
+A call of a task computes its cache key from the call (see `moorage.workflow.cache_policies`)
+and reads the record committed under it: a hit costs that one read, with or without
+locks. Only a miss opens a transaction on the key, which checks again and either reads
+what another caller committed meanwhile or runs the function and commits its return
+value. A function that raises stores nothing. Async functions get the same behaviour
+with ``await``.
+
+Exactly once: when the task's store has a lock manager (``MOORAGE_LOCK_MANAGER``, the
+store's ``lock_manager`` or the cache policy's) and the policy leaves the isolation
+level unset, a miss takes the key's lock before checking again (SERIALIZABLE), so the
+function runs at most once per key across threads, processes and machines; its commit
+is still conditional, so a holder whose lock lapsed during a long run cannot replace a
+newer result. A policy that sets ``isolation_level=READ_COMMITTED`` never locks: equal
+calls arriving together may then each run, and one commit wins.
 
 A flow is a function that sets defaults for the tasks it calls: its result storage,
 serializer, ``persist_result`` and ``cache_result_in_memory`` reach them through the run
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import importlib
 import inspect
 import logging
 import warnings
@@ -46,7 +57,15 @@ from moorage.store.context import RunContext, current_context, run_context
 from moorage.store.reading import read_op
 from moorage.store.store import ResultStore
 from moorage.store.transaction import Transaction
-from moorage.workflow.cache_policies import DEFAULT, NO_CACHE, CacheContext, CacheKeyFn, CachePolicy
+from moorage.workflow.cache_policies import (
+    DEFAULT,
+    NO_CACHE,
+    CacheContext,
+    CacheKeyFn,
+    CachePolicy,
+    source_key,
+    uses_source,
+)
 from moorage.workflow.calls import asks_for_results, bind, importable_as, plain_names, rebuild
 from moorage.workflow.hashing import UnhashableValue
 
@@ -68,7 +87,6 @@ class _Plan:
     parameters: dict[str, Any]
     persist: bool
     key: str | None
-    isolation_level: IsolationLevel
     overwrite: bool
 
     def context(self) -> RunContext:
@@ -80,11 +98,14 @@ class _Plan:
             is_task=True,
         )
 
-    @property
-    def reads_first(self) -> bool:
-        """Whether a committed record can answer the call before any transaction: it
-        can unless the call recomputes anyway or must hold the key's lock first."""
-        return not self.overwrite and self.isolation_level is IsolationLevel.READ_COMMITTED
+    def isolation_level(self, chosen: IsolationLevel | None) -> IsolationLevel:
+        """The isolation of a miss's transaction: the policy's, else SERIALIZABLE when
+        the store has a lock manager (a miss computes once), else READ_COMMITTED."""
+        if chosen is not None:
+            return chosen
+        if self.store.lock_manager is not None:
+            return IsolationLevel.SERIALIZABLE
+        return IsolationLevel.READ_COMMITTED
 
 
 #: A stored result that exists but cannot be used: damaged, signed wrongly, a payload
@@ -105,7 +126,7 @@ def _stored_op(task: Task[Any, Any], store: ResultStore, key: str) -> Op[Any]:
     """The committed record under ``key``, or None when there is none to use (missing,
     expired or unreadable, with a warning: the transaction then decides)."""
     try:
-        record = yield from read_op(store, key, None)
+        record = yield from read_op(store, key, None, wait=False)
     except _UNREADABLE as exc:
         _unreadable(task, key, exc)
         _explain(task, key, f"miss: the stored record cannot be read ({type(exc).__name__})")
@@ -139,12 +160,15 @@ def _explain(task: Task[Any, Any], key: str | None, why: str) -> None:
         logger.debug("task %r, key %r: %s", task.name, key, why)
 
 
-def _before_reading(task: Task[Any, Any], plan: _Plan) -> None:
-    """Explain a call that does not read first: it recomputes, or reads under a lock."""
+def _transaction(task: Task[Any, Any], plan: _Plan, key: str) -> Transaction:
+    """The transaction of a call that found nothing to read (or must recompute). Under
+    a lock, a lapsed lock does not discard the result: the commit stays conditional."""
+    level = plan.isolation_level(task._isolation_level)
     if plan.overwrite:
-        _explain(task, plan.key, "miss: refresh_cache recomputes the value")
-    elif not plan.reads_first:
-        _explain(task, plan.key, f"reading under the key's lock ({plan.isolation_level.value})")
+        _explain(task, key, "miss: refresh_cache recomputes the value")
+    elif level is IsolationLevel.SERIALIZABLE:
+        _explain(task, key, "checking again under the key's lock (SERIALIZABLE)")
+    return plan.store.transaction(key, level, overwrite=plan.overwrite, keep_after_lapse=True)
 
 
 def _persist_decision(
@@ -204,19 +228,33 @@ class Task(Generic[P, R]):
         self._signature = inspect.signature(fn)
         self._names = plain_names(self._signature)
         level = getattr(cache_policy, "isolation_level", None)
-        self._isolation_level = IsolationLevel(level or IsolationLevel.READ_COMMITTED)
+        #: None: SERIALIZABLE where the store has a lock manager, else READ_COMMITTED.
+        self._isolation_level = None if level is None else IsolationLevel(level)
         self._memo: tuple[Any, Any] | None = None  # (base store or settings, derived store)
+        self._source_key: str | None = None  # found on first use
+        self._travelled_source: str | None = None  # the sender's, if this one was pickled
 
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
 
     # -- travelling: by reference when importable, like the function it wraps ---------
 
-    def __reduce__(self) -> str | tuple[Any, ...]:
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The source key travels too, so a worker that cannot read the source (a
+        # notebook's function on a Dask or Ray worker) keys calls as the client does.
+        travelled = self.source_key() if uses_source(self.cache_policy) else None
         qualname = importable_as(self, self.fn)
-        if qualname is not None:
-            return qualname  # pickle stores "module.qualname" and looks it up on load
-        return (rebuild, (type(self), self.fn, self._options()))
+        if qualname is not None:  # by reference: the receiver imports its own copy
+            return (find_task, (self.fn.__module__, qualname, travelled))
+        return (rebuild_task, (type(self), self.fn, self._options(), travelled))
+
+    def source_key(self) -> str:
+        """The hash of this task's source that `TASK_SOURCE` puts in its keys: read here
+        where possible, else the one computed where the task was pickled."""
+        key = self._source_key
+        if key is None:
+            key = self._source_key = source_key(self.fn, self._travelled_source)
+        return key
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -261,7 +299,6 @@ class Task(Generic[P, R]):
             parameters=bind(self._signature, self._names, args, kwargs),
             persist=persist,
             key=None,
-            isolation_level=self._isolation_level,
             overwrite=bool(self.refresh_cache),
         )
         if persist:
@@ -303,15 +340,13 @@ class Task(Generic[P, R]):
             _explain(self, None, "not cached: no cache key")
             with run_context(plan.context()):
                 return self.fn(*args, **kwargs)
-        if plan.reads_first:
+        if not plan.overwrite:
             record = self._memory_hit(plan.store, plan.key) or run_sync(
                 _stored_op(self, plan.store, plan.key)
             )
             if record is not None:
                 return cast(R, record.result)
-        else:
-            _before_reading(self, plan)
-        txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
+        txn = _transaction(self, plan, plan.key)
         with txn:
             if txn.is_committed():
                 record = run_sync(_committed_op(self, txn, plan.key))
@@ -329,15 +364,13 @@ class Task(Generic[P, R]):
             _explain(self, None, "not cached: no cache key")
             with run_context(plan.context()):
                 return await fn(*args, **kwargs)
-        if plan.reads_first:
+        if not plan.overwrite:
             record = self._memory_hit(plan.store, plan.key) or await run_async(
                 _stored_op(self, plan.store, plan.key)
             )
             if record is not None:
                 return record.result
-        else:
-            _before_reading(self, plan)
-        txn = plan.store.transaction(plan.key, plan.isolation_level, overwrite=plan.overwrite)
+        txn = _transaction(self, plan, plan.key)
         async with txn:
             if txn.is_committed():
                 record = await run_async(_committed_op(self, txn, plan.key))
@@ -347,6 +380,29 @@ class Task(Generic[P, R]):
                 result = await fn(*args, **kwargs)
             txn.stage(result, expiration=self.cache_expiration)
         return txn.record.result if txn.record is not None else result
+
+
+def find_task(module: str, qualname: str, travelled: str | None) -> Task[Any, Any]:
+    """Unpickle a task sent by reference: the receiver's own object, by its name. Where
+    the receiver cannot read the source, it keys calls with the sender's source key."""
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    if not isinstance(found, Task):
+        raise TypeError(f"{module}.{qualname} is {type(found).__name__}, not a moorage task")
+    if found._travelled_source is None:
+        found._travelled_source = travelled
+    return found
+
+
+def rebuild_task(
+    cls: type[Task[Any, Any]], fn: Any, options: dict[str, Any], travelled: str | None
+) -> Task[Any, Any]:
+    """Unpickle a task sent by value (a local function, a notebook's): built again from
+    its function and options, keyed with the source key computed where it was sent."""
+    rebuilt = rebuild(cls, fn, options)
+    rebuilt._source_key = travelled
+    return cast(Task[Any, Any], rebuilt)
 
 
 @overload
