@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, cast
 
 from moorage.errors import ConfigurationError, LockError
+from moorage.landing import land
 from moorage.operations import Call, Op, in_thread, run_async, run_sync
 
 __all__ = [
@@ -142,6 +143,12 @@ class LockManager(ABC):
         vars(self).update(state)
         self.start_process_state()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Unpickled through `moorage.landing.land`: a process that receives equal
+        managers again and again (a worker running task after task) shares one, and
+        with it one set of clients."""
+        return (land, (type(self), self.__getstate__()))
+
     def start_process_state(self) -> None:  # noqa: B027 - optional hook
         """Build the attributes named in `process_state` (called after unpickling; call
         it from ``__init__`` too). Build connections lazily, on first use, and rebuild
@@ -173,14 +180,12 @@ class LockManager(ABC):
     def stop_waiting(self, key: str, holder: str) -> None:  # noqa: B027 - optional hook
         """Leave ``key``'s queue of waiters (called when a waiting acquire gives up)."""
 
-    async def atry_acquire_waiting(
-        self, key: str, holder: str, hold_timeout: float | None
-    ) -> bool:
+    async def atry_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
         """Async twin of `try_acquire_waiting`; the default is `atry_acquire`, so a
         backend that overrides one of the two overrides both."""
         return await self.atry_acquire(key, holder, hold_timeout)
 
-    async def astop_waiting(self, key: str, holder: str) -> None:
+    async def astop_waiting(self, key: str, holder: str) -> None:  # noqa: B027 - optional
         """Async twin of `stop_waiting`; the default does nothing, as `stop_waiting`."""
 
     def effective_hold_timeout(self, hold_timeout: float | None) -> float | None:
