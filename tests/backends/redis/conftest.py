@@ -11,6 +11,9 @@ from moorage_redis import RedisLockManager
 
 from servers.cleanup import closing_all
 from servers.redis import RedisServer
+from servers.redis_modes import redis_cluster, redis_sentinel
+
+__all__ = ["MakeManager", "redis_cluster", "redis_sentinel"]  # the session fixtures
 
 MakeManager = Callable[..., RedisLockManager]
 
