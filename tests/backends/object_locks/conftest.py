@@ -90,7 +90,12 @@ def place(request: pytest.FixtureRequest) -> Iterator[Place]:
     at the end of the test."""
     backend = str(request.param)
     server = request.getfixturevalue(f"{backend}_server")
-    build = {"s3": _s3_place, "gcs": _gcs_place, "azure": _azure_place}[backend]
+    builders: dict[str, Callable[[Any], Place]] = {
+        "s3": _s3_place,
+        "gcs": _gcs_place,
+        "azure": _azure_place,
+    }
+    build = builders[backend]
     made = build(server)
     yield made
     for thing in made.made:

@@ -3,6 +3,7 @@ with its own copy of the manager (unpickled there): never two holders at once.""
 
 from __future__ import annotations
 
+import functools
 import pickle
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def test_threads_and_processes_exclude_each_other(place: Place, tmp_path: Path) 
             overlaps.append(found)
 
     running = [
-        BackgroundThread(lambda i=i: worker(f"thread-{i}"), name=f"thread-{i}").start()
+        BackgroundThread(functools.partial(worker, f"thread-{i}"), name=f"thread-{i}").start()
         for i in range(threads)
     ]
     for thread in running:
