@@ -19,6 +19,20 @@ by an unknown holder until `CORRUPT_LOCK_GRACE` seconds after it was last modifi
 the next acquirer replaces it. moorage itself never leaves one behind in normal
 operation, since it writes lock files by rename.
 
+Waiting is fair: a waiting `acquire_lock` joins the key's queue of waiters, a queue file
+beside the lock file (``my.key.queue``, written by rename under the same guard)::
+
+    [{"holder": ..., "seen": <epoch seconds of its latest attempt>}, ...]
+
+A free lock goes to the first waiter of the queue, so a holder that releases and asks
+again at once waits behind those already waiting. Each attempt of a waiter refreshes its
+``seen``; a waiter unseen for `QUEUE_GRACE` seconds (a killed process) loses its place,
+and one that gives up leaves at once (`stop_waiting`). A plain `try_acquire` never joins
+the queue and takes a free lock only when nobody waits (or it is the first waiter). The
+first waiter looks at the lock file every `FIRST_WAITER_POLL` seconds while it waits, so
+a release reaches it quickly; the others poll with the shared backoff. A queue file that
+cannot be parsed counts as one unknown waiter seen at its last modification.
+
 Expiry uses the wall clock (``time.time()``), so machines sharing a lock folder over a
 network file system need synchronised clocks.
 """
@@ -36,9 +50,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeGuard
 
 from moorage.config.options import parse_optional_seconds
 from moorage.errors import ConfigurationError, map_exceptions
@@ -49,6 +65,7 @@ from moorage.locking import (
     expiry_from,
     release_error,
 )
+from moorage.operations import in_thread
 from moorage_local.atomic_writes import open_temp, replace_with
 from moorage_local.errors import Translate, lock_error
 from moorage_local.folders import READ_FLAGS
@@ -57,10 +74,31 @@ from moorage_local.options import parse_local_options, root_from_url
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["CORRUPT_LOCK_GRACE", "GUARD_NAME", "FileLockManager", "lock_file_name"]
+__all__ = [
+    "CORRUPT_LOCK_GRACE",
+    "FIRST_WAITER_POLL",
+    "GUARD_NAME",
+    "QUEUE_GRACE",
+    "FileLockManager",
+    "lock_file_name",
+    "queue_file_name",
+]
 
 #: Seconds after its last change during which an unparsable lock file still counts as held.
 CORRUPT_LOCK_GRACE = 30.0
+
+#: Seconds a waiter keeps its place in a queue after its latest attempt. A waiter tries
+#: at least every 0.1 s (the shared backoff's cap), so only a waiter that stopped without
+#: leaving (a killed process, a stalled machine) is dropped; a free lock waits at most
+#: this long for a waiter that will never come.
+QUEUE_GRACE = 2.0
+
+#: Seconds between the first waiter's looks at the lock file while the lock is held: a
+#: cheap read without the guard, so that a release is noticed within this time.
+FIRST_WAITER_POLL = 0.005
+
+#: A queue file larger than this (bytes) is not read; no waiter joins one that would be.
+MAX_QUEUE_BYTES = 1 << 20
 
 #: The file whose flock serializes every lock change in a folder.
 GUARD_NAME = ".moorage-guard"
@@ -69,6 +107,13 @@ _UNSAFE = re.compile(r"[^a-z0-9_.-]")
 _GUARD_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 _HOSTNAME = socket.gethostname()
 _OPTIONS = {"hold_timeout": parse_optional_seconds}
+# A waiter rewrites its ``seen`` only when it is this old, so that polling does not
+# rewrite the queue file at every attempt.
+_REFRESH_AFTER = QUEUE_GRACE / 4
+
+#: The lock file of which this thread's (or asyncio task's) waiting acquire is first in
+#: line: its waits look at the lock file often instead of sleeping through the backoff.
+_first_in_line: ContextVar[str | None] = ContextVar("moorage_first_in_line", default=None)
 
 # Threads of this process take the folder guard one at a time, and never while the
 # process forks: a child must not inherit an open guard file, or its copy would keep the
@@ -94,6 +139,11 @@ def lock_file_name(key: str) -> str:
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         return f"#{digest}.lock"
     return f"{name}.lock"
+
+
+def queue_file_name(key: str) -> str:
+    """The name of ``key``'s queue file: its lock file's name ending in ``.queue``."""
+    return lock_file_name(key).removesuffix(".lock") + ".queue"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -146,20 +196,45 @@ class FileLockManager(LockManager):
 
     # -- the primitives ---------------------------------------------------------------
 
+    def queue_path(self, key: str) -> str:
+        """The absolute path of ``key``'s queue file (waiting acquirers, first first)."""
+        return os.path.join(self.folder, queue_file_name(key))
+
+    # -- the primitives ---------------------------------------------------------------
+
     def try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
-        """Take, extend or take over the lock on ``key`` without waiting."""
-        path = self.lock_path(key)
-        with map_exceptions(self._errors("acquire", key)), self._guard():
+        """Take, extend or take over the lock on ``key`` without waiting. A free lock is
+        refused while others wait for it in its queue, unless ``holder`` is the first."""
+        return self._attempt(key, holder, hold_timeout, join=False)[0]
+
+    def try_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        """One attempt of a waiting acquire: as `try_acquire`, and if refused, ``holder``
+        joins the queue (or refreshes its place in it)."""
+        taken, first = self._attempt(key, holder, hold_timeout, join=True)
+        _first_in_line.set(self.lock_path(key) if first else None)
+        return taken
+
+    async def atry_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        taken, first = await in_thread(self._attempt, key, holder, hold_timeout, join=True)
+        _first_in_line.set(self.lock_path(key) if first else None)  # in this task
+        return taken
+
+    def stop_waiting(self, key: str, holder: str) -> None:
+        """Leave ``key``'s queue, so the next waiter may take the lock at once."""
+        _first_in_line.set(None)
+        path = self.queue_path(key)
+        with map_exceptions(self._errors("stop waiting for", key)), self._guard():
             now = time.time()
-            found = _read_lock_file(path)
-            current = _holder(found, now, path)
-            if current is not None and current != holder:
-                return False
-            created = now
-            if current is not None and found is not None and found.created_at is not None:
-                created = found.created_at  # re-acquired: keeps its creation time
-            self._write(path, key, holder, created, expiry_from(now, hold_timeout))
-            return True
+            queue = _read_queue(path, now)
+            if queue is not None:
+                live = _live(queue, now)
+                live.pop(holder, None)
+                if live != queue:
+                    self._write_queue(path, live)
+
+    async def astop_waiting(self, key: str, holder: str) -> None:
+        _first_in_line.set(None)
+        await in_thread(self.stop_waiting, key, holder)
 
     def release_lock(self, key: str, holder: str) -> None:
         """Free the lock; `LockError` unless ``holder`` holds it now."""
@@ -176,7 +251,99 @@ class FileLockManager(LockManager):
         with map_exceptions(self._errors("read", key)):
             return _holder(_read_lock_file(path), time.time(), path)
 
+    # -- waiting -----------------------------------------------------------------------
+
+    def wait_until_free(self, key: str, delay: float) -> None:
+        """Sleep ``delay``; the first waiter instead looks at the lock file every
+        `FIRST_WAITER_POLL` seconds and returns as soon as the lock is free."""
+        path = self.lock_path(key)
+        if _first_in_line.get() != path:
+            time.sleep(delay)
+            return
+        deadline = time.monotonic() + delay
+        while not _looks_free(path):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(FIRST_WAITER_POLL, left))
+
+    async def await_until_free(self, key: str, delay: float) -> None:
+        """Async twin of `wait_until_free`."""
+        import asyncio
+
+        path = self.lock_path(key)
+        if _first_in_line.get() != path:
+            await asyncio.sleep(delay)
+            return
+        deadline = time.monotonic() + delay
+        while not await in_thread(_looks_free, path):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(FIRST_WAITER_POLL, left))
+
     # -- internals ---------------------------------------------------------------------
+
+    def _attempt(
+        self, key: str, holder: str, hold_timeout: float | None, *, join: bool
+    ) -> tuple[bool, bool]:
+        """Under the guard, take the lock if ``holder`` may: it holds it, or the lock is
+        free and nobody waits or ``holder`` waits first. If not, and with ``join``, put
+        ``holder`` in the queue or refresh its place. Returns whether the lock was taken
+        and whether ``holder`` is now first in line for it."""
+        path, queue_path = self.lock_path(key), self.queue_path(key)
+        with map_exceptions(self._errors("acquire", key)), self._guard():
+            now = time.time()
+            found = _read_lock_file(path)
+            current = _holder(found, now, path)
+            held_by_other = current is not None and current != holder
+            if held_by_other and not join:
+                return False, False
+            queue = _read_queue(queue_path, now)  # one failed open when nobody waits
+            live = {} if queue is None else _live(queue, now)
+            if held_by_other or (current is None and not _may_take(live, holder)):
+                if not join:
+                    return False, False
+                return False, self._join(queue_path, queue, live, holder, now)
+            created = now
+            if current is not None and found is not None and found.created_at is not None:
+                created = found.created_at  # re-acquired: keeps its creation time
+            self._write(path, key, holder, created, expiry_from(now, hold_timeout))
+            if queue is not None:
+                live.pop(holder, None)
+                if live != queue:
+                    self._write_queue(queue_path, live)
+            return True, False
+
+    def _join(
+        self,
+        path: str,
+        queue: dict[str, float] | None,
+        live: dict[str, float],
+        holder: str,
+        now: float,
+    ) -> bool:
+        """Put ``holder`` in the queue ``live`` (the queue file's live waiters) or refresh
+        its ``seen``, writing the file if anything changed; whether it is first now."""
+        seen = live.get(holder)
+        if seen is None or now - seen >= _REFRESH_AFTER:
+            grown = {**live, holder: now}
+            if seen is not None or len(_queue_bytes(grown)) <= MAX_QUEUE_BYTES:
+                live = grown  # a new waiter joins only a queue that stays readable
+        if live != queue:
+            self._write_queue(path, live)
+        return next(iter(live), None) == holder
+
+    def _write_queue(self, path: str, live: dict[str, float]) -> None:
+        """Replace the queue file atomically with ``live``, or remove it when empty."""
+        if not live:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            return
+        fd, temp = open_temp(self.folder)
+        replace_with(path, fd, temp, (_queue_bytes(live),))
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -255,6 +422,69 @@ def _holder(found: _LockFile | None, now: float, path: str) -> str | None:
     return None if found.info.expired(now) else found.info.holder
 
 
-def _is_number(value: object) -> bool:
+def _looks_free(path: str) -> bool:
+    """Whether the lock file at ``path`` shows a free lock, read without the guard (an
+    error counts as free: the attempt that follows takes the guard and reports it)."""
+    try:
+        return _holder(_read_lock_file(path), time.time(), path) is None
+    except OSError:
+        return True
+
+
+def _read_queue(path: str, now: float) -> dict[str, float] | None:
+    """The queue file at ``path`` as {holder: seen}, first waiter first; None if there is
+    none. Its content is untrusted: one that cannot be parsed, is too large, or holds
+    anything but a list of ``{"holder": str, "seen": finite number}`` counts as one
+    unknown waiter seen at the file's last modification, dropped after `QUEUE_GRACE`.
+    A ``seen`` in the future (another machine's clock) counts as ``now``."""
+    try:
+        fd = os.open(path, READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    try:
+        mtime = os.fstat(fd).st_mtime
+        raw = os.read(fd, MAX_QUEUE_BYTES + 1)
+    finally:
+        os.close(fd)
+    queue = _parse_queue(raw) if len(raw) <= MAX_QUEUE_BYTES else None
+    if queue is None:
+        return {f"<unknown: unreadable queue file {path}>": min(mtime, now)}
+    return {holder: min(seen, now) for holder, seen in queue.items()}
+
+
+def _parse_queue(raw: bytes) -> dict[str, float] | None:
+    """A queue file's bytes as {holder: seen}, or None if they are not a valid queue."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, list):
+        return None
+    queue: dict[str, float] = {}
+    for entry in data:
+        if not isinstance(entry, dict):
+            return None
+        holder, seen = entry.get("holder"), entry.get("seen")
+        if not isinstance(holder, str) or not _is_number(seen):
+            return None
+        queue.setdefault(holder, float(seen))
+    return queue
+
+
+def _live(queue: dict[str, float], now: float) -> dict[str, float]:
+    """The waiters of ``queue`` seen within `QUEUE_GRACE` seconds, in order."""
+    return {holder: seen for holder, seen in queue.items() if now - seen < QUEUE_GRACE}
+
+
+def _may_take(live: dict[str, float], holder: str) -> bool:
+    """Whether ``holder`` may take a free lock: nobody waits, or it is the first."""
+    return not live or next(iter(live)) == holder
+
+
+def _queue_bytes(live: dict[str, float]) -> bytes:
+    return json.dumps([{"holder": h, "seen": seen} for h, seen in live.items()]).encode()
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
     """A finite int or float (JSON also parses NaN and Infinity)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
