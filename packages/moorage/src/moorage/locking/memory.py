@@ -1,11 +1,18 @@
 """The built-in ``memory://`` lock manager: locks shared by the threads and asyncio tasks
-of one process (one manager per hold timeout), released in a forked child."""
+of one process (one manager per hold timeout), released in a forked child.
+
+Waiting is fair: a waiting `acquire_lock` joins the key's queue, and a free lock goes to
+the first waiter in it, so threads are served in the order they started waiting and a
+holder that releases and asks again at once waits behind them. A waiter that gives up
+leaves the queue; one that has not tried for `QUEUE_GRACE` seconds loses its place.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from contextvars import ContextVar
 from typing import Any, ClassVar, Self, cast
 from urllib.parse import urlsplit
 
@@ -19,7 +26,16 @@ from moorage.locking.base import (
     release_error,
 )
 
-__all__ = ["MemoryLockManager"]
+__all__ = ["QUEUE_GRACE", "MemoryLockManager"]
+
+#: Seconds a waiter keeps its place in a queue after its latest attempt. A waiting
+#: thread tries again at least every 0.1 s (the shared backoff's cap), so only a waiter
+#: that stopped without leaving (its thread stuck, a task dropped) is passed over.
+QUEUE_GRACE = 2.0
+
+#: The (key, holder) this thread's (or asyncio task's) waiting acquire waits as, so that
+#: its waits know whether a free lock is its to take.
+_waiting_as: ContextVar[tuple[str, str] | None] = ContextVar("moorage_waiting_as", default=None)
 
 
 class MemoryLockManager(LockManager):
@@ -31,12 +47,21 @@ class MemoryLockManager(LockManager):
     locks never cross processes. A child made by ``fork()`` starts with no locks and a
     fresh condition variable, since the parent's threads hold the parent's locks.
 
-    Waiting threads are woken by a condition variable when a lock is released.
+    Waiting threads are woken by a condition variable when a lock is released, and a
+    free lock goes to the first of them that started waiting (see the module's notes).
     """
 
     schemes = ("memory",)
     _locks: ClassVar[dict[str, LockInfo]] = {}
+    #: Per key, its waiters in arrival order, each with the monotonic time it last tried.
+    _queues: ClassVar[dict[str, dict[str, float]]] = {}
     _cond: ClassVar[threading.Condition] = threading.Condition()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that keeps its own locks (its own ``_locks``) gets its own queues."""
+        super().__init_subclass__(**kwargs)
+        if "_locks" in vars(cls) and "_queues" not in vars(cls):
+            cls._queues = {}
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         if cls is not MemoryLockManager:  # subclasses build their instances as usual
@@ -65,14 +90,64 @@ class MemoryLockManager(LockManager):
             return None
         return info
 
+    def _live_queue(self, key: str) -> dict[str, float]:
+        """``key``'s waiters tried within `QUEUE_GRACE` seconds, first first (the others
+        are dropped); an empty dict when nobody waits."""
+        queue = self._queues.get(key)
+        if queue is None:
+            return {}
+        now = time.monotonic()
+        stale = [holder for holder, seen in queue.items() if now - seen >= QUEUE_GRACE]
+        for holder in stale:
+            del queue[holder]
+        if not queue:
+            del self._queues[key]
+        elif stale:
+            self._cond.notify_all()  # a new first waiter may take a free lock
+        return queue
+
     def try_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        """Take the lock without waiting: if ``holder`` holds it (extending it), or it is
+        free and nobody waits for it or ``holder`` waits first. Never joins the queue."""
         with self._cond:
             now = time.time()
             info = self._current(key, now)
+            queue = self._live_queue(key)
             if info is not None and info.holder != holder:
                 return False
+            if info is None and queue and next(iter(queue)) != holder:
+                return False  # free, but kept for the first waiter
             self._locks[key] = LockInfo(holder, expiry_from(now, hold_timeout))
+            if queue.pop(holder, None) is not None and not queue:
+                del self._queues[key]
             return True
+
+    def try_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        """One attempt of a waiting acquire: `try_acquire`, and if refused, ``holder``
+        joins the end of the queue or refreshes its place."""
+        if self.try_acquire(key, holder, hold_timeout):
+            _waiting_as.set(None)
+            return True
+        with self._cond:
+            self._queues.setdefault(key, {})[holder] = time.monotonic()
+        _waiting_as.set((key, holder))
+        return False
+
+    def stop_waiting(self, key: str, holder: str) -> None:
+        """Leave ``key``'s queue and wake the others: one of them may be first now."""
+        _waiting_as.set(None)
+        with self._cond:
+            queue = self._queues.get(key)
+            if queue is not None and queue.pop(holder, None) is not None:
+                if not queue:
+                    del self._queues[key]
+                self._cond.notify_all()
+
+    async def atry_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
+        return self.try_acquire_waiting(key, holder, hold_timeout)
+
+    async def astop_waiting(self, key: str, holder: str) -> None:
+        self.stop_waiting(key, holder)
 
     def release_lock(self, key: str, holder: str) -> None:
         with self._cond:
@@ -88,9 +163,21 @@ class MemoryLockManager(LockManager):
             return None if info is None else info.holder
 
     def wait_until_free(self, key: str, delay: float) -> None:
+        """Wait on the condition for at most ``delay`` unless the lock is free for this
+        waiter: free and, if others wait, this thread's waiting holder is the first."""
         with self._cond:
-            if key in self._locks:
+            if self._current(key, time.time()) is not None or not self._free_for_me(key):
                 self._cond.wait(delay)
+
+    def _free_for_me(self, key: str) -> bool:
+        """Whether a free ``key`` may be taken by the caller (called under the condition):
+        nobody waits, the caller is not a waiting acquire (`wait_for_lock`), or it is the
+        first waiter."""
+        waiting = _waiting_as.get()
+        if waiting is None or waiting[0] != key:
+            return True
+        queue = self._live_queue(key)
+        return not queue or next(iter(queue)) == waiting[1]
 
     async def atry_acquire(self, key: str, holder: str, hold_timeout: float | None) -> bool:
         return self.try_acquire(key, holder, hold_timeout)
@@ -140,6 +227,8 @@ def _memory_after_fork() -> None:
             cls._cond = threading.Condition()
         if "_locks" in vars(cls):
             cls._locks.clear()
+        if "_queues" in vars(cls):
+            cls._queues.clear()
 
 
 if hasattr(os, "register_at_fork"):
