@@ -2,7 +2,7 @@
 
 The contract is one class, `LockManagerContract`, built from groups of cases that each
 module of this package holds: `harness` (the fixtures, `LockManagerFactory` and the
-tuning attributes), `holding`, `expiry`, `waiting` and `sharing`.
+tuning attributes), `holding`, `expiry`, `waiting`, `fairness` and `sharing`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ groups of cases in this package."""
 from __future__ import annotations
 
 from moorage.testing.locks.expiry import ExpiryCases
+from moorage.testing.locks.fairness import FairWaitingCases
 from moorage.testing.locks.holding import HoldingCases
 from moorage.testing.locks.sharing import SharingCases
 from moorage.testing.locks.waiting import WaitingCases
@@ -11,7 +12,7 @@ from moorage.testing.locks.waiting import WaitingCases
 __all__ = ["LockManagerContract"]
 
 
-class LockManagerContract(HoldingCases, ExpiryCases, WaitingCases, SharingCases):
+class LockManagerContract(HoldingCases, ExpiryCases, WaitingCases, FairWaitingCases, SharingCases):
     """Contract tests for a `moorage.locking.base.LockManager` backend.
 
     Subclass it in your own test suite (name the subclass ``Test...``) and override the
@@ -44,11 +45,19 @@ class LockManagerContract(HoldingCases, ExpiryCases, WaitingCases, SharingCases)
     No test asserts on speed: waits that should succeed get ``wait_timeout`` seconds and
     assert the outcome. Class attributes tune the contract: ``default_hold_timeout``,
     ``short_hold_timeout``, ``wait_timeout``, ``contention_threads``,
-    ``contention_rounds`` and ``shared_backend`` (see
+    ``contention_rounds``, ``shared_backend`` and ``fair_waiting`` (see
     `moorage.testing.locks.harness.LockManagerHarness`).
+
+    Waiting is expected to be fair: a free lock goes to the waiter already waiting, not
+    to a holder that releases and asks again at once. A backend whose waiters only poll
+    (nothing queues them) sets ``fair_waiting = False``, and the ``test_fair_waiting_*``
+    cases are skipped::
+
+        class TestMyLockManager(LockManagerContract):
+            fair_waiting = False  # waiters poll; no queue
 
     The tests come in groups, one class each, that this class combines: acquiring and
     releasing (`HoldingCases`), hold timeouts (`ExpiryCases`), waiting
-    (`WaitingCases`), and managers that share a backend or travel by pickle
-    (`SharingCases`).
+    (`WaitingCases`), fair waiting (`FairWaitingCases`), and managers that share a
+    backend or travel by pickle (`SharingCases`).
     """

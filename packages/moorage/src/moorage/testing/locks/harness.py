@@ -2,8 +2,8 @@
 
 The ``make_lock_manager`` fixture that plugin authors override, the ``lock_manager``
 and ``lock_key`` fixtures built on it, and the class attributes that tune timeouts and
-contention. Each group of cases (holding, expiry, waiting, sharing) subclasses it, and
-`LockManagerContract` combines the groups into the one class authors subclass.
+contention. Each group of cases (holding, expiry, waiting, fairness, sharing) subclasses
+it, and `LockManagerContract` combines the groups into the one class authors subclass.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ class LockManagerHarness:
     contention_rounds: ClassVar[int] = 10
     #: Whether two managers made by ``make_lock_manager`` in one test share their locks.
     shared_backend: ClassVar[bool] = True
+    #: Whether the backend queues its waiters, so that a free lock goes to the first of
+    #: them (`moorage.locking.base.LockManager.try_acquire_waiting`). A backend that only
+    #: polls sets it False, which skips the ``test_fair_waiting_*`` cases.
+    fair_waiting: ClassVar[bool] = True
 
     @pytest.fixture
     def make_lock_manager(self) -> LockManagerFactory:
