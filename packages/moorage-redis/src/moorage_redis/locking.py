@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AbstractContextManager, suppress
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +44,10 @@ from moorage_redis.scripts import (
 from moorage_redis.waiting import LIVENESS_MS, wait_op
 
 __all__ = ["RedisLockManager", "ReleaseWaiter"]
+
+#: The outcome of the last `RedisLockManager.try_acquire_waiting` in this thread or
+#: task: the hook answers a bool, and the waiting loop also needs the lock's time to live.
+_last_attempt: ContextVar[Attempt | None] = ContextVar("moorage_redis_last_attempt", default=None)
 
 
 class RedisLockManager(LockManager):
@@ -154,7 +159,17 @@ class RedisLockManager(LockManager):
     def try_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
         """One try of a waiting acquire: take the lock if it is free and ``holder`` is
         the first live waiter (or none waits), else join (or stay in) the queue."""
-        return self.attempt(key, holder, hold_ms(hold_timeout), waiting=True).done
+        outcome = self.attempt(key, holder, hold_ms(hold_timeout), waiting=True)
+        _last_attempt.set(outcome)
+        return outcome.done
+
+    def _waiting_attempt(self, key: str, holder: str, hold_timeout: float | None) -> Attempt:
+        """A try of `acquire_lock`, through `try_acquire_waiting` (so a subclass or a
+        wrapper of that hook is honoured), with the lock's time to live it learnt."""
+        _last_attempt.set(None)
+        if self.try_acquire_waiting(key, holder, hold_timeout):
+            return Attempt(True)
+        return _last_attempt.get() or Attempt(False)
 
     def stop_waiting(self, key: str, holder: str) -> None:
         """Leave the queue of ``key``; the next waiter is told if the lock is free."""
@@ -222,7 +237,17 @@ class RedisLockManager(LockManager):
 
     async def atry_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
         """Async twin of `try_acquire_waiting`."""
-        return (await self.aattempt(key, holder, hold_ms(hold_timeout), waiting=True)).done
+        outcome = await self.aattempt(key, holder, hold_ms(hold_timeout), waiting=True)
+        _last_attempt.set(outcome)
+        return outcome.done
+
+    async def _awaiting_attempt(self, key: str, holder: str, hold_timeout: float | None) -> Attempt:
+        """Async twin of `_waiting_attempt` (an awaited coroutine shares the caller's
+        context, so the context variable carries the outcome back)."""
+        _last_attempt.set(None)
+        if await self.atry_acquire_waiting(key, holder, hold_timeout):
+            return Attempt(True)
+        return _last_attempt.get() or Attempt(False)
 
     async def astop_waiting(self, key: str, holder: str) -> None:
         """Async twin of `stop_waiting`."""
@@ -275,8 +300,9 @@ class RedisLockManager(LockManager):
         raise LockError(f"cannot extend lock on key {key!r} in {self.url}: {why}; {fix}")
 
     def _acquire_call(self, key: str, holder: str, hold_timeout: float | None) -> Call[Attempt]:
-        hold = hold_ms(self.effective_hold_timeout(hold_timeout))
-        return Call(self.attempt, self.aattempt, key, holder, hold, True)
+        hold = self.effective_hold_timeout(hold_timeout)
+        hold_ms(hold)  # validates before the first try
+        return Call(self._waiting_attempt, self._awaiting_attempt, key, holder, hold)
 
     def _leave_call(self, key: str, holder: str) -> Call[None]:
         return Call(self.stop_waiting, self.astop_waiting, key, holder)

@@ -44,6 +44,8 @@ __all__ = [
 #: (both left out: no queue). ARGV[1] the holder; ARGV[2] hold time in ms, "0" for no
 #: expiry; ARGV[3] "1" for a waiting acquire (it joins the queue if refused), "0" for a
 #: plain try; ARGV[4] how long a queued waiter stays alive without trying again (ms).
+#: A waiter's place is its arrival time in ms, or one more than the last place if that
+#: is not earlier, so the queue is first come, first served even within a millisecond.
 #: Returns {1, 0} when ARGV[1] holds the lock afterwards (taken, or re-taken and
 #: extended), else {0, ms}: the lock's PTTL (-1: it never expires), or, when the lock is
 #: free but another waiter is first, how long that waiter stays alive unless it tries.
@@ -56,7 +58,12 @@ local function now()
 end
 local function join(at)
   if not redis.call('ZSCORE', queue, holder) then
-    redis.call('ZADD', queue, at, holder)
+    local last = redis.call('ZRANGE', queue, -1, -1, 'WITHSCORES')[2]
+    local arrival = at
+    if last and tonumber(last) >= at then
+      arrival = tonumber(last) + 1  -- strictly after the last, even within one ms
+    end
+    redis.call('ZADD', queue, arrival, holder)
   end
   local live = tonumber(ARGV[4])
   redis.call('ZADD', alive, at + live, holder)
