@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from moorage.errors import LockError
+from moorage.errors import LockError, WriteConflict
 from moorage.locking.objects import decode_lock, lock_object_name
 from moorage.testing._util import BackgroundThread, unique_token
 
@@ -90,3 +90,19 @@ def test_deleted_lock_object_is_free(place: Place) -> None:
         locks.release_lock(key, "alice")
     assert locks.acquire_lock(key, "bob", acquire_timeout=0)
     locks.release_lock(key, "bob")
+
+
+def test_replace_over_a_deleted_lock_object_is_refused(place: Place) -> None:
+    """What makes deleting lock objects safe against an acquire in flight: the acquire's
+    replace names the version it read, and the store refuses it once that is gone."""
+    key = f"deleted-{unique_token()}"
+    locks, storage = place.manager(), place.storage()
+    name = lock_object_name(key)
+    assert locks.acquire_lock(key, "alice", acquire_timeout=0)
+    locks.release_lock(key, "alice")
+    read = storage.version_of(name)
+    assert read is not None
+    storage.delete_path(name)
+    with pytest.raises(WriteConflict):
+        storage.write_path(name, b"{}", if_version=read)
+    assert storage.version_of(name) is None
