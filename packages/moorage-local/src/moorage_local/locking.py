@@ -29,9 +29,11 @@ again at once waits behind those already waiting. Each attempt of a waiter refre
 ``seen``; a waiter unseen for `QUEUE_GRACE` seconds (a killed process) loses its place,
 and one that gives up leaves at once (`stop_waiting`). A plain `try_acquire` never joins
 the queue and takes a free lock only when nobody waits (or it is the first waiter). The
-first waiter looks at the lock file every `FIRST_WAITER_POLL` seconds while it waits, so
-a release reaches it quickly; the others poll with the shared backoff. A queue file that
-cannot be parsed counts as one unknown waiter seen at its last modification.
+first two waiters look at the lock and queue files while they wait (a read without the
+guard: every millisecond early in a wait, slowing to every `FIRST_WAITER_POLL` seconds
+as it goes on) and try again as soon as the lock is free and they are first, so a lock
+changes hands within milliseconds; the others poll with the shared backoff. A queue
+file that cannot be parsed counts as one unknown waiter seen at its last modification.
 
 Expiry uses the wall clock (``time.time()``), so machines sharing a lock folder over a
 network file system need synchronised clocks.
@@ -93,9 +95,16 @@ CORRUPT_LOCK_GRACE = 30.0
 #: this long for a waiter that will never come.
 QUEUE_GRACE = 2.0
 
-#: Seconds between the first waiter's looks at the lock file while the lock is held: a
-#: cheap read without the guard, so that a release is noticed within this time.
+#: The longest pause (seconds) between the looks of the first two waiters at the lock and
+#: queue files (reads without the guard), so that a release reaches the next waiter
+#: within this time. Early in a wait, while the shared backoff's delays are short, they
+#: look every millisecond (a twentieth of the delay, at least 1 ms).
 FIRST_WAITER_POLL = 0.005
+_FIRST_LOOKS = 0.001
+#: How many waiters at the head of a queue watch the files every `FIRST_WAITER_POLL`
+#: seconds: the first, and the next one, which is first as soon as the first takes the
+#: lock (a holder that releases and asks again at once is usually that one).
+_WATCHERS = 2
 
 #: A queue file larger than this (bytes) is not read; no waiter joins one that would be.
 MAX_QUEUE_BYTES = 1 << 20
@@ -111,9 +120,10 @@ _OPTIONS = {"hold_timeout": parse_optional_seconds}
 # rewrite the queue file at every attempt.
 _REFRESH_AFTER = QUEUE_GRACE / 4
 
-#: The lock file of which this thread's (or asyncio task's) waiting acquire is first in
-#: line: its waits look at the lock file often instead of sleeping through the backoff.
-_first_in_line: ContextVar[str | None] = ContextVar("moorage_first_in_line", default=None)
+#: The lock file and holder of this thread's (or asyncio task's) waiting acquire when it
+#: is among the first `_WATCHERS` waiters: its waits watch the files instead of sleeping
+#: through the backoff.
+_watching: ContextVar[tuple[str, str] | None] = ContextVar("moorage_watching", default=None)
 
 # Threads of this process take the folder guard one at a time, and never while the
 # process forks: a child must not inherit an open guard file, or its copy would keep the
@@ -210,18 +220,18 @@ class FileLockManager(LockManager):
     def try_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
         """One attempt of a waiting acquire: as `try_acquire`, and if refused, ``holder``
         joins the queue (or refreshes its place in it)."""
-        taken, first = self._attempt(key, holder, hold_timeout, join=True)
-        _first_in_line.set(self.lock_path(key) if first else None)
+        taken, place = self._attempt(key, holder, hold_timeout, join=True)
+        self._watch(key, holder, place)
         return taken
 
     async def atry_acquire_waiting(self, key: str, holder: str, hold_timeout: float | None) -> bool:
-        taken, first = await in_thread(self._attempt, key, holder, hold_timeout, join=True)
-        _first_in_line.set(self.lock_path(key) if first else None)  # in this task
+        taken, place = await in_thread(self._attempt, key, holder, hold_timeout, join=True)
+        self._watch(key, holder, place)  # in this task's context
         return taken
 
     def stop_waiting(self, key: str, holder: str) -> None:
         """Leave ``key``'s queue, so the next waiter may take the lock at once."""
-        _first_in_line.set(None)
+        _watching.set(None)
         path = self.queue_path(key)
         with map_exceptions(self._errors("stop waiting for", key)), self._guard():
             now = time.time()
@@ -233,7 +243,7 @@ class FileLockManager(LockManager):
                     self._write_queue(path, live)
 
     async def astop_waiting(self, key: str, holder: str) -> None:
-        _first_in_line.set(None)
+        _watching.set(None)
         await in_thread(self.stop_waiting, key, holder)
 
     def release_lock(self, key: str, holder: str) -> None:
@@ -254,43 +264,56 @@ class FileLockManager(LockManager):
     # -- waiting -----------------------------------------------------------------------
 
     def wait_until_free(self, key: str, delay: float) -> None:
-        """Sleep ``delay``; the first waiter instead looks at the lock file every
-        `FIRST_WAITER_POLL` seconds and returns as soon as the lock is free."""
+        """Sleep ``delay``. One of the first waiters instead looks at the files every
+        `FIRST_WAITER_POLL` seconds and returns as soon as its turn has come."""
+        watching = _watching.get()
         path = self.lock_path(key)
-        if _first_in_line.get() != path:
+        if watching is None or watching[0] != path:
             time.sleep(delay)
             return
+        queue_path, holder = self.queue_path(key), watching[1]
+        pause = _look_pause(delay)
         deadline = time.monotonic() + delay
-        while not _looks_free(path):
+        while not _my_turn(path, queue_path, holder):
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            time.sleep(min(FIRST_WAITER_POLL, left))
+            time.sleep(min(pause, left))
 
     async def await_until_free(self, key: str, delay: float) -> None:
         """Async twin of `wait_until_free`."""
         import asyncio
 
+        watching = _watching.get()
         path = self.lock_path(key)
-        if _first_in_line.get() != path:
+        if watching is None or watching[0] != path:
             await asyncio.sleep(delay)
             return
+        queue_path, holder = self.queue_path(key), watching[1]
+        pause = _look_pause(delay)
         deadline = time.monotonic() + delay
-        while not await in_thread(_looks_free, path):
+        while not await in_thread(_my_turn, path, queue_path, holder):
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            await asyncio.sleep(min(FIRST_WAITER_POLL, left))
+            await asyncio.sleep(min(pause, left))
+
+    def _watch(self, key: str, holder: str, place: int | None) -> None:
+        """Remember, in this context, to watch ``key`` for ``holder`` while it waits
+        among the first `_WATCHERS` (``place`` counts from 0; None: not waiting)."""
+        watch = place is not None and place < _WATCHERS
+        _watching.set((self.lock_path(key), holder) if watch else None)
 
     # -- internals ---------------------------------------------------------------------
 
     def _attempt(
         self, key: str, holder: str, hold_timeout: float | None, *, join: bool
-    ) -> tuple[bool, bool]:
+    ) -> tuple[bool, int | None]:
         """Under the guard, take the lock if ``holder`` may: it holds it, or the lock is
         free and nobody waits or ``holder`` waits first. If not, and with ``join``, put
         ``holder`` in the queue or refresh its place. Returns whether the lock was taken
-        and whether ``holder`` is now first in line for it."""
+        and, if not, ``holder``'s place in the queue (0 for the first; None if it is not
+        in it)."""
         path, queue_path = self.lock_path(key), self.queue_path(key)
         with map_exceptions(self._errors("acquire", key)), self._guard():
             now = time.time()
@@ -298,12 +321,12 @@ class FileLockManager(LockManager):
             current = _holder(found, now, path)
             held_by_other = current is not None and current != holder
             if held_by_other and not join:
-                return False, False
+                return False, None
             queue = _read_queue(queue_path, now)  # one failed open when nobody waits
             live = {} if queue is None else _live(queue, now)
             if held_by_other or (current is None and not _may_take(live, holder)):
                 if not join:
-                    return False, False
+                    return False, None
                 return False, self._join(queue_path, queue, live, holder, now)
             created = now
             if current is not None and found is not None and found.created_at is not None:
@@ -313,7 +336,7 @@ class FileLockManager(LockManager):
                 live.pop(holder, None)
                 if live != queue:
                     self._write_queue(queue_path, live)
-            return True, False
+            return True, None
 
     def _join(
         self,
@@ -322,9 +345,10 @@ class FileLockManager(LockManager):
         live: dict[str, float],
         holder: str,
         now: float,
-    ) -> bool:
+    ) -> int | None:
         """Put ``holder`` in the queue ``live`` (the queue file's live waiters) or refresh
-        its ``seen``, writing the file if anything changed; whether it is first now."""
+        its ``seen``, writing the file if anything changed; its place (None: the queue is
+        full)."""
         seen = live.get(holder)
         if seen is None or now - seen >= _REFRESH_AFTER:
             grown = {**live, holder: now}
@@ -332,7 +356,7 @@ class FileLockManager(LockManager):
                 live = grown  # a new waiter joins only a queue that stays readable
         if live != queue:
             self._write_queue(path, live)
-        return next(iter(live), None) == holder
+        return next((n for n, waiter in enumerate(live) if waiter == holder), None)
 
     def _write_queue(self, path: str, live: dict[str, float]) -> None:
         """Replace the queue file atomically with ``live``, or remove it when empty."""
@@ -422,11 +446,22 @@ def _holder(found: _LockFile | None, now: float, path: str) -> str | None:
     return None if found.info.expired(now) else found.info.holder
 
 
-def _looks_free(path: str) -> bool:
-    """Whether the lock file at ``path`` shows a free lock, read without the guard (an
-    error counts as free: the attempt that follows takes the guard and reports it)."""
+def _look_pause(delay: float) -> float:
+    """The pause between a watching waiter's looks at the files during a wait of
+    ``delay`` seconds (the shared backoff's, which grows as the wait goes on)."""
+    return min(FIRST_WAITER_POLL, max(_FIRST_LOOKS, delay / 20))
+
+
+def _my_turn(path: str, queue_path: str, holder: str) -> bool:
+    """Whether the files show the lock at ``path`` free and ``holder`` first in line,
+    read without the guard (an error counts as yes: the attempt that follows takes the
+    guard and reports it)."""
     try:
-        return _holder(_read_lock_file(path), time.time(), path) is None
+        now = time.time()
+        if _holder(_read_lock_file(path), now, path) is not None:
+            return False
+        queue = _read_queue(queue_path, now)
+        return queue is None or _may_take(_live(queue, now), holder)
     except OSError:
         return True
 
