@@ -3,6 +3,7 @@ contending for one key each getting their share."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -52,6 +53,10 @@ def write_queue(locks: FileLockManager, key: str, content: bytes, mtime: float) 
     path.write_bytes(content)
     os.utime(path, (mtime, mtime))
     return path
+
+
+def has_waiters(locks: FileLockManager, count: int) -> bool:
+    return len(waiters(locks, "k")) == count
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
@@ -144,7 +149,7 @@ def test_threads_are_served_in_the_order_they_started_waiting(locks: FileLockMan
         thread = threading.Thread(target=wait_for_it, args=(name,))
         thread.start()
         threads.append(thread)
-        wait_until(lambda n=n: len(waiters(locks, "k")) == n + 1, f"{name} to queue")
+        wait_until(functools.partial(has_waiters, locks, n + 1), f"{name} to queue")
     locks.release_lock("k", "first")
     assert locks.acquire_lock("k", "first", acquire_timeout=30)  # behind all of them
     served.append("first")
