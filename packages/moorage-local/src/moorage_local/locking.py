@@ -156,6 +156,11 @@ def queue_file_name(key: str) -> str:
     return lock_file_name(key).removesuffix(".lock") + ".queue"
 
 
+def _queue_of(lock_path: str) -> str:
+    """The queue file's path beside the lock file at ``lock_path`` (see `queue_file_name`)."""
+    return lock_path.removesuffix(".lock") + ".queue"
+
+
 def _escape(match: re.Match[str]) -> str:
     return "".join(f"%{byte:02x}" for byte in match[0].encode("utf-8", "surrogatepass"))
 
@@ -208,7 +213,7 @@ class FileLockManager(LockManager):
 
     def queue_path(self, key: str) -> str:
         """The absolute path of ``key``'s queue file (waiting acquirers, first first)."""
-        return os.path.join(self.folder, queue_file_name(key))
+        return _queue_of(self.lock_path(key))
 
     # -- the primitives ---------------------------------------------------------------
 
@@ -271,7 +276,7 @@ class FileLockManager(LockManager):
         if watching is None or watching[0] != path:
             time.sleep(delay)
             return
-        queue_path, holder = self.queue_path(key), watching[1]
+        queue_path, holder = _queue_of(path), watching[1]
         pause = _look_pause(delay)
         deadline = time.monotonic() + delay
         while not _my_turn(path, queue_path, holder):
@@ -289,7 +294,7 @@ class FileLockManager(LockManager):
         if watching is None or watching[0] != path:
             await asyncio.sleep(delay)
             return
-        queue_path, holder = self.queue_path(key), watching[1]
+        queue_path, holder = _queue_of(path), watching[1]
         pause = _look_pause(delay)
         deadline = time.monotonic() + delay
         while not await in_thread(_my_turn, path, queue_path, holder):
@@ -314,7 +319,8 @@ class FileLockManager(LockManager):
         ``holder`` in the queue or refresh its place. Returns whether the lock was taken
         and, if not, ``holder``'s place in the queue (0 for the first; None if it is not
         in it)."""
-        path, queue_path = self.lock_path(key), self.queue_path(key)
+        path = self.lock_path(key)
+        queue_path = _queue_of(path)
         with map_exceptions(self._errors("acquire", key)), self._guard():
             now = time.time()
             found = _read_lock_file(path)
