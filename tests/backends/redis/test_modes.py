@@ -181,3 +181,29 @@ def test_pickled_manager_works_in_another_process(
         assert not manager.is_locked("travelled")
     finally:
         manager.close()
+
+
+@pytest.mark.parametrize("mode", [SENTINEL, CLUSTER])
+def test_connections_close_with_the_event_loop_and_close(
+    mode: str, redis_sentinel: RedisSentinelSetup, redis_cluster: RedisClusterSetup
+) -> None:
+    import asyncio
+
+    setup = redis_sentinel if mode == SENTINEL else redis_cluster
+    servers = [redis_sentinel.master] if mode == SENTINEL else redis_cluster.nodes
+    name = f"closing-{mode}-{setup.prefix().rstrip(':')}"
+    manager = RedisLockManager(setup.url, key_prefix=setup.prefix(), client_name=name)
+    keys = [f"k{number}" for number in range(10)]  # on every cluster node
+
+    async def use() -> None:
+        for key in keys:
+            assert await manager.aacquire_lock(key, "alice", acquire_timeout=0)
+            await manager.arelease_lock(key, "alice")
+
+    asyncio.run(use())  # the loop's client closes when the loop shuts down
+    for key in keys:
+        assert manager.acquire_lock(key, "bob", acquire_timeout=0)
+        manager.release_lock(key, "bob")
+    assert any(server.connections(name) for server in servers)
+    manager.close()
+    assert all(server.all_closed(name) for server in servers)

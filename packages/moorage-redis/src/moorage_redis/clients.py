@@ -141,6 +141,15 @@ class AsyncClient:
         return cls(client, *(client.register_script(text) for text in scripts.SCRIPTS))
 
 
+async def _aclose(client: Any) -> None:
+    """Close an asyncio client and its connections (a cluster client closes every
+    node's; its ``aclose`` takes no arguments)."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        await client.aclose()
+    else:
+        await client.aclose(close_connection_pool=True)
+
+
 class Clients:
     """Hands out the sync client and the current loop's asyncio client, building each
     on first use."""
@@ -200,7 +209,7 @@ class Clients:
                 if self._loops.get(loop) is client:
                     del self._loops[loop]
             with suppress(Exception):
-                await client.redis.aclose(close_connection_pool=True)
+                await _aclose(client.redis)
 
     def close(self) -> None:
         """Close the blocking client's connections. Asyncio clients close with their
