@@ -6,6 +6,7 @@ place backend exceptions become ours; `translated` binds it to an action and a k
 
 from __future__ import annotations
 
+import re
 from contextlib import AbstractContextManager
 from functools import partial
 
@@ -21,6 +22,14 @@ __all__ = ["describe", "lock_error", "translated"]
 _ACL_COMMANDS = (
     "GET, SET, PEXPIRE, PERSIST, PTTL, DEL, EXISTS, TIME, ZADD, ZREM, ZSCORE, ZRANGE, "
     "ZRANGEBYSCORE, ZREMRANGEBYSCORE, ZCARD, PUBLISH, SUBSCRIBE, EVALSHA, EVAL, SCRIPT"
+)
+
+
+#: redis-py's repr of a client, as MasterNotFoundError lists one per sentinel: shown as
+#: its host and port.
+_CLIENT_REPR = re.compile(
+    r"<redis\.(?:asyncio\.)?client\.Redis\(.*?[(,]host=(?P<host>[^,]+),port=(?P<port>\d+)"
+    r".*?\)>\)>\)>"
 )
 
 
@@ -58,6 +67,13 @@ def _modes(exc: BaseException, options: RedisOptions, text: str) -> str | None:
             "key_prefix whose braces, if any, form a hash tag such as {locks}"
         )
     if isinstance(exc, MasterNotFoundError):
+        text = _CLIENT_REPR.sub(r"\g<host>:\g<port>", text)
+        if "unknown command `sentinel`" in lowered:
+            return (
+                f"a server named as a sentinel in the URL is a plain Redis server ({text}); "
+                "name the sentinels (port 26379 by default) in the redis+sentinel:// URL, or "
+                f"use redis://host:port/db for one server"
+            )
         return (
             f"the sentinels at {options.where} named no reachable master for service "
             f"{options.service_name!r} ({text}); check that the service name in the URL is "
