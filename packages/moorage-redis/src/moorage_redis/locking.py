@@ -54,7 +54,10 @@ class RedisLockManager(LockManager):
     """Locks kept on a Redis server: ``RedisLockManager("redis://localhost:6379/0")``.
 
     ``url`` is ``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS),
-    optionally with options in its query string. Instead of a URL, or to fill in what it
+    ``redis+sentinel://[[user]:password@]host1:26379,host2:26379/<service_name>/<db>``
+    (the master the sentinels name), or ``redis+cluster://host1:6379[,host2:6379...]``
+    (a Redis Cluster; ``rediss+`` for TLS in both), optionally with options in its query
+    string; see `moorage_redis.options`. Instead of a URL, or to fill in what it
     leaves out, the server can be given as keywords, as with Prefect's manager:
     ``RedisLockManager(host="localhost", port=6379, db=0, username=None, password=None,
     ssl=False)``; a keyword that contradicts the URL raises `ConfigurationError`. With
@@ -67,6 +70,10 @@ class RedisLockManager(LockManager):
     ``"moorage:lock:"``), ``recheck_interval`` (seconds, default 5), ``client_name``, and
     for ``rediss://`` ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
     ``ssl_cert_reqs``, ``ssl_check_hostname``.
+
+    Waiting is fair: a waiting `acquire_lock` queues, and a free lock goes to the first
+    live waiter (see `moorage_redis.scripts`); a plain `try_acquire` never jumps the
+    queue.
 
     No connection is made until the first lock operation. The manager may be shared by
     threads and by event loops; each loop gets its own asyncio client. It pickles as its
