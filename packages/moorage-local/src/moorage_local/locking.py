@@ -209,8 +209,6 @@ class FileLockManager(LockManager):
         """The absolute path of ``key``'s lock file."""
         return os.path.join(self.folder, lock_file_name(key))
 
-    # -- the primitives ---------------------------------------------------------------
-
     def queue_path(self, key: str) -> str:
         """The absolute path of ``key``'s queue file (waiting acquirers, first first)."""
         return _queue_of(self.lock_path(key))
@@ -269,11 +267,11 @@ class FileLockManager(LockManager):
     # -- waiting -----------------------------------------------------------------------
 
     def wait_until_free(self, key: str, delay: float) -> None:
-        """Sleep ``delay``. One of the first waiters instead looks at the files every
-        `FIRST_WAITER_POLL` seconds and returns as soon as its turn has come."""
+        """Sleep ``delay``. One of the first two waiters instead looks at the files every
+        millisecond or so (up to `FIRST_WAITER_POLL` seconds) and returns as soon as its
+        turn has come."""
         watching = _watching.get()
-        path = self.lock_path(key)
-        if watching is None or watching[0] != path:
+        if watching is None or watching[0] != (path := self.lock_path(key)):
             time.sleep(delay)
             return
         queue_path, holder = _queue_of(path), watching[1]
@@ -290,8 +288,7 @@ class FileLockManager(LockManager):
         import asyncio
 
         watching = _watching.get()
-        path = self.lock_path(key)
-        if watching is None or watching[0] != path:
+        if watching is None or watching[0] != (path := self.lock_path(key)):
             await asyncio.sleep(delay)
             return
         queue_path, holder = _queue_of(path), watching[1]
