@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import redis
 
 from moorage.errors import LockError
 from moorage.locking import LockManager
@@ -17,6 +18,7 @@ from moorage.testing import LockManagerContract, LockManagerFactory
 from moorage_redis import RedisLockManager
 from moorage_redis.options import CLUSTER, SENTINEL
 
+from servers import wait_until
 from servers.redis_modes import SERVICE, RedisClusterSetup, RedisSentinelSetup
 
 
@@ -207,3 +209,32 @@ def test_connections_close_with_the_event_loop_and_close(
     assert any(server.connections(name) for server in servers)
     manager.close()
     assert all(server.all_closed(name) for server in servers)
+
+
+def _sentinel_clients(setup: RedisSentinelSetup) -> int:
+    """Connections the sentinels have, not counting the one asking."""
+    total = 0
+    for port in setup.sentinel_ports:
+        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=10) as client:
+            total += int(client.info("clients")["connected_clients"]) - 1
+    return total
+
+
+def test_close_also_closes_the_connections_to_the_sentinels(
+    redis_sentinel: RedisSentinelSetup,
+) -> None:
+    import asyncio
+
+    before = _sentinel_clients(redis_sentinel)
+    manager = RedisLockManager(redis_sentinel.url, key_prefix=redis_sentinel.prefix())
+
+    async def use() -> None:
+        assert await manager.aacquire_lock("k", "alice", acquire_timeout=0)
+        await manager.arelease_lock("k", "alice")
+
+    asyncio.run(use())
+    assert manager.acquire_lock("k", "bob", acquire_timeout=0)
+    manager.release_lock("k", "bob")
+    assert _sentinel_clients(redis_sentinel) > before
+    manager.close()
+    wait_until(lambda: _sentinel_clients(redis_sentinel) <= before, what="sentinels unused")

@@ -113,7 +113,7 @@ class Cleanups:
             try:
                 client = self._clients.sync()
                 client.release(keys=[cleanup.lock_key], args=[encode(cleanup.holder)])
-            except (rex.RedisError, OSError):
+            except (rex.RedisError, rex.RedisClusterException, OSError):
                 return False
             return True
 

@@ -79,6 +79,8 @@ class SyncClient:
     release: Any
     extend: Any
     leave: Any
+    #: The sentinels' clients (Sentinel only), closed with the master's.
+    sentinels: tuple[Any, ...] = ()
 
     @classmethod
     def build(cls, options: RedisOptions) -> SyncClient:
@@ -86,6 +88,7 @@ class SyncClient:
         slots, so call it where connection errors are translated."""
         retry = Retry(ExponentialBackoff(cap=_RETRY_CAP, base=_RETRY_BASE), options.retries)
         client: Any
+        sentinel: Any = None
         if options.mode == SENTINEL:
             sentinel = redis.sentinel.Sentinel(
                 options.nodes, sentinel_kwargs=options.sentinel_kwargs()
@@ -103,7 +106,9 @@ class SyncClient:
             )
         else:
             client = redis.Redis(**options.connection_kwargs(), retry=retry)
-        return cls(client, *(client.register_script(text) for text in scripts.SCRIPTS))
+        acquire, release, extend, leave = (client.register_script(t) for t in scripts.SCRIPTS)
+        watchers = tuple(sentinel.sentinels) if sentinel is not None else ()
+        return cls(client, acquire, release, extend, leave, sentinels=watchers)
 
 
 @dataclass
@@ -115,6 +120,7 @@ class AsyncClient:
     release: Any
     extend: Any
     leave: Any
+    sentinels: tuple[Any, ...] = ()
     closer: AsyncGenerator[None, None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -122,6 +128,7 @@ class AsyncClient:
         """The asyncio client for ``options``; it connects on its first command."""
         retry = AsyncRetry(ExponentialBackoff(cap=_RETRY_CAP, base=_RETRY_BASE), options.retries)
         client: Any
+        sentinel: Any = None
         if options.mode == SENTINEL:
             sentinel = redis.asyncio.sentinel.Sentinel(
                 options.nodes, sentinel_kwargs=options.sentinel_kwargs()
@@ -138,7 +145,9 @@ class AsyncClient:
             )
         else:
             client = redis.asyncio.Redis(**options.connection_kwargs(), retry=retry)
-        return cls(client, *(client.register_script(text) for text in scripts.SCRIPTS))
+        acquire, release, extend, leave = (client.register_script(t) for t in scripts.SCRIPTS)
+        watchers = tuple(sentinel.sentinels) if sentinel is not None else ()
+        return cls(client, acquire, release, extend, leave, sentinels=watchers)
 
 
 async def _aclose(client: Any) -> None:
@@ -210,6 +219,8 @@ class Clients:
                     del self._loops[loop]
             with suppress(Exception):
                 await _aclose(client.redis)
+                for watcher in client.sentinels:
+                    await watcher.aclose()
 
     def close(self) -> None:
         """Close the blocking client's connections. Asyncio clients close with their
@@ -219,6 +230,8 @@ class Clients:
             client, self._sync = self._sync, None
         if client is not None:
             client.redis.close()
+            for watcher in client.sentinels:
+                watcher.close()
 
     async def aclose(self) -> None:
         """Close the running loop's asyncio client and the blocking client."""

@@ -37,7 +37,6 @@ __all__ = [
     "holder_reply",
     "probe_attempt",
     "queue_keys",
-    "redis_key",
 ]
 
 #: KEYS[1] the lock; KEYS[2], KEYS[3] its queue and its waiters' liveness deadlines
@@ -186,11 +185,6 @@ def decode_holder(raw: object) -> str | None:
     return str(raw)
 
 
-def redis_key(prefix: str, key: str) -> bytes:
-    """The Redis key (and release channel) of the lock on ``key``."""
-    return encode(prefix + key)
-
-
 def _hash_tag(name: bytes) -> bytes | None:
     """The part of ``name`` a Redis Cluster hashes when it is not the whole key: between
     the first ``{`` and the next ``}``, if that is not empty."""
@@ -208,9 +202,9 @@ def queue_keys(lock_key: bytes, cluster: bool) -> tuple[bytes, bytes] | None:
 
     Each starts with the lock key (so with the key prefix, which ACLs may name):
 
-    - a lock key with a hash tag keeps it: ``<lock key>\xffwaiters``;
+    - a lock key with a hash tag keeps it: ``<lock key>\\xffwaiters``;
     - a lock key without braces is hashed whole, so the queue key carries it as its tag:
-      ``<lock key>\xff{<lock key>}waiters``;
+      ``<lock key>\\xff{<lock key>}waiters``;
     - a lock key with braces that form no tag (``a{}b``, ``a}b``) cannot be matched on a
       cluster; elsewhere slots do not matter and it is queued as in the first case.
     """
