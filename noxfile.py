@@ -92,9 +92,17 @@ def install_azurite(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest options after --)."""
-    sync(session, "test", "test-plugins", "servers")
+    sync(session, "test", "test-plugins", "servers", "scale")
     install_azurite(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def ray(session: nox.Session) -> None:
+    """Tasks on a local Ray instance (tests/ray): exactly-once calls and shared clients
+    on Ray's worker processes. Ray is too heavy for the main suite on two cores."""
+    sync(session, "test", "servers", "ray")
+    session.run("pytest", "tests/ray", *session.posargs, env={"MOORAGE_RAY_TESTS": "1"})
 
 
 def build_distributions(session: nox.Session, out: Path) -> tuple[list[Path], list[Path]]:

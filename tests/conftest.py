@@ -13,6 +13,7 @@ import pytest
 
 import moorage.results
 from moorage.config.settings import reset_settings
+from moorage.landing import forget_landed
 from moorage.plugins.registry import reset_registry
 
 from servers import server_modules
@@ -27,6 +28,9 @@ STORAGE_BACKENDS = ["memory", "local"]
 # tests/smoke checks moorage as installed from its wheels; `nox -s smoke` installs them
 # and sets MOORAGE_SMOKE=1. Against the source tree those tests would prove nothing.
 collect_ignore = [] if os.environ.get("MOORAGE_SMOKE") == "1" else ["smoke"]
+# tests/ray needs Ray, which only `nox -s ray` installs (it sets MOORAGE_RAY_TESTS=1).
+if os.environ.get("MOORAGE_RAY_TESTS") != "1":
+    collect_ignore.append("ray")
 for _module in server_modules():
     globals()[f"{_module.BACKEND}_server"] = getattr(_module, f"{_module.BACKEND}_server")
     if getattr(_module, "STORAGE", False):
@@ -43,6 +47,7 @@ def _isolated(
     monkeypatch.chdir(home)
     reset_settings()
     reset_registry()
+    forget_landed()
     moorage.store.defaults._cache = None
     yield
     reset_settings()

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from moorage.config.secrets import mask_url
 from moorage.config.settings import MoorageSettings, get_settings
 from moorage.errors import ConfigurationError, PluginError
+from moorage.landing import adopt
 from moorage.locking import LockManager
 from moorage.storage import Storage
 
@@ -46,7 +47,9 @@ def _build(kind: Kind, url: str, options: dict[str, Any], settings: MoorageSetti
     factory = _registry().lookup(kind, scheme, settings.plugin_preferences)
     merged = {**query, **options}
     try:
-        return factory(bare, **merged)
+        # One object per configuration and process, so a task rebuilt for every call
+        # on a worker finds its clients again (see moorage.landing).
+        return adopt(factory(bare, **merged))
     except (PluginError, ConfigurationError):
         raise
     except TypeError as exc:
