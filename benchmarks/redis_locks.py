@@ -1,4 +1,5 @@
-"""Redis locks: acquire and release, one after the other, on a local redis-server.
+"""Redis locks: acquire and release, one after the other, on a local redis-server; and
+what configuring a Redis lock manager costs the calls that need no lock.
 
 moorage's lock manager comes from the URL ``redis://127.0.0.1:PORT/0`` (as a store
 builds it) and is called as ``acquire_lock(key, holder)`` then
@@ -6,6 +7,13 @@ builds it) and is called as ``acquire_lock(key, holder)`` then
 redis-py's own lock, ``client.lock(name, timeout=300)`` then ``.acquire()`` and
 ``.release()``: a fresh lock object (and token) per pair, like moorage's calls. Both
 lock one key that nobody else holds; each does ``lock_ops`` pairs per round.
+
+``redis-task-hit``: a cached task call (results on local disk, the memory cache off, so
+each hit reads its record) with the Redis lock manager configured, against the same task
+without one. A hit reads first and takes no lock, so it should cost about the same
+(target: at most 1.5x the time). ``redis-plain-write``: ``ResultStore.write`` of a small
+value to local disk with the lock manager configured (each write asks Redis once who
+holds the key) against a store without one (target: at least half the writes per second).
 """
 
 from __future__ import annotations
@@ -13,7 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks.config import Context
-from benchmarks.harness import Comparison, Target, alternate, per_op_seconds, rate
+from benchmarks.harness import (
+    Comparison,
+    Reading,
+    Target,
+    alternate,
+    median,
+    per_op_seconds,
+    rate,
+)
 
 __all__ = ["WORKLOADS"]
 
@@ -68,5 +84,95 @@ def _acquire_release(ctx: Context) -> list[Comparison]:
     ]
 
 
+def _seconds(name: str, samples: list[float]) -> Reading:
+    """Seconds per operation, lower is better (the median of the samples)."""
+    return Reading(name, median(samples), "s", median(samples))
+
+
+def _task_hit(ctx: Context) -> list[Comparison]:
+    import moorage
+    from moorage.plugins.resolve import lock_manager_from
+    from moorage.workflow.cache_policies import DEFAULT
+
+    server = ctx.servers.redis()
+    manager = lock_manager_from(server.url)
+    results = ctx.folder("task-hit").as_uri()
+
+    def double(n: int) -> int:
+        return 2 * n
+
+    locked = moorage.task(
+        double,
+        cache_policy=DEFAULT.configure(lock_manager=manager),
+        result_storage=results,
+        cache_result_in_memory=False,
+    )
+    plain = moorage.task(double, result_storage=results, cache_result_in_memory=False)
+    try:
+        if locked(21) != 42 or plain(21) != 42:  # the misses: both records now stored
+            raise AssertionError("the task returned a wrong value")
+        n = ctx.sizes.lock_ops
+        samples = alternate(
+            [
+                (LOCKED_HIT, lambda _r: per_op_seconds(lambda _i: locked(21), n)),
+                (PLAIN_HIT, lambda _r: per_op_seconds(lambda _i: plain(21), n)),
+            ],
+            ctx.sizes.rounds,
+        )
+    finally:
+        manager.close()
+    return [
+        Comparison(
+            "redis-task-hit",
+            "Cached task call (storage hit), Redis lock manager configured vs none",
+            _seconds(LOCKED_HIT, samples[LOCKED_HIT]),
+            _seconds(PLAIN_HIT, samples[PLAIN_HIT]),
+            Target("<=", 1.5),
+        )
+    ]
+
+
+def _plain_write(ctx: Context) -> list[Comparison]:
+    from moorage import ResultStore
+    from moorage.plugins.resolve import lock_manager_from
+
+    server = ctx.servers.redis()
+    manager = lock_manager_from(server.url)
+    locked = ResultStore(result_storage=ctx.folder("write-locked").as_uri(), lock_manager=manager)
+    plain = ResultStore(result_storage=ctx.folder("write-plain").as_uri())
+    value = {"run": 1, "ok": True}
+    try:
+        locked.write(value, key="warm")
+        plain.write(value, key="warm")
+        n = ctx.sizes.lock_ops
+        samples = alternate(
+            [
+                (LOCKED_WRITE, lambda r: per_op_seconds(lambda i: locked.write(value, key=f"r{r}-{i}"), n)),
+                (PLAIN_WRITE, lambda r: per_op_seconds(lambda i: plain.write(value, key=f"r{r}-{i}"), n)),
+            ],
+            ctx.sizes.rounds,
+        )  # fmt: skip
+    finally:
+        manager.close()
+    return [
+        Comparison(
+            "redis-plain-write",
+            "Plain write of a small record, Redis lock manager configured vs none",
+            rate(LOCKED_WRITE, samples[LOCKED_WRITE]),
+            rate(PLAIN_WRITE, samples[PLAIN_WRITE]),
+            Target(">=", 0.5),
+        )
+    ]
+
+
+LOCKED_HIT = "task hit, lock manager configured"
+PLAIN_HIT = "task hit, no lock manager"
+LOCKED_WRITE = "write, lock manager configured"
+PLAIN_WRITE = "write, no lock manager"
+
 #: The parts of this family, by the name ``--only`` takes.
-WORKLOADS: dict[str, Callable[[Context], list[Comparison]]] = {"redis-locks": _acquire_release}
+WORKLOADS: dict[str, Callable[[Context], list[Comparison]]] = {
+    "redis-locks": _acquire_release,
+    "redis-task-hit": _task_hit,
+    "redis-plain-write": _plain_write,
+}

@@ -271,8 +271,11 @@ def lock_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return "memory://" if request.param == "memory" else (tmp_path / "locks").as_uri()
 
 
-def test_write_locked_by_other_holder_raises(make_storage: MakeStorage, lock_url: str) -> None:
+def test_replacing_a_record_locked_by_another_holder_raises(
+    make_storage: MakeStorage, lock_url: str
+) -> None:
     store = make_store(make_storage, lock_manager=lock_url)
+    store.write("first", key="locked", holder="alice")
     assert store.acquire_lock("locked", holder="alice")
     try:
         assert store.is_locked("locked")
@@ -280,13 +283,28 @@ def test_write_locked_by_other_holder_raises(make_storage: MakeStorage, lock_url
         assert not store.is_lock_holder("locked", "bob")
         with pytest.raises(LockError, match="alice"):
             store.write("bob's", key="locked", holder="bob")
-        assert not store.exists("locked")
+        assert store.read("locked", holder="alice").result == "first"
         store.write("alice's", key="locked", holder="alice")
         assert store.read("locked", holder="alice").result == "alice's"
     finally:
         store.release_lock("locked", holder="alice")
     assert not store.is_locked("locked")
     store.write("anyone", key="locked", holder="bob")
+
+
+def test_creating_under_another_holders_lock_wins_over_its_commit(
+    make_storage: MakeStorage, lock_url: str
+) -> None:
+    """A new record needs nobody's lock (no lock-manager round trip): the holder's
+    transaction commits conditionally, so it finds the record and returns it."""
+    store = make_store(make_storage, lock_manager=lock_url, cache_result_in_memory=False)
+    with store.transaction("fresh", "SERIALIZABLE", holder="alice") as txn:
+        assert not txn.is_committed()
+        store.write("bob's", key="fresh", holder="bob")
+        txn.stage("alice's")
+    assert txn.record is not None
+    assert txn.record.result == "bob's", "the first commit stays; alice's returns it"
+    assert store.read("fresh").result == "bob's"
 
 
 def test_reader_waits_for_lock(make_storage: MakeStorage, lock_url: str) -> None:

@@ -62,19 +62,32 @@ def persist_op(
         record.metadata.storage_key = key
     validate_key(key)
     storage = store._storage()
-    manager = store.lock_manager
-    if manager is not None:
-        holder = holder or generate_default_holder()
-        current = yield from Call(manager.lock_holder, manager.alock_holder, key)
-        _check_writer(key, holder, current, manager.url)
-        locked = locked or current == holder  # the store's lock, asked just now
     split = store.metadata_storage is not None
     location = storage.resolve_path(key) if store.record_format == "prefect" else None
     encoded = encode_record(
         record.metadata, record.result, key, store.record_format, split, store.signing_key, location
     )
     expiry = expiry_stamp(record.metadata.expiration)
-    if condition.if_absent and not _creates_natively(store):
+    manager = store.lock_manager
+    created = False
+    if manager is not None and not locked and not condition and _creates_natively(store):
+        # Creating a record needs nobody's lock: a transaction that holds the key's lock
+        # commits conditionally (create only, or over the version it found), so the
+        # storage refuses its commit and it returns this record. Only replacing a record
+        # asks who holds the key, which saves a lock-manager round trip per new record.
+        try:
+            yield from _write_encoded_op(store, encoded, key, IF_ABSENT, expiry)
+            created = True
+        except WriteConflict:
+            pass  # a record is there already: replacing it is checked below
+    if manager is not None and not created:
+        holder = holder or generate_default_holder()
+        current = yield from Call(manager.lock_holder, manager.alock_holder, key)
+        _check_writer(key, holder, current, manager.url)
+        locked = locked or current == holder  # the store's lock, asked just now
+    if created:
+        pass  # written above
+    elif condition.if_absent and not _creates_natively(store):
         yield from _create_under_lock_op(store, encoded, key, holder, locked, expiry)
     else:
         yield from _write_encoded_op(store, encoded, key, condition, expiry)
