@@ -145,13 +145,16 @@ def _plain_write(ctx: Context) -> list[Comparison]:
         locked.write(value, key="warm")
         plain.write(value, key="warm")
         n = ctx.sizes.lock_ops
+
+        def locked_writes(r: int) -> float:
+            return per_op_seconds(lambda i: locked.write(value, key=f"r{r}-{i}"), n)
+
+        def plain_writes(r: int) -> float:
+            return per_op_seconds(lambda i: plain.write(value, key=f"r{r}-{i}"), n)
+
         samples = alternate(
-            [
-                (LOCKED_WRITE, lambda r: per_op_seconds(lambda i: locked.write(value, key=f"r{r}-{i}"), n)),
-                (PLAIN_WRITE, lambda r: per_op_seconds(lambda i: plain.write(value, key=f"r{r}-{i}"), n)),
-            ],
-            ctx.sizes.rounds,
-        )  # fmt: skip
+            [(LOCKED_WRITE, locked_writes), (PLAIN_WRITE, plain_writes)], ctx.sizes.rounds
+        )
     finally:
         manager.close()
     return [
