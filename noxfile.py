@@ -99,10 +99,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def ray(session: nox.Session) -> None:
-    """Tasks on a local Ray instance (tests/ray): exactly-once calls and shared clients
+    """Tasks on a local Ray instance (tests/on_ray): exactly-once calls
     on Ray's worker processes. Ray is too heavy for the main suite on two cores."""
     sync(session, "test", "servers", "ray")
-    session.run("pytest", "tests/ray", *session.posargs, env={"MOORAGE_RAY_TESTS": "1"})
+    session.run("pytest", "tests/on_ray", *session.posargs, env={"MOORAGE_RAY_TESTS": "1"})
 
 
 def build_distributions(session: nox.Session, out: Path) -> tuple[list[Path], list[Path]]:

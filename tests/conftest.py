@@ -28,9 +28,9 @@ STORAGE_BACKENDS = ["memory", "local"]
 # tests/smoke checks moorage as installed from its wheels; `nox -s smoke` installs them
 # and sets MOORAGE_SMOKE=1. Against the source tree those tests would prove nothing.
 collect_ignore = [] if os.environ.get("MOORAGE_SMOKE") == "1" else ["smoke"]
-# tests/ray needs Ray, which only `nox -s ray` installs (it sets MOORAGE_RAY_TESTS=1).
+# tests/on_ray needs Ray, which only `nox -s ray` installs (it sets MOORAGE_RAY_TESTS=1).
 if os.environ.get("MOORAGE_RAY_TESTS") != "1":
-    collect_ignore.append("ray")
+    collect_ignore.append("on_ray")
 for _module in server_modules():
     globals()[f"{_module.BACKEND}_server"] = getattr(_module, f"{_module.BACKEND}_server")
     if getattr(_module, "STORAGE", False):
