@@ -69,32 +69,44 @@ def persist_op(
     )
     expiry = expiry_stamp(record.metadata.expiration)
     manager = store.lock_manager
-    created = False
-    if manager is not None and not locked and not condition and _creates_natively(store):
-        # Creating a record needs nobody's lock: a transaction that holds the key's lock
-        # commits conditionally (create only, or over the version it found), so the
-        # storage refuses its commit and it returns this record. Only replacing a record
-        # asks who holds the key, which saves a lock-manager round trip per new record.
-        try:
-            yield from _write_encoded_op(store, encoded, key, IF_ABSENT, expiry)
-            created = True
-        except WriteConflict:
-            pass  # a record is there already: replacing it is checked below
-    if manager is not None and not created:
-        holder = holder or generate_default_holder()
-        current = yield from Call(manager.lock_holder, manager.alock_holder, key)
-        _check_writer(key, holder, current, manager.url)
-        locked = locked or current == holder  # the store's lock, asked just now
-    if created:
-        pass  # written above
-    elif condition.if_absent and not _creates_natively(store):
-        yield from _create_under_lock_op(store, encoded, key, holder, locked, expiry)
-    else:
-        yield from _write_encoded_op(store, encoded, key, condition, expiry)
+    if not (yield from _created_first_op(store, encoded, key, condition, locked, expiry)):
+        if manager is not None:
+            holder = holder or generate_default_holder()
+            current = yield from Call(manager.lock_holder, manager.alock_holder, key)
+            _check_writer(key, holder, current, manager.url)
+            locked = locked or current == holder  # the store's lock, asked just now
+        if condition.if_absent and not _creates_natively(store):
+            yield from _create_under_lock_op(store, encoded, key, holder, locked, expiry)
+        else:
+            yield from _write_encoded_op(store, encoded, key, condition, expiry)
     for name, value in encoded.filled.items():  # the record now describes what was written
         setattr(record.metadata, name, value)
     store.counters.wrote(_stored_size(encoded))
     store.remember(key, record, encoded.size)
+
+
+def _created_first_op(
+    store: StoreBase,
+    encoded: Encoded,
+    key: str,
+    condition: WriteCondition,
+    locked: bool,
+    expiry: str,
+) -> Op[bool]:
+    """Whether a plain write under a lock manager created the record without asking it.
+
+    Creating a record needs nobody's lock: a transaction that holds the key's lock
+    commits conditionally (create only, or over the version it found), so the storage
+    refuses its commit and it returns this record. Only replacing a record asks who
+    holds the key, which saves a lock-manager round trip per new record. False (nothing
+    written) when that does not apply or a record is there already."""
+    if store.lock_manager is None or locked or condition or not _creates_natively(store):
+        return False
+    try:
+        yield from _write_encoded_op(store, encoded, key, IF_ABSENT, expiry)
+    except WriteConflict:
+        return False
+    return True
 
 
 def _stored_size(encoded: Encoded) -> int:
