@@ -413,17 +413,25 @@ class FileLockManager(LockManager):
         return partial(lock_error, self.url, action, key)
 
 
-def _read_lock_file(path: str) -> _LockFile | None:
-    """The lock file at ``path`` as read, or None if there is none."""
+def _read_small(path: str, limit: int) -> tuple[bytes, float] | None:
+    """At most ``limit`` bytes of the file at ``path`` and its modification time, read
+    through one descriptor; None if there is no such file."""
     try:
         fd = os.open(path, READ_FLAGS)
     except FileNotFoundError:
         return None
     try:
-        mtime = os.fstat(fd).st_mtime
-        raw = os.read(fd, 1 << 16)  # a lock file is a few hundred bytes
+        return os.read(fd, limit), os.fstat(fd).st_mtime
     finally:
         os.close(fd)
+
+
+def _read_lock_file(path: str) -> _LockFile | None:
+    """The lock file at ``path`` as read, or None if there is none."""
+    found = _read_small(path, 1 << 16)  # a lock file is a few hundred bytes
+    if found is None:
+        return None
+    raw, mtime = found
     try:
         data = json.loads(raw)
         holder, expires, created = data["holder"], data["expires_at"], data.get("created_at")
@@ -475,15 +483,10 @@ def _read_queue(path: str, now: float) -> dict[str, float] | None:
     anything but a list of ``{"holder": str, "seen": finite number}`` counts as one
     unknown waiter seen at the file's last modification, dropped after `QUEUE_GRACE`.
     A ``seen`` in the future (another machine's clock) counts as ``now``."""
-    try:
-        fd = os.open(path, READ_FLAGS)
-    except FileNotFoundError:
+    found = _read_small(path, MAX_QUEUE_BYTES + 1)
+    if found is None:
         return None
-    try:
-        mtime = os.fstat(fd).st_mtime
-        raw = os.read(fd, MAX_QUEUE_BYTES + 1)
-    finally:
-        os.close(fd)
+    raw, mtime = found
     queue = _parse_queue(raw) if len(raw) <= MAX_QUEUE_BYTES else None
     if queue is None:
         return {f"<unknown: unreadable queue file {path}>": min(mtime, now)}

@@ -8,7 +8,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["asks_for_results", "bind", "importable_as", "plain_names", "rebuild"]
+__all__ = [
+    "asks_for_results",
+    "attribute_path",
+    "bind",
+    "importable_as",
+    "plain_names",
+    "rebuild",
+]
 
 
 def bind(
@@ -43,10 +50,19 @@ def importable_as(obj: object, fn: Callable[..., Any]) -> str | None:
     qualname = getattr(fn, "__qualname__", None)
     if module is None or not isinstance(qualname, str) or "<locals>" in qualname:
         return None
-    found: Any = module
+    return qualname if attribute_path(module, qualname, None) is obj else None
+
+
+_MISSING: Any = object()
+
+
+def attribute_path(root: Any, qualname: str, default: Any = _MISSING) -> Any:
+    """``root.a.b`` for ``qualname`` "a.b"; ``default`` where a part is missing, or
+    `AttributeError` when no default is given."""
+    found = root
     for part in qualname.split("."):
-        found = getattr(found, part, None)
-    return qualname if found is obj else None
+        found = getattr(found, part) if default is _MISSING else getattr(found, part, default)
+    return found
 
 
 def asks_for_results(*options: object) -> bool:

@@ -66,7 +66,14 @@ from moorage.workflow.cache_policies import (
     source_key,
     uses_source,
 )
-from moorage.workflow.calls import asks_for_results, bind, importable_as, plain_names, rebuild
+from moorage.workflow.calls import (
+    asks_for_results,
+    attribute_path,
+    bind,
+    importable_as,
+    plain_names,
+    rebuild,
+)
 from moorage.workflow.hashing import UnhashableValue
 
 __all__ = ["Task", "task"]
@@ -385,9 +392,7 @@ class Task(Generic[P, R]):
 def find_task(module: str, qualname: str, travelled: str | None) -> Task[Any, Any]:
     """Unpickle a task sent by reference: the receiver's own object, by its name. Where
     the receiver cannot read the source, it keys calls with the sender's source key."""
-    found: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        found = getattr(found, part)
+    found = attribute_path(importlib.import_module(module), qualname)
     if not isinstance(found, Task):
         raise TypeError(f"{module}.{qualname} is {type(found).__name__}, not a moorage task")
     if found._travelled_source is None:
