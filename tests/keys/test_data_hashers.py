@@ -433,6 +433,17 @@ def test_arrow_bytes_under_nulls_are_not_hashed() -> None:
         pa.list_(pa.int64(), 2), 3, [valid], children=[pa.array([1, 2, 0, 0, 5, 6])]
     )
     assert stable_hash(fixed) == stable_hash(fixed_clean)
+    entries = pa.StructArray.from_arrays(
+        [pa.array(["a", "j", "k", "d"]), pa.array([1, 7, 7, 4])],
+        fields=[pa.field("key", pa.string(), nullable=False), pa.field("value", pa.int64())],
+    )
+    maps = pa.Array.from_buffers(
+        pa.map_(pa.string(), pa.int64()), 3, [valid, list_offsets], children=[entries]
+    )
+    clean_maps = pa.array([[("a", 1)], None, [("d", 4)]], type=maps.type)
+    assert stable_hash(maps) == stable_hash(clean_maps)
+    assert stable_hash(maps.slice(1)) == stable_hash(clean_maps.slice(1))
+    assert stable_hash(maps) != stable_hash(pa.array([[("a", 1)], [], [("d", 4)]], type=maps.type))
     mask = pa.array([False, True, False])
     structs = pa.StructArray.from_arrays([pa.array([1, 7, 3])], names=["q"], mask=mask)
     structs_clean = pa.StructArray.from_arrays([pa.array([1, 8, 3])], names=["q"], mask=mask)

@@ -158,6 +158,9 @@ def _nested_content(t: Any, array: Any, mask: Any) -> Any:
     if _is(t, "is_list_view", "is_large_list_view"):
         wide = pa.large_list(t.value_field)
         array, t = array.cast(wide), wide
+    elif pa.types.is_map(t):  # a list of key-value structs (list kernels take no maps)
+        wide = pa.list_(pa.struct([t.key_field, t.item_field]))
+        array, t = array.cast(wide), wide
     lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False)
     lengths = np.asarray(lengths, dtype=np.int64)
     child = array.flatten()
