@@ -6,8 +6,9 @@ inner types) and its values, read through Arrow (`Series.to_arrow`) and hashed a
 `moorage.keys.libraries.arrow_tables` hashes an array: chunking, slicing, the bytes
 under nulls and whether polars exports strings as ``large_string`` or ``string_view``
 do not count. Categoricals are hashed by their string values (their physical codes
-depend on the process's string cache). Types Arrow cannot carry (``Object``,
-``Int128``) are hashed element by element through the stable encoding.
+depend on the process's string cache). Dtypes Arrow cannot carry (``Object``,
+``Int128``, ``UInt128``) are hashed element by element through the stable encoding;
+nested dtypes holding them are refused (the key would be a guess).
 
 polars' own ``hash`` is not used: its results are documented to change between
 versions.
@@ -55,11 +56,13 @@ def dtype_representation(dtype: pl.DataType | DataTypeClass) -> Any:
     return repr(dtype)  # a dtype without parameters: "Int64", "String", "Categorical"
 
 
+#: Dtypes Arrow cannot carry, hashed element by element (exact Python values).
+_ELEMENT_WISE = tuple(
+    getattr(pl, name) for name in ("Object", "Int128", "UInt128") if hasattr(pl, name)
+)
+
+
 def _content(series: pl.Series) -> Any:
-    if series.dtype == pl.Object:
+    if series.dtype in _ELEMENT_WISE:
         return ("elements", series.to_list())
-    try:
-        arrow = series.to_arrow()
-    except Exception:  # a type Arrow cannot carry (Int128): element by element
-        return ("elements", series.to_list())
-    return ("arrow", array_content(arrow))
+    return ("arrow", array_content(series.to_arrow()))
