@@ -92,7 +92,7 @@ def install_azurite(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest options after --)."""
-    sync(session, "test", "test-plugins", "servers", "scale")
+    sync(session, "test", "test-plugins", "servers", "scale", "data")
     install_azurite(session)
     session.run("pytest", *session.posargs)
 
@@ -179,7 +179,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over packages/*/src, against the locked client libraries."""
-    sync(session, "typecheck", "test")
+    sync(session, "typecheck", "test", "data")
     session.run("mypy")
 
 
@@ -204,7 +204,7 @@ def demo(session: nox.Session) -> None:
 def install_bench(session: nox.Session) -> None:
     """The workspace, the baselines (Prefect 3, diskcache, joblib), moto, redis-server
     and pytest; the benchmarks start moto and redis only, so no Azurite."""
-    sync(session, "bench", "servers", "test")
+    sync(session, "bench", "servers", "test", "data")
 
 
 @nox.session(python=PYTHON)

@@ -37,11 +37,30 @@ def arguments(command: str, storage: str, tmp_path: Path) -> list[str]:
         "prune": [storage, "--yes"],
         "copy": [storage, str(tmp_path / "copy")],
         "doctor": [storage],
+        "explain": [_task_module(tmp_path / "work"), "-p", "a=1"],
     }[command]
 
 
+def _task_module(folder: Path) -> str:
+    (folder / "cli_tasks.py").write_text(
+        "import moorage\n@moorage.task\ndef add(a, b=1):\n    return a + b\n"
+    )
+    return "cli_tasks:add"
+
+
 def test_the_commands_are_the_documented_ones() -> None:
-    assert COMMANDS == ["config", "copy", "doctor", "get", "ls", "plugins", "prune", "rm", "show"]
+    assert COMMANDS == [
+        "config",
+        "copy",
+        "doctor",
+        "explain",
+        "get",
+        "ls",
+        "plugins",
+        "prune",
+        "rm",
+        "show",
+    ]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

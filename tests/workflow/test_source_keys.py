@@ -79,7 +79,7 @@ def test_a_notebook_task_keys_alike_where_its_source_is_unreadable(tmp_path: Pat
 
 def test_the_travelled_key_is_the_source_hash_not_bytecode(tmp_path: Path) -> None:
     task = _notebook_task("2-source")
-    from moorage.workflow.hashing import stable_hash
+    from moorage.keys.encoding import stable_hash
 
     assert task.source_key() == stable_hash(inspect.getsource(task.fn))
 
@@ -98,4 +98,51 @@ def test_a_policy_without_source_carries_no_key() -> None:
         return n
 
     reduced = plain.__reduce__()
-    assert reduced[1][-1] is None, "nothing to carry when the key ignores the source"
+    assert reduced[1][-1] == {}, "nothing to carry when the key ignores the source"
+
+
+CODE_CELL = """
+import moorage
+from moorage.workflow.cache_policies import CODE, INPUTS
+
+OFFSET = 4
+
+def shift(n):
+    return n + OFFSET
+
+@moorage.task(cache_policy=INPUTS + CODE)
+def cell_shifted(n):
+    return shift(n) * 2
+"""
+
+CODE_CHILD = """
+import json, pickle, sys
+task = pickle.loads(open(sys.argv[1], "rb").read())
+print(json.dumps({"key": task.source_key("code"), "call": task.explain_key(3).key,
+                  "result": task.fn(3)}))
+"""
+
+
+def test_a_code_key_travels_to_where_the_source_is_unreadable(tmp_path: Path) -> None:
+    filename = "<ipython-input-3-code>"
+    linecache.cache[filename] = (len(CODE_CELL), None, CODE_CELL.splitlines(True), filename)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(CODE_CELL, filename, "exec"), namespace)
+    task = namespace["cell_shifted"]
+    here = task.source_key("code")
+    assert here != task.source_key("source"), "CODE sees more than the task's own source"
+    shipped = tmp_path / "task.pickle"
+    shipped.write_bytes(cloudpickle.dumps(task))
+    done = subprocess.run(
+        [sys.executable, "-c", CODE_CHILD, str(shipped)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONHASHSEED": "7"},
+    )
+    assert done.returncode == 0, done.stderr
+    there = json.loads(done.stdout.strip().splitlines()[-1])
+    assert there["result"] == 14
+    assert there["key"] == here
+    assert there["call"] == task.explain_key(3).key, "the whole call key agrees"

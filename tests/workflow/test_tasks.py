@@ -277,11 +277,11 @@ def test_parameters_round_trip(tmp_path: Path) -> None:
 
 
 def test_stable_hash_is_the_same_in_other_processes() -> None:
-    from moorage.workflow.hashing import stable_hash
+    from moorage.keys.encoding import stable_hash
 
     value = {"s": {"alpha", "beta", "gamma"}, "t": (1, 2.5), "d": dt.date(2026, 1, 1)}
     code = (
-        "import datetime as dt; from moorage.workflow.hashing import stable_hash; "
+        "import datetime as dt; from moorage.keys.encoding import stable_hash; "
         "print(stable_hash({'s': {'alpha', 'beta', 'gamma'}, 't': (1, 2.5), "
         "'d': dt.date(2026, 1, 1)}))"
     )

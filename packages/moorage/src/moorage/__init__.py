@@ -21,6 +21,7 @@ from moorage.errors import (
     RecordNotFound,
     SerializationError,
     StorageError,
+    UnhashableValue,
     WriteConflict,
 )
 from moorage.faces import lazy_exports
@@ -47,6 +48,7 @@ __all__ = [
     "StorageError",
     "Task",
     "Transaction",
+    "UnhashableValue",
     "WriteConflict",
     "__version__",
     "flow",

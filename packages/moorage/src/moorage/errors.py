@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 __all__ = [
     "ClassNotAllowed",
@@ -27,6 +27,7 @@ __all__ = [
     "SerializationError",
     "StorageError",
     "Translate",
+    "UnhashableValue",
     "WriteConflict",
     "map_exceptions",
 ]
@@ -95,6 +96,19 @@ class ConfigurationError(MoorageError):
 
 class LockError(MoorageError):
     """A lock could not be taken, released or honoured."""
+
+
+class UnhashableValue(MoorageError, TypeError):
+    """A value has no stable hash for a cache key: no hasher knows its type, and it
+    cannot be pickled or holds nothing but its identity. A task then runs uncached.
+
+    ``path`` lists where the value sat inside what was hashed (a parameter's name,
+    then dict keys), outermost first; it is filled in as the error leaves the encoding.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.path: list[Any] = []
 
 
 class PluginError(ConfigurationError):

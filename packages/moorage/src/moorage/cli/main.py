@@ -15,6 +15,7 @@ import click
 
 from moorage.cli.configuration import config, plugins
 from moorage.cli.doctor import doctor
+from moorage.cli.keys import explain
 from moorage.cli.records import get, ls, rm, show
 from moorage.cli.retention import copy, prune
 from moorage.errors import MoorageError
@@ -52,7 +53,7 @@ def main() -> None:
     """moorage: durable results for Python."""
 
 
-for _command in (plugins, config, ls, show, get, rm, prune, copy, doctor):
+for _command in (plugins, config, ls, show, get, rm, prune, copy, doctor, explain):
     main.add_command(_command)
 
 

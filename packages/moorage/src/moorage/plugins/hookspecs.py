@@ -22,6 +22,7 @@ __all__ = [
     "PROJECT",
     "hookimpl",
     "hookspec",
+    "register_hashers",
     "register_lock_managers",
     "register_serializers",
     "register_storages",
@@ -54,4 +55,17 @@ def register_lock_managers(register: Callable[[str, Callable[..., Any]], None]) 
 
     ``factory(url, hold_timeout=..., **options)`` returns a
     `moorage.locking.base.LockManager`.
+    """
+
+
+@hookspec
+def register_hashers(register: Callable[[Any, Any], None]) -> None:
+    """Teach cache keys about types: ``register(type_or_predicate, hasher)``.
+
+    ``type_or_predicate`` is a class, a class's dotted name (``"mylib.Grid"``: nothing
+    is imported until a value of it is hashed) or ``predicate(value) -> bool``.
+    ``hasher(value)`` returns a representation that moorage hashes (bytes, a
+    ``memoryview``, str, numbers, tuples, lists, dicts, or values with hashers of their
+    own), or is given as ``"module:function"``, imported on first use. See
+    `moorage.keys.hashers`.
     """

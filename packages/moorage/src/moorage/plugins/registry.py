@@ -115,6 +115,9 @@ class Registry:
             "lock_manager": {},
         }
         self.skipped: list[str] = []
+        #: ``(type or name or predicate, hasher, plugin)`` in registration order: the
+        #: table of `moorage.keys.hashers` is built from these.
+        self.hashers: list[tuple[Any, Any, str]] = []
 
     # -- loading ------------------------------------------------------------------
 
@@ -176,10 +179,13 @@ class Registry:
             return None
         others = [plugin for plugin in self.manager.get_plugins() if plugin is not module]
         found: list[Registration] = []
+        hashers: list[tuple[Any, Any, str]] = []
         try:
             for hook_name, kind in _HOOKS.items():
                 call = self.manager.subset_hook_caller(hook_name, remove_plugins=others)
                 call(register=_collector(kind, name, found))
+            call = self.manager.subset_hook_caller("register_hashers", remove_plugins=others)
+            call(register=_hasher_collector(name, hashers))
         except Exception as exc:
             self.manager.unregister(name=name)
             self._broken(
@@ -190,6 +196,9 @@ class Registry:
         for reg in found:
             self._entries[reg.kind].setdefault(reg.name, []).append(reg)
             info.registers.setdefault(reg.kind, []).append(reg.name)
+        for matches, _, _ in hashers:
+            info.registers.setdefault("hasher", []).append(_hasher_label(matches))
+        self.hashers.extend(hashers)
         self.plugins.append(info)
         return info
 
@@ -259,6 +268,29 @@ def _collector(kind: Kind, plugin: str, found: list[Registration]) -> Callable[[
         found.append(Registration(kind, key, target, plugin))
 
     return register
+
+
+def _hasher_collector(plugin: str, found: list[tuple[Any, Any, str]]) -> Callable[..., None]:
+    """The ``register`` callback of one plugin's ``register_hashers`` hook."""
+
+    def register(matches: Any, hasher: Any) -> None:
+        if not (isinstance(matches, (type, str)) or callable(matches)):
+            raise PluginError(
+                f"hashers are registered for a type, 'module.Class' or a predicate, got {matches!r}"
+            )
+        if not (callable(hasher) or (isinstance(hasher, str) and ":" in hasher)):
+            raise PluginError(f"a hasher is a callable or 'module:function', got {hasher!r}")
+        found.append((matches, hasher, plugin))
+
+    return register
+
+
+def _hasher_label(matches: Any) -> str:
+    if isinstance(matches, type):
+        return f"{matches.__module__}.{matches.__qualname__}"
+    if isinstance(matches, str):
+        return matches
+    return f"values where {getattr(matches, '__qualname__', repr(matches))}"
 
 
 def _version(dist: str) -> str | None:

@@ -12,9 +12,14 @@ by_day = CacheKeyFn(lambda ctx, params: params["day"].isoformat())
 ```
 
 `DEFAULT` is ``INPUTS + TASK_SOURCE``: a call with equal inputs to an unchanged function
-finds the stored result, in this process or any other. A policy also carries the
-storage options a task's store takes from it (`key_storage`, `lock_manager`,
-`isolation_level`; see `ResultStore.update_for_task`); set them with `configure`.
+finds the stored result, in this process or any other. `CODE` is the stricter twin of
+`TASK_SOURCE`: it also hashes what the function uses (closures, module globals, the
+tasks and same-package functions it calls; see `moorage.keys.code`), so editing a helper
+invalidates too. Each policy explains its part of a key (`CachePolicy.explain`).
+
+A policy also carries the storage options a task's store takes from it (`key_storage`,
+`lock_manager`, `isolation_level`; see `ResultStore.update_for_task`); set them with
+`configure`.
 """
 
 from __future__ import annotations
@@ -23,16 +28,19 @@ import contextlib
 import dataclasses
 import inspect
 import sys
-import types
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
+from moorage.errors import UnhashableValue
+from moorage.keys.encoding import describe, stable_hash
+from moorage.keys.explain import KeyPart
+from moorage.keys.functions import code_material, qualified_name
 from moorage.locking import IsolationLevel
-from moorage.workflow.hashing import stable_hash
 
 __all__ = [
+    "CODE",
     "DEFAULT",
     "INPUTS",
     "NO_CACHE",
@@ -40,12 +48,13 @@ __all__ = [
     "CacheContext",
     "CacheKeyFn",
     "CachePolicy",
+    "Code",
     "CompoundCachePolicy",
     "Inputs",
     "NoCache",
     "TaskSource",
+    "code_kinds",
     "source_key",
-    "uses_source",
 ]
 
 
@@ -78,6 +87,15 @@ class CachePolicy:
         """What this policy adds to a compound policy's key (None: nothing): its key,
         unless it has something cheaper that identifies the call as well."""
         return self.compute_key(context)
+
+    def label(self) -> str:
+        """The policy as it is written in code (``INPUTS - 'verbose'``)."""
+        return type(self).__name__
+
+    def explain(self, context: CacheContext) -> list[KeyPart]:
+        """The parts this policy adds to a key, for `moorage.Task.explain_key`."""
+        key = self.compute_key(context)
+        return [KeyPart(self.label(), "", "the policy's own key", key or "")]
 
     def configure(
         self,
@@ -120,6 +138,12 @@ class NoCache(CachePolicy):
     def compute_key(self, context: CacheContext) -> str | None:
         return None
 
+    def label(self) -> str:
+        return "NO_CACHE"
+
+    def explain(self, context: CacheContext) -> list[KeyPart]:
+        return []
+
 
 @dataclass(frozen=True)
 class Inputs(CachePolicy):
@@ -140,6 +164,22 @@ class Inputs(CachePolicy):
     def __sub__(self, name: str) -> Inputs:
         return dataclasses.replace(self, exclude=(*self.exclude, name))
 
+    def label(self) -> str:
+        return "INPUTS" + "".join(f" - {name!r}" for name in self.exclude)
+
+    def explain(self, context: CacheContext) -> list[KeyPart]:
+        parts = []
+        for name in sorted(context.parameters):
+            value = context.parameters[name]
+            if name in self.exclude:
+                parts.append(KeyPart("parameter", name, "left out of the key", ""))
+                continue
+            try:
+                parts.append(KeyPart("parameter", name, describe(value), stable_hash(value)))
+            except UnhashableValue as exc:
+                parts.append(KeyPart("parameter", name, f"cannot be hashed: {exc}", ""))
+        return parts
+
 
 @dataclass(frozen=True)
 class TaskSource(CachePolicy):
@@ -151,11 +191,74 @@ class TaskSource(CachePolicy):
     `source_key`.
     """
 
+    #: Which of a task's code keys this policy uses (a task keeps and carries each).
+    kind: ClassVar[str] = "source"
+
     def compute_key(self, context: CacheContext) -> str | None:
         task = context.task
         if task is not None:
-            return str(task.source_key())
-        return source_key(context.fn)
+            return str(task.source_key(self.kind))
+        return self.function_key(context.fn)
+
+    def function_key(self, fn: Callable[..., Any], travelled: str | None = None) -> str:
+        """The key of ``fn`` itself; ``travelled``: the one computed where the task was
+        pickled, used where this process cannot read the source."""
+        return source_key(fn, travelled)
+
+    def label(self) -> str:
+        return "TASK_SOURCE"
+
+    def explain(self, context: CacheContext) -> list[KeyPart]:
+        key = self.compute_key(context) or ""
+        how = "the function's source text"
+        if not _readable(context.fn):
+            how = "no source here: the key computed where the task was sent from, or its code"
+        return [KeyPart("task source", qualified_name(inspect.unwrap(context.fn)), how, key)]
+
+
+@dataclass(frozen=True)
+class Code(TaskSource):
+    """Like `TASK_SOURCE`, and also what the function uses: its closures, the module
+    globals it reads, and the source of the tasks and same-package functions it calls,
+    followed to a bounded depth (see `moorage.keys.code`). Editing a helper the task
+    calls invalidates its records; editing an unrelated function does not.
+
+    Computed once per process per function (a global rebound at run time is not seen),
+    and carried with a pickled task like `TASK_SOURCE`'s key.
+    """
+
+    kind: ClassVar[str] = "code"
+
+    def function_key(self, fn: Callable[..., Any], travelled: str | None = None) -> str:
+        from moorage.keys.code import code_key
+
+        if travelled is not None and not _readable(fn):
+            return travelled
+        return code_key(fn)
+
+    def label(self) -> str:
+        return "CODE"
+
+    def explain(self, context: CacheContext) -> list[KeyPart]:
+        from moorage.keys.code import code_dependencies
+
+        key = self.compute_key(context) or ""
+        fn = inspect.unwrap(context.fn)
+        parts = [KeyPart("code", qualified_name(fn), "the function and what it uses", key)]
+        if _readable(context.fn):
+            parts.extend(
+                KeyPart("code", dep.name, dep.kind, dep.digest) for dep in code_dependencies(fn)
+            )
+        return parts
+
+
+def _readable(fn: Callable[..., Any]) -> bool:
+    """Whether this process can read ``fn``'s source."""
+    try:
+        inspect.getsource(inspect.unwrap(fn))
+    except (OSError, TypeError):
+        return False
+    return True
 
 
 #: Each function's source hash, found once per process (the source of a loaded function
@@ -180,31 +283,15 @@ def source_key(fn: Callable[..., Any], travelled: str | None = None) -> str:
     except (OSError, TypeError):  # no source here: a notebook cell on a worker, a REPL
         if travelled is not None:
             return travelled
-        key = stable_hash("compiled", sys.version_info[:2], _code_material(unwrapped))
+        key = stable_hash("compiled", sys.version_info[:2], code_material(unwrapped))
     with contextlib.suppress(TypeError):
         _SOURCE_KEYS[fn] = key
     return key
 
 
-def _code_material(fn: Any) -> Any:
-    """What identifies a function without source: its code objects, recursively (the
-    bytecode, constants and names), or its qualified name if it has no code."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return getattr(fn, "__qualname__", type(fn).__qualname__)
-    return _code_parts(code)
-
-
-def _code_parts(code: types.CodeType) -> tuple[Any, ...]:
-    consts = tuple(
-        _code_parts(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts
-    )
-    return (code.co_code, consts, code.co_names, code.co_varnames)
-
-
-def uses_source(policy: CachePolicy) -> bool:
-    """Whether ``policy``'s key depends on the task's source (`TaskSource`)."""
-    return any(isinstance(part, TaskSource) for part in _parts(policy))
+def code_kinds(policy: CachePolicy) -> dict[str, TaskSource]:
+    """The code keys ``policy``'s key depends on (`TaskSource`'s, `Code`'s), by kind."""
+    return {part.kind: part for part in _parts(policy) if isinstance(part, TaskSource)}
 
 
 @dataclass(frozen=True)
@@ -217,6 +304,14 @@ class CacheKeyFn(CachePolicy):
 
     def compute_key(self, context: CacheContext) -> str | None:
         return self.key_fn(context, context.parameters)
+
+    def label(self) -> str:
+        return f"cache_key_fn {qualified_name(self.key_fn)}"
+
+    def explain(self, context: CacheContext) -> list[KeyPart]:
+        key = self.compute_key(context)
+        how = "returned by the function" if key is not None else "returned None: uncached"
+        return [KeyPart("cache_key_fn", qualified_name(self.key_fn), how, key or "")]
 
 
 @dataclass(frozen=True)
@@ -235,8 +330,15 @@ class CompoundCachePolicy(CachePolicy):
         parts = tuple(p - name if isinstance(p, Inputs) else p for p in self.policies)
         return dataclasses.replace(self, policies=parts)
 
+    def label(self) -> str:
+        return " + ".join(policy.label() for policy in self.policies)
+
+    def explain(self, context: CacheContext) -> list[KeyPart]:
+        return [part for policy in self.policies for part in policy.explain(context)]
+
 
 NO_CACHE = NoCache()
 INPUTS = Inputs()
 TASK_SOURCE = TaskSource()
+CODE = Code()
 DEFAULT = INPUTS + TASK_SOURCE

@@ -50,7 +50,10 @@ from moorage.errors import (
     RecordExpired,
     RecordNotFound,
     SerializationError,
+    UnhashableValue,
 )
+from moorage.keys.encoding import stable_hash
+from moorage.keys.explain import KeyExplanation, KeyPart
 from moorage.locking import IsolationLevel
 from moorage.operations import Op, run_async, run_sync
 from moorage.store.context import RunContext, current_context, run_context
@@ -63,8 +66,7 @@ from moorage.workflow.cache_policies import (
     CacheContext,
     CacheKeyFn,
     CachePolicy,
-    source_key,
-    uses_source,
+    code_kinds,
 )
 from moorage.workflow.calls import (
     asks_for_results,
@@ -74,7 +76,6 @@ from moorage.workflow.calls import (
     plain_names,
     rebuild,
 )
-from moorage.workflow.hashing import UnhashableValue
 
 __all__ = ["Task", "task"]
 
@@ -209,9 +210,15 @@ class Task(Generic[P, R]):
         result_serializer: Any = None,
         result_storage_key: str | None = None,
         cache_result_in_memory: bool = True,
+        cache_version: str | None = None,
     ) -> None:
         if cache_key_fn is not None and cache_policy is not _UNSET:
             raise TypeError("give a task either cache_policy or cache_key_fn, not both")
+        if cache_version is not None and result_storage_key is not None:
+            raise TypeError(
+                "cache_version changes cache keys, and result_storage_key replaces them: "
+                "put the version in the key template instead"
+            )
         if persist_result is None and asks_for_results(
             result_storage, result_serializer, result_storage_key, cache_key_fn
         ):
@@ -231,6 +238,7 @@ class Task(Generic[P, R]):
         self.result_serializer = result_serializer
         self.result_storage_key = result_storage_key
         self.cache_result_in_memory = cache_result_in_memory
+        self.cache_version = None if cache_version is None else str(cache_version)
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
         self._names = plain_names(self._signature)
@@ -238,8 +246,8 @@ class Task(Generic[P, R]):
         #: None: SERIALIZABLE where the store has a lock manager, else READ_COMMITTED.
         self._isolation_level = None if level is None else IsolationLevel(level)
         self._memo: tuple[Any, Any] | None = None  # (base store or settings, derived store)
-        self._source_key: str | None = None  # found on first use
-        self._travelled_source: str | None = None  # the sender's, if this one was pickled
+        self._code_keys: dict[str, str] = {}  # by policy kind ("source", "code"), on first use
+        self._travelled: dict[str, str] = {}  # the sender's, if this one was pickled
 
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
@@ -247,20 +255,26 @@ class Task(Generic[P, R]):
     # -- travelling: by reference when importable, like the function it wraps ---------
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # The source key travels too, so a worker that cannot read the source (a
+        # The code keys travel too, so a worker that cannot read the source (a
         # notebook's function on a Dask or Ray worker) keys calls as the client does.
-        travelled = self.source_key() if uses_source(self.cache_policy) else None
+        travelled = {kind: self.source_key(kind) for kind in code_kinds(self.cache_policy)}
         qualname = importable_as(self, self.fn)
         if qualname is not None:  # by reference: the receiver imports its own copy
             return (find_task, (self.fn.__module__, qualname, travelled))
         return (rebuild_task, (type(self), self.fn, self._options(), travelled))
 
-    def source_key(self) -> str:
-        """The hash of this task's source that `TASK_SOURCE` puts in its keys: read here
-        where possible, else the one computed where the task was pickled."""
-        key = self._source_key
+    def source_key(self, kind: str = "source") -> str:
+        """The hash of this task's code that its policy puts in keys: `TASK_SOURCE`'s
+        (``kind="source"``) or `CODE`'s (``"code"``). Computed here where the source can be
+        read, else the one computed where the task was pickled."""
+        key = self._code_keys.get(kind)
         if key is None:
-            key = self._source_key = source_key(self.fn, self._travelled_source)
+            policy = code_kinds(self.cache_policy).get(kind)
+            if policy is None:
+                from moorage.workflow.cache_policies import CODE, TASK_SOURCE
+
+                policy = CODE if kind == "code" else TASK_SOURCE
+            key = self._code_keys[kind] = policy.function_key(self.fn, self._travelled.get(kind))
         return key
 
     def _options(self) -> dict[str, Any]:
@@ -274,6 +288,7 @@ class Task(Generic[P, R]):
             "result_serializer": self.result_serializer,
             "result_storage_key": self.result_storage_key,
             "cache_result_in_memory": self.cache_result_in_memory,
+            "cache_version": self.cache_version,
         }
 
     def with_options(self, **options: Any) -> Task[P, R]:
@@ -298,36 +313,72 @@ class Task(Generic[P, R]):
         return store
 
     def _plan(self, args: Any, kwargs: Any) -> _Plan:
-        outer = current_context()
-        settings = get_settings()  # read once per call: it checks the environment
-        persist = _persist_decision(self, outer, settings)
-        plan = _Plan(
-            store=self._store(outer, settings),
-            parameters=bind(self._signature, self._names, args, kwargs),
-            persist=persist,
-            key=None,
-            overwrite=bool(self.refresh_cache),
-        )
-        if persist:
+        plan = self._plan_without_key(args, kwargs)
+        if plan.persist:
             plan.key = self._key(plan)
         return plan
 
+    def _plan_without_key(self, args: Any, kwargs: Any) -> _Plan:
+        outer = current_context()
+        settings = get_settings()  # read once per call: it checks the environment
+        return _Plan(
+            store=self._store(outer, settings),
+            parameters=bind(self._signature, self._names, args, kwargs),
+            persist=_persist_decision(self, outer, settings),
+            key=None,
+            overwrite=bool(self.refresh_cache),
+        )
+
     def _key(self, plan: _Plan) -> str | None:
+        key, unhashable = self._key_or_reason(plan)
+        if unhashable is not None:
+            warnings.warn(f"task {self.name!r} runs uncached: {unhashable}", RuntimeWarning, 4)
+        return key
+
+    def _key_or_reason(self, plan: _Plan) -> tuple[str | None, str | None]:
+        """The call's key, or None and why a value could not be hashed."""
         if self.result_storage_key is not None:
             with run_context(plan.context()):  # the template reads the parameters from here
-                return plan.store.storage_key_fn()
+                return plan.store.storage_key_fn(), None
         try:
-            return self.cache_policy.compute_key(
+            key = self.cache_policy.compute_key(
                 CacheContext(fn=self.fn, parameters=plan.parameters, task=self)
             )
         except UnhashableValue as exc:
-            warnings.warn(
-                f"task {self.name!r} runs uncached: {exc}. Leave the parameter out of the "
-                "key (cache_policy=INPUTS - 'name') or give a cache_key_fn",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return None
+            return None, _unhashable_reason(exc, plan.parameters)
+        if key is not None and self.cache_version is not None:
+            key = stable_hash("cache version", self.cache_version, key)
+        return key, None
+
+    def explain_key(self, *args: P.args, **kwargs: P.kwargs) -> KeyExplanation:
+        """The key a call with these arguments would use, and each part it is made of
+        (the parameters and the hasher of each, the source, the cache version). Nothing
+        runs and nothing is read. Compare two calls with ``a.compare(b)`` or
+        ``a.differences(b)``."""
+        plan = self._plan_without_key(args, kwargs)
+        key, unhashable = self._key_or_reason(plan)
+        note = unhashable or ""
+        if self.result_storage_key is not None:
+            parts = [KeyPart("storage key template", "", self.result_storage_key, key or "")]
+        else:
+            context = CacheContext(fn=self.fn, parameters=plan.parameters, task=self)
+            parts = self.cache_policy.explain(context)
+            if self.cache_version is not None:
+                parts.append(
+                    KeyPart(
+                        "cache version", "", self.cache_version, stable_hash(self.cache_version)
+                    )
+                )
+        if not plan.persist:
+            note = note or "results are not persisted (persist_result=False), so nothing is read"
+        elif key is None and not note:
+            note = "the cache policy gives no key: the call runs uncached"
+        return KeyExplanation(str(self.name), self._policy_label(), key, tuple(parts), note)
+
+    def _policy_label(self) -> str:
+        if self.result_storage_key is not None:
+            return f"result_storage_key {self.result_storage_key!r}"
+        return self.cache_policy.label()
 
     def _memory_hit(self, store: ResultStore, key: str) -> Any:
         record = store.memory_hit(key)
@@ -389,24 +440,38 @@ class Task(Generic[P, R]):
         return txn.record.result if txn.record is not None else result
 
 
-def find_task(module: str, qualname: str, travelled: str | None) -> Task[Any, Any]:
+def _unhashable_reason(exc: UnhashableValue, parameters: dict[str, Any]) -> str:
+    """The warning for a call whose key cannot be made: which parameter, and the fixes."""
+    name = exc.path[0] if exc.path and exc.path[0] in parameters else None
+    if name is None:
+        return f"its cache key cannot be made: {exc}. Give a cache_key_fn"
+    where = "".join(f"[{part!r}]" for part in exc.path[1:])
+    return (
+        f"parameter {name!r}{where} cannot be hashed for its cache key: {exc}. Register a "
+        "hasher for its type (moorage.keys.register_hasher, or a plugin's register_hashers "
+        f"hook), leave it out of the key (cache_policy=INPUTS - {name!r}), or give a "
+        "cache_key_fn"
+    )
+
+
+def find_task(module: str, qualname: str, travelled: dict[str, str]) -> Task[Any, Any]:
     """Unpickle a task sent by reference: the receiver's own object, by its name. Where
-    the receiver cannot read the source, it keys calls with the sender's source key."""
+    the receiver cannot read the source, it keys calls with the sender's code keys."""
     found = attribute_path(importlib.import_module(module), qualname)
     if not isinstance(found, Task):
         raise TypeError(f"{module}.{qualname} is {type(found).__name__}, not a moorage task")
-    if found._travelled_source is None:
-        found._travelled_source = travelled
+    for kind, key in travelled.items():
+        found._travelled.setdefault(kind, key)
     return found
 
 
 def rebuild_task(
-    cls: type[Task[Any, Any]], fn: Any, options: dict[str, Any], travelled: str | None
+    cls: type[Task[Any, Any]], fn: Any, options: dict[str, Any], travelled: dict[str, str]
 ) -> Task[Any, Any]:
     """Unpickle a task sent by value (a local function, a notebook's): built again from
-    its function and options, keyed with the source key computed where it was sent."""
+    its function and options, keyed with the code keys computed where it was sent."""
     rebuilt = rebuild(cls, fn, options)
-    rebuilt._source_key = travelled
+    rebuilt._code_keys.update(travelled)
     return cast(Task[Any, Any], rebuilt)
 
 
@@ -425,6 +490,7 @@ def task(
     result_serializer: Any = ...,
     result_storage_key: str | None = ...,
     cache_result_in_memory: bool = ...,
+    cache_version: str | None = ...,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(fn: Any = None, /, **options: Any) -> Any:
     """Make a function a task: ``@task`` or ``@task(cache_expiration=..., ...)``.
@@ -433,7 +499,8 @@ def task(fn: Any = None, /, **options: Any) -> Any:
     parameters)``, ``cache_expiration``, ``refresh_cache`` (always run, then store),
     ``persist_result`` (False: never store; None: store when caching), ``result_storage``,
     ``result_serializer``, ``result_storage_key`` (a template such as
-    ``"{parameters[x]}-{fn.__name__}"``; replaces the cache key), ``cache_result_in_memory``.
+    ``"{parameters[x]}-{fn.__name__}"``; replaces the cache key), ``cache_result_in_memory``,
+    ``cache_version`` (change it to invalidate every record the task stored before).
     """
     if fn is not None:
         return Task(fn, **options)
