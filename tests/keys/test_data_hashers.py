@@ -134,6 +134,10 @@ def test_numpy_objects_are_hashed_element_by_element() -> None:
     assert stable_hash(np.array([1, 2], dtype=object)) != stable_hash(
         np.array([1.0, 2.0], dtype=object)
     )
+    words = np.array(["ab", "", "c"], dtype=object)
+    assert stable_hash(words) != stable_hash(np.array(["a", "b", "c"], dtype=object))
+    assert stable_hash(words) != stable_hash(np.array(["ab", "", np.str_("c")], dtype=object))
+    assert stable_hash(words) == stable_hash(np.array(["ab", "", "c", "x"], dtype=object)[:3])
     nested = np.array([{"b": 1, "a": {2, 3}}, None], dtype=object)
     assert stable_hash(nested) == stable_hash(pickle.loads(pickle.dumps(nested)))
     strings = np.array(["a", "bb", ""], dtype=np.dtypes.StringDType())

@@ -13,6 +13,7 @@ buffer where it is C-contiguous; otherwise it is copied once.
   hold the number, never the padding.
 - Object arrays and ``StringDType`` arrays: element by element, each element through
   the stable encoding itself (so ``1`` and ``"1"`` differ); slower, but never a guess.
+  When every element is exactly a ``str``, the strings' UTF-8 lengths and bytes.
 - Structured arrays: field by field, so padding between fields is never hashed.
 - Masked arrays: the mask, the fill value, and the data with masked slots zeroed.
 """
@@ -69,12 +70,24 @@ def _content(a: npt.NDArray[Any]) -> Any:
     if dtype.names is not None:  # field by field: padding between fields is never read
         return [_content(a[name]) for name in dtype.names]
     if dtype.hasobject or dtype.kind == "T":
-        return a.ravel(order="C").tolist() if a.ndim else [a.item()]
+        items = a.ravel(order="C").tolist() if a.ndim else [a.item()]
+        if items and set(map(type, items)) == {str}:
+            return _strings(items)
+        return items
     if dtype.kind in "fc":
         a = _canonical_nans(a)
         if dtype.itemsize > (8 if dtype.kind == "f" else 16):
             return _extended_precision(a)
     return _bytes_of(a)
+
+
+def _strings(items: list[str]) -> tuple[Any, ...]:
+    """Elements that are all exactly ``str``: their UTF-8 lengths and bytes, a few
+    times faster than encoding each string on its own (and told apart from the
+    element-by-element list, which is encoded as a list, not a tuple)."""
+    encoded = [item.encode("utf-8", "surrogatepass") for item in items]
+    lengths = np.fromiter(map(len, encoded), dtype="<i8", count=len(encoded))
+    return ("utf-8 strings", _bytes_of(lengths), b"".join(encoded))
 
 
 def _bytes_of(a: npt.NDArray[Any]) -> memoryview:
