@@ -38,6 +38,7 @@ FAMILIES = {
     "retention": "benchmarks.retention",
     "redis": "benchmarks.redis_locks",
     "tasks": "benchmarks.tasks",
+    "hashing": "benchmarks.hashing",
     "imports": "benchmarks.imports",
 }
 
