@@ -13,20 +13,27 @@ from typing import TYPE_CHECKING
 from moorage.faces import lazy_exports
 
 __all__ = [
+    "CodeDependency",
     "FileContent",
     "FileStat",
     "UnhashableValue",
+    "code_dependencies",
+    "code_key",
     "register_hasher",
     "stable_hash",
 ]
 
 if TYPE_CHECKING:
     from moorage.errors import UnhashableValue
+    from moorage.keys.code import CodeDependency, code_dependencies, code_key
     from moorage.keys.encoding import stable_hash
     from moorage.keys.files import FileContent, FileStat
     from moorage.keys.hashers import register_hasher
 
 _LAZY = {
+    "CodeDependency": "code",
+    "code_dependencies": "code",
+    "code_key": "code",
     "FileContent": "files",
     "FileStat": "files",
     "UnhashableValue": "moorage.errors",

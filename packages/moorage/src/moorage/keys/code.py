@@ -259,9 +259,9 @@ def _top(obj: Any) -> str | None:
 
 
 def _is_task(value: Any) -> bool:
-    from moorage.workflow.tasks import Task
-
-    return isinstance(value, Task)
+    """A moorage task (or a look-alike): a wrapper whose ``fn`` is followed. Recognised
+    by shape, as the workflow layer above this one defines the class."""
+    return callable(getattr(value, "fn", None)) and callable(getattr(value, "source_key", None))
 
 
 def _source_of(obj: Any) -> str:

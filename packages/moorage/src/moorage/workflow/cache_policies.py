@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from moorage.errors import UnhashableValue
+from moorage.keys.code import code_dependencies, code_key
 from moorage.keys.encoding import describe, stable_hash
 from moorage.keys.explain import KeyPart
 from moorage.keys.functions import code_material, qualified_name
@@ -230,8 +231,6 @@ class Code(TaskSource):
     kind: ClassVar[str] = "code"
 
     def function_key(self, fn: Callable[..., Any], travelled: str | None = None) -> str:
-        from moorage.keys.code import code_key
-
         if travelled is not None and not _readable(fn):
             return travelled
         return code_key(fn)
@@ -240,14 +239,16 @@ class Code(TaskSource):
         return "CODE"
 
     def explain(self, context: CacheContext) -> list[KeyPart]:
-        from moorage.keys.code import code_dependencies
-
         key = self.compute_key(context) or ""
         fn = inspect.unwrap(context.fn)
         parts = [KeyPart("code", qualified_name(fn), "the function and what it uses", key)]
-        if _readable(context.fn):
-            parts.extend(
-                KeyPart("code", dep.name, dep.kind, dep.digest) for dep in code_dependencies(fn)
+        task = context.task
+        if task is not None and task.source_key(self.kind) != code_key(fn):
+            return parts  # the key travelled from where the source was read: no parts here
+        for dep in code_dependencies(fn):
+            how = dep.kind + (f", used by {dep.used_by}" if dep.used_by else "")
+            parts.append(
+                KeyPart("code", dep.name, how + (f"; {dep.note}" if dep.note else ""), dep.digest)
             )
         return parts
 
