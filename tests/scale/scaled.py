@@ -12,9 +12,10 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import moorage
-from moorage.workflow.cache_policies import DEFAULT
+from moorage.workflow.cache_policies import CODE, DEFAULT, INPUTS
 
 #: The folder of runs is not part of the key: equal inputs are equal calls.
 POLICY = DEFAULT - "runs"
@@ -31,3 +32,23 @@ def slow_square(n: int, runs: str) -> dict[str, int]:
 def runs_per_input(runs: Path) -> Counter[int]:
     """How often the body ran for each input."""
     return Counter(int(entry.name.split("-")[0]) for entry in runs.iterdir())
+
+
+#: Read by a helper of `shifted_total`: part of its `CODE` key.
+OFFSET = 1
+
+
+def _offset(n: int) -> int:
+    return n + OFFSET
+
+
+@moorage.task(cache_policy=INPUTS + CODE)
+def shifted_total(frame: Any) -> int:
+    """A task keyed by its data (a DataFrame) and by the code it uses."""
+    return int(frame["x"].map(_offset).sum())
+
+
+def key_of(task: Any, *args: Any) -> str | None:
+    """The key ``task`` uses for ``args`` in the process that runs this."""
+    key: str | None = task.explain_key(*args).key
+    return key

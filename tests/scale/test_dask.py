@@ -21,7 +21,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from moorage.storage import Storage  # noqa: E402
-from scale.scaled import POLICY, runs_per_input, slow_square  # noqa: E402
+from scale.scaled import POLICY, key_of, runs_per_input, shifted_total, slow_square  # noqa: E402
 
 from servers.redis import RedisServer  # noqa: E402
 from servers.redis_modes import RedisClusterSetup, RedisSentinelSetup  # noqa: E402
@@ -125,3 +125,30 @@ def test_workers_reuse_their_redis_clients(
     assert [r["n"] for r in dask_client.gather(futures)] == list(range(100, 140))
     opened = _received(redis_server.client) - before
     assert opened <= 2 * 2, f"{opened} connections for 40 calls on 2 workers x 2 threads"
+
+
+def test_keys_agree_between_the_client_and_the_workers(dask_client: Any) -> None:
+    """Data-aware and code-aware keys are the same on the workers as here: a DataFrame
+    hashed by content, a CODE key sent by reference, a closure's task sent by value."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"x": [1, 2, 3], "y": [0.5, 1.5, 2.5]})
+    workers = list(dask_client.scheduler_info()["workers"])
+    here = key_of(shifted_total, frame)
+    there = [
+        dask_client.submit(key_of, shifted_total, frame.copy(), pure=False, workers=[w])
+        for w in workers
+    ]
+    assert set(dask_client.gather(there)) == {here}
+
+    scale = 3
+
+    def scaled_sum(frame: Any) -> float:
+        return float(frame["y"].sum() * scale)
+
+    from moorage import task
+    from moorage.workflow.cache_policies import CODE, INPUTS
+
+    local = task(scaled_sum, cache_policy=INPUTS + CODE)
+    here = key_of(local, frame)
+    there = [dask_client.submit(key_of, local, frame, pure=False, workers=[w]) for w in workers]
+    assert set(dask_client.gather(there)) == {here}

@@ -42,20 +42,20 @@ print(json.dumps({"key": task.source_key(), "readable": readable, "result": task
 """
 
 
-def _notebook_task(name: str) -> Any:
+def _notebook_task(name: str, cell: str = CELL, task: str = "cell_square") -> Any:
     """A task defined as IPython defines a cell's: its source only in ``linecache``."""
     filename = f"<ipython-input-{name}>"
-    linecache.cache[filename] = (len(CELL), None, CELL.splitlines(True), filename)
+    linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    exec(compile(CELL, filename, "exec"), namespace)
-    return namespace["cell_square"]
+    exec(compile(cell, filename, "exec"), namespace)
+    return namespace[task]
 
 
-def _in_child(tmp_path: Path, task: Any) -> dict[str, Any]:
+def _in_child(tmp_path: Path, task: Any, child: str = CHILD) -> dict[str, Any]:
     shipped = tmp_path / "task.pickle"
     shipped.write_bytes(cloudpickle.dumps(task))
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(shipped)],
+        [sys.executable, "-c", child, str(shipped)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -124,25 +124,10 @@ print(json.dumps({"key": task.source_key("code"), "call": task.explain_key(3).ke
 
 
 def test_a_code_key_travels_to_where_the_source_is_unreadable(tmp_path: Path) -> None:
-    filename = "<ipython-input-3-code>"
-    linecache.cache[filename] = (len(CODE_CELL), None, CODE_CELL.splitlines(True), filename)
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    exec(compile(CODE_CELL, filename, "exec"), namespace)
-    task = namespace["cell_shifted"]
+    task = _notebook_task("3-code", CODE_CELL, "cell_shifted")
     here = task.source_key("code")
     assert here != task.source_key("source"), "CODE sees more than the task's own source"
-    shipped = tmp_path / "task.pickle"
-    shipped.write_bytes(cloudpickle.dumps(task))
-    done = subprocess.run(
-        [sys.executable, "-c", CODE_CHILD, str(shipped)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONHASHSEED": "7"},
-    )
-    assert done.returncode == 0, done.stderr
-    there = json.loads(done.stdout.strip().splitlines()[-1])
+    there = _in_child(tmp_path, task, CODE_CHILD)
     assert there["result"] == 14
     assert there["key"] == here
     assert there["call"] == task.explain_key(3).key, "the whole call key agrees"
