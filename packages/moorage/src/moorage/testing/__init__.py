@@ -1,6 +1,6 @@
 """The plugin test kit: contract tests that any moorage backend runs in its own suite.
 
-Three classes, one per kind of plugin. Subclass one in a test module (the subclass's
+Four classes, one per kind of plugin. Subclass one in a test module (the subclass's
 name must start with ``Test`` so pytest collects it), override its fixture, and every
 ``test_*`` method of the contract runs against your backend:
 
@@ -12,6 +12,8 @@ contract                   fixture to override           what it must give
 `LockManagerContract`      ``make_lock_manager``         ``make(*, hold_timeout)`` that
                                                          builds a `LockManager`
 `SerializerContract`       ``serializer``                a `Serializer` instance
+`HasherContract`           ``equal_groups``,             values that must share a key,
+                           ``different_values``          and values that must not
 =========================  ============================  ===============================
 
 Example, in a plugin's ``tests/test_contracts.py``::
@@ -54,6 +56,7 @@ class runs in a few seconds against a local backend.
 
 from __future__ import annotations
 
+from moorage.testing.hashers import HasherContract
 from moorage.testing.locks import LockManagerContract, LockManagerFactory
 from moorage.testing.serializers import DEFAULT_GARBAGE, DEFAULT_SAMPLES, SerializerContract
 from moorage.testing.storage import INVALID_KEYS, INVALID_PREFIXES, StorageContract
@@ -63,6 +66,7 @@ __all__ = [
     "DEFAULT_SAMPLES",
     "INVALID_KEYS",
     "INVALID_PREFIXES",
+    "HasherContract",
     "LockManagerContract",
     "LockManagerFactory",
     "SerializerContract",

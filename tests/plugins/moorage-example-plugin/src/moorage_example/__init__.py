@@ -7,7 +7,9 @@ It registers, through moorage's hooks:
 - serializer type ``example-json``: `ExampleJSONSerializer`, plain JSON via the
   standard library;
 - lock-manager scheme ``example``: `ExampleLockManager`, process-wide in-memory locks
-  kept apart from moorage's own ``memory://`` locks.
+  kept apart from moorage's own ``memory://`` locks;
+- a hasher for `Money` (by amount and currency; its lock is not part of the value),
+  named by dotted names so this module is imported only when a `Money` is hashed.
 
 Installed with ``[project.entry-points.moorage] example = "moorage_example"``.
 """
@@ -34,6 +36,9 @@ __all__ = [
     "ExampleJSONSerializer",
     "ExampleLockManager",
     "ExampleStorage",
+    "Money",
+    "hash_money",
+    "register_hashers",
     "register_lock_managers",
     "register_serializers",
     "register_storages",
@@ -183,3 +188,30 @@ def register_serializers(register: Callable[[str, type[Any]], None]) -> None:
 @moorage.hookimpl
 def register_lock_managers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("example", ExampleLockManager)
+
+
+class Money:
+    """An amount in a currency, guarded by a lock: without a hasher, cache keys would
+    refuse it (a lock cannot be pickled)."""
+
+    def __init__(self, cents: int, currency: str) -> None:
+        self.cents = cents
+        self.currency = currency.upper()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def parse(cls, text: str) -> Money:
+        amount, currency = text.split()
+        return cls(round(float(amount) * 100), currency)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Money, (self.cents, self.currency))
+
+
+def hash_money(money: Money) -> Any:
+    return (money.cents, money.currency)
+
+
+@moorage.hookimpl
+def register_hashers(register: Callable[[Any, Any], None]) -> None:
+    register("moorage_example.Money", "moorage_example:hash_money")
