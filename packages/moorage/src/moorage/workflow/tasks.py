@@ -61,8 +61,10 @@ from moorage.store.reading import read_op
 from moorage.store.store import ResultStore
 from moorage.store.transaction import Transaction
 from moorage.workflow.cache_policies import (
+    CODE,
     DEFAULT,
     NO_CACHE,
+    TASK_SOURCE,
     CacheContext,
     CacheKeyFn,
     CachePolicy,
@@ -270,9 +272,7 @@ class Task(Generic[P, R]):
         key = self._code_keys.get(kind)
         if key is None:
             policy = code_kinds(self.cache_policy).get(kind)
-            if policy is None:
-                from moorage.workflow.cache_policies import CODE, TASK_SOURCE
-
+            if policy is None:  # asked for a kind its own policy does not use
                 policy = CODE if kind == "code" else TASK_SOURCE
             key = self._code_keys[kind] = policy.function_key(self.fn, self._travelled.get(kind))
         return key
