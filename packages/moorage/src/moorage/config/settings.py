@@ -1,4 +1,6 @@
-"""Settings, read with pydantic-settings.
+"""Settings, read with pydantic-settings (or, when only plain ``MOORAGE_*`` variables
+set them, by `moorage.config.environment`, which gives the same values without
+importing pydantic-settings).
 
 Sources, highest priority first: keyword arguments, environment variables
 (``MOORAGE_*``; nested values as JSON, e.g. ``MOORAGE_STORAGES='{"s": {"url": ...}}'``),
@@ -309,6 +311,12 @@ def load_settings(**overrides: Any) -> MoorageSettings:
     ``moorage.toml`` and ``[tool.moorage]`` in ``pyproject.toml``. Invalid values,
     unknown names and unreadable files raise `ConfigurationError` naming where each
     was set: the variable, the keyword argument, or the file and line."""
+    if not overrides:
+        from moorage.config.environment import read_environment
+
+        quick: MoorageSettings | None = read_environment(MoorageSettings, os.getcwd())
+        if quick is not None:
+            return quick
     from pydantic_settings import SettingsError
 
     try:
