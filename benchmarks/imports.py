@@ -20,7 +20,7 @@ from benchmarks.config import Context
 from benchmarks.harness import Comparison, Reading, Target, WorkloadFailed, alternate, median
 from benchmarks.workers import worker_env
 
-__all__ = ["WORKLOADS", "import_seconds"]
+__all__ = ["WORKLOADS", "import_seconds", "run_python"]
 
 MODULES = {"moorage": "moorage.results", "Prefect 3.9.1": "prefect.results"}
 
@@ -32,15 +32,29 @@ def import_seconds(module: str, *, warm_up: bool = False) -> float:
     ``warm_up``: the untimed first run, which also guards the network when the run does
     (an audit hook would slow the timed runs' imports)."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    env = dict(os.environ)
+    done = run_python(code, what=f"import {module}", warm_up=warm_up)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def run_python(
+    code: str, *, what: str, warm_up: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` in a fresh interpreter with ``env`` (default: the run's
+    environment, without the checkout on the path); `WorkloadFailed` naming ``what`` if
+    it fails.
+
+    ``warm_up``: the untimed first run, which also writes any missing bytecode caches and
+    guards the network when the run does (the checkout is then put on the path for the
+    guard; an audit hook would slow the timed runs, so they go without)."""
+    env = dict(os.environ) if env is None else env
     if warm_up:
         code = f"from benchmarks.isolation import guard_if_asked; guard_if_asked(); {code}"
-        env = worker_env()
+        env = {**env, "PYTHONPATH": worker_env()["PYTHONPATH"]}
     command = [sys.executable, "-c", code]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     if done.returncode != 0:
-        raise WorkloadFailed(f"import {module} failed:\n{done.stderr[-3000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+        raise WorkloadFailed(f"{what} failed:\n{done.stderr[-3000:]}")
+    return done
 
 
 def _importer(module: str) -> Callable[[int], float]:

@@ -40,6 +40,7 @@ FAMILIES = {
     "tasks": "benchmarks.tasks",
     "hashing": "benchmarks.hashing",
     "imports": "benchmarks.imports",
+    "startup": "benchmarks.startup",
 }
 
 
