@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from moorage.config import environment
 from moorage.config.environment import read_environment
 from moorage.config.settings import MoorageSettings, _settings_reader, load_settings
 
@@ -95,3 +97,47 @@ def test_a_plain_environment_reads_without_pydantic_settings(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["json", "False"]
+
+
+SPELLINGS = [
+    "", " ", "0", "1", "-1", "+3", "007", "12", "1_000", "2.5", " 2.5", "1e3", ".5", "0.0",
+    "inf", "nan", "true", "True", "TRUE", "yes", "Y", "on", "off", "f", "no", "t", "2",
+    "never", "Never", " none ", "null", "moorage", "prefect", "Prefect", "~", "~/x",
+    "relative/dir", "/abs", "memory://", "s3://b/p?x=1", "pickle", "é", "a\x00b",
+    "99999999999999999999",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", sorted(environment._CONVERT))
+def test_plain_spellings_convert_as_the_model_validates(field: str) -> None:
+    for text in SPELLINGS:
+        try:
+            expected = MoorageSettings(**{field: text}).model_dump()
+        except ValidationError:
+            expected = None
+        try:
+            got = environment._construct(MoorageSettings, {field: text}).model_dump()
+        except environment._Unsure:
+            continue  # left to the model
+        assert got == expected, (field, text)
+
+
+def test_every_plain_setting_has_a_converter_and_the_validators_are_known() -> None:
+    plain = {
+        name
+        for name, info in MoorageSettings.model_fields.items()
+        if environment._is_plain(info.annotation)
+    }
+    assert set(environment._CONVERT) == plain
+    decorators = MoorageSettings.__pydantic_decorators__
+    # A new validator must be mirrored in environment._CONVERT (or _VALIDATED_DEFAULTS).
+    assert set(decorators.field_validators) == {"_expand", "_never", "_positive"}
+    assert not decorators.model_validators
+
+
+def test_defaults_are_validated_as_the_model_validates_them() -> None:
+    built = environment._construct(MoorageSettings, {})
+    assert built.model_dump() == MoorageSettings().model_dump()
+    assert built.model_fields_set == set()
+    given = environment._construct(MoorageSettings, {"serializer": "json"})
+    assert given.model_fields_set == {"serializer"}
