@@ -113,6 +113,8 @@ def reading_serializer(described: Serializer, configured: Serializer | None) -> 
     """The serializer that decodes a payload whose record names ``described``: that
     type, allowing only the classes the reader configured (``configured``'s list where it
     has one, else the ``json_allowed_classes`` setting), never what the record says."""
+    if described.trusted_classes() is None:  # it builds no classes by name (pickle)
+        return described
     classes = configured.trusted_classes() if configured is not None else None
     if classes is None:
         classes = allowed_classes_from_settings()

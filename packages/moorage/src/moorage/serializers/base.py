@@ -242,7 +242,8 @@ class Serializer(BaseModel):
         """This serializer, letting payloads name ``classes`` and nothing else. A record
         names its serializer, but which classes may be built comes from configuration:
         a reader decodes with ``described.with_trusted_classes(...)`` (see
-        `reading_serializer`)."""
+        `reading_serializer`). Asked only of serializers whose `trusted_classes` is not
+        None: one that overrides this must override that too."""
         return self
 
 

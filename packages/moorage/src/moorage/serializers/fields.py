@@ -53,8 +53,11 @@ def coerce_serializer(value: Any) -> Serializer:
 #: when nested): every record read carries one, nearly always the same few, and building
 #: one is most of what parsing a record's metadata costs. Serializers are frozen, so
 #: sharing them is safe. Kept for one answer of `serializer_types` (plugins decide which
-#: class a type names) and one ``json_allowed_classes`` setting, and bounded.
-_DESCRIBED: dict[Hashable, Serializer] = {}
+#: class a type names), and bounded. Each entry also keeps the ``json_allowed_classes``
+#: setting it was built under when its serializer takes its trusted classes from there
+#: (json), and None when it has none (pickle): only the former is checked against the
+#: settings again on a hit, so reading a pickle record never asks for the settings.
+_DESCRIBED: dict[Hashable, tuple[Serializer, tuple[Any, ...] | None]] = {}
 _described_for: object = None
 _DESCRIBED_MAX = 256
 
@@ -71,28 +74,33 @@ def _description_key(value: dict[str, Any]) -> Hashable | None:
             return None
 
 
+def _allowed_setting() -> tuple[Any, ...]:
+    return tuple(get_settings().json_allowed_classes)
+
+
 def _from_description(value: dict[str, Any]) -> Serializer:
     global _described_for
     types = serializer_types()
-    # json serializers take their allowed classes from settings when built.
-    basis = (types.generation(), tuple(get_settings().json_allowed_classes))
-    if _described_for != basis:
+    generation = types.generation()
+    if _described_for != generation:
         _DESCRIBED.clear()
-        _described_for = basis
+        _described_for = generation
     key = _description_key(value)
     if key is not None:
         found = _DESCRIBED.get(key)
-        if found is not None:
-            return found
+        if found is not None and (found[1] is None or found[1] == _allowed_setting()):
+            return found[0]
     cls = types.find(value["type"]) or UnknownSerializer
     if any(name in value for name in _CONFIGURATION_ONLY):
         value = {k: v for k, v in value.items() if k not in _CONFIGURATION_ONLY}
+    # A json serializer takes its allowed classes from the settings as it is built.
+    allowed = _allowed_setting()
     with describing():
         serializer = cls.model_validate(value)
     if key is not None:
         if len(_DESCRIBED) >= _DESCRIBED_MAX:
             _DESCRIBED.clear()
-        _DESCRIBED[key] = serializer
+        _DESCRIBED[key] = (serializer, None if serializer.trusted_classes() is None else allowed)
     return serializer
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
-from collections.abc import Callable
+import sys
 from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -60,15 +60,22 @@ class PickleSerializer(Serializer):
         self._lib()
 
     def dumps(self, obj: Any) -> bytes:
-        data: bytes = self._pickling(obj, lambda lib: lib.dumps(obj, protocol=_PROTOCOL))
-        return data
+        return b"".join(self.dump_parts(obj))
 
     def dump_parts(self, obj: Any) -> list[BytesLike]:
         # The pickler hands large bytes and (protocol 5) array buffers to the file's
         # write() as they are, so the parts reference them instead of copying them.
-        sink = _PartsSink()
-        self._pickling(obj, lambda lib: lib.dump(obj, sink, protocol=_PROTOCOL))
-        return sink.parts
+        lib = self._lib()
+        with serialization_errors(
+            lambda exc: f"could not pickle a {type(obj).__qualname__} with {self.picklelib}: {exc}"
+        ):
+            if lib.__name__ == "cloudpickle":
+                parts = _as_standard_pickle(obj, lib)
+                if parts is not None:
+                    return parts
+            sink = _PartsSink()
+            lib.dump(obj, sink, protocol=_PROTOCOL)
+            return sink.parts
 
     def loads(self, data: BytesLike) -> Any:
         with _unpickling():
@@ -83,20 +90,26 @@ class PickleSerializer(Serializer):
         # cloudpickle's output is ordinary pickle: the standard loader reads it faster.
         return pickle if self.picklelib != "dill" else self._lib()
 
-    def _pickling(self, obj: Any, run: Callable[[Any], Any]) -> Any:
-        lib = self._lib()
-        what = f"could not pickle a {type(obj).__qualname__} with {self.picklelib}"
-        with serialization_errors(lambda exc: f"{what}: {exc}"):
-            return run(lib)
-
 
 def _unpickling() -> AbstractContextManager[None]:
     return serialization_errors(lambda exc: f"could not unpickle the payload: {exc!r}")
 
 
+#: The pickle libraries imported and checked so far, by name (every write asks), each
+#: checked again if ``sys.modules`` holds another module under its name.
+_CHECKED: dict[str, ModuleType] = {}
+
+
 def _pickle_module(name: str) -> ModuleType:
     """The pickle library ``name``, imported; `SerializationError` naming it and the fix
     when it is not one moorage supports, not installed, or has no ``dumps``/``loads``."""
+    module = _CHECKED.get(name)
+    if module is None or sys.modules.get(name) is not module:  # new, or replaced since
+        module = _CHECKED[name] = _import_checked(name)
+    return module
+
+
+def _import_checked(name: str) -> ModuleType:
     if name not in PICKLE_LIBRARIES:
         supported = ", ".join(PICKLE_LIBRARIES)
         raise SerializationError(
@@ -120,6 +133,37 @@ def _pickle_module(name: str) -> ModuleType:
             "picklelib='pickle'"
         )
     return module
+
+
+#: Frames of the standard pickler hold at most its 64 KiB target plus one item smaller
+#: than that; anything larger is written apart (a big bytes or str), never a name.
+_FRAMES_BELOW = 1 << 17
+
+
+def _as_standard_pickle(obj: Any, cloudpickle: ModuleType) -> list[BytesLike] | None:
+    """``obj`` pickled by the standard (C) pickler, where that is the pickle cloudpickle
+    would make; None where only cloudpickle can pickle it as it should.
+
+    cloudpickle differs from the standard pickler in what it pickles by value: functions
+    and classes that cannot be imported by name (lambdas, locals, dynamic classes; the
+    standard pickler fails on those), those defined in ``__main__`` (the standard
+    pickler would name them, so a pickle naming ``__main__`` is made again), and the
+    modules registered with ``register_pickle_by_value``. Everything else it pickles as
+    the standard pickler does, at twice the cost per call. Either way the payload is
+    ordinary pickle, read by ``pickle.loads``. A value whose reduction fails or names
+    ``__main__`` is reduced a second time, by cloudpickle.
+    """
+    if cloudpickle.list_registry_pickle_by_value():
+        return None
+    sink = _PartsSink()
+    try:
+        pickle.dump(obj, sink, protocol=_PROTOCOL)
+    except Exception:
+        return None
+    for part in sink.parts:
+        if type(part) is bytes and len(part) < _FRAMES_BELOW and b"__main__" in part:
+            return None
+    return sink.parts
 
 
 class _PartsSink:
