@@ -41,8 +41,10 @@ from moorage.errors import (
     StorageError,
     map_exceptions,
 )
+from moorage.operations import in_thread
 from moorage.storage import PruneReport, Storage, StorageEntry, write_conflict
-from moorage_local.atomic_writes import replace_at
+from moorage.storage.keys import validate_key
+from moorage_local.atomic_writes import HeadLast, replace_at
 from moorage_local.errors import Translate, prune_error, storage_error
 from moorage_local.folders import (
     DIR_FLAGS,
@@ -57,7 +59,7 @@ from moorage_local.listing import entry_pages, listed_files, walk_files
 from moorage_local.options import parse_local_options, root_from_url
 from moorage_local.temp_files import STALE_TEMP_AGE, TEMP_PREFIX, clean_folder, remove_if_stale
 
-__all__ = ["STALE_TEMP_AGE", "TEMP_PREFIX", "LocalStorage"]
+__all__ = ["STALE_TEMP_AGE", "TEMP_PREFIX", "HeadLast", "LocalStorage"]
 
 _T = TypeVar("_T")
 
@@ -266,8 +268,28 @@ class LocalStorage(Storage):
         """Store the concatenation of ``parts`` atomically, without joining them."""
         return self._write(key, parts, if_absent, if_version)
 
+    def write_head_last(self, key: str, content: HeadLast, *, if_absent: bool = False) -> str:
+        """Store a file whose first bytes are known only once the rest is written (a
+        record whose head holds its payload's checksum): the body goes first, each slice
+        passed to ``content.observe`` right after its write, while the CPU still has it in
+        cache, then ``content.head()`` fills the room left before it. Atomic and
+        conditional as `write_parts`, and the bytes stored are the same as those of
+        ``write_parts(key, [*content.head(), *content.body])``; an exception from
+        ``observe`` or ``head`` leaves nothing behind and goes on as it is."""
+        return self._write(validate_key(key), content, if_absent, None)
+
+    async def awrite_head_last(
+        self, key: str, content: HeadLast, *, if_absent: bool = False
+    ) -> str:
+        """`write_head_last` in a worker thread."""
+        return await in_thread(self.write_head_last, key, content, if_absent=if_absent)
+
     def _write(
-        self, key: str, parts: Sequence[BytesLike], if_absent: bool, if_version: str | None
+        self,
+        key: str,
+        parts: Sequence[BytesLike] | HeadLast,
+        if_absent: bool,
+        if_version: str | None,
     ) -> str:
         if if_version is not None:
             raise ConfigurationError(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import google_crc32c
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "SHA256",
     "PayloadCheck",
+    "RunningCRC32C",
     "checksum_of",
     "crc32c",
     "parse_checksum",
@@ -51,7 +52,8 @@ _SMALL = 1 << 20
 _COPY_CHUNK = 1 << 18
 
 
-_extend: Callable[[int, bytes], int] = google_crc32c.extend
+#: google-crc32c's own: it takes ``bytes``, or any buffer that needs no release.
+_extend: Callable[[int, object], int] = google_crc32c.extend
 
 
 def _crc_extend(crc: int, data: BytesLike) -> int:
@@ -64,6 +66,84 @@ def _crc_extend(crc: int, data: BytesLike) -> int:
     for start in range(0, view.nbytes, _COPY_CHUNK):
         crc = _extend(crc, view[start : start + _COPY_CHUNK].tobytes())
     return crc
+
+
+#: Spans read in place are powers of two at least this long (ctypes keeps every array
+#: type it makes: this bounds them to a few dozen); shorter tails are copied.
+_MIN_IN_PLACE = 1 << 12
+
+
+def _spans(start: int, stop: int) -> Iterator[tuple[int, int]]:
+    """``(offset, length)`` covering ``[start, stop)`` in order: powers of two of at
+    least `_MIN_IN_PLACE` bytes, then a shorter tail."""
+    while stop - start >= _MIN_IN_PLACE:
+        length = 1 << ((stop - start).bit_length() - 1)
+        yield start, length
+        start += length
+    if stop > start:
+        yield start, stop - start
+
+
+def _crc_extend_in_cache(crc: int, view: memoryview, start: int, stop: int) -> int:
+    """`_crc_extend` over ``view[start:stop]`` (a flat byte view) that the CPU has just
+    written or read, so has in cache: read where it lies, not copied first, which would
+    cost as much again as the checksum. google-crc32c reads ``bytes`` and objects whose
+    buffer needs no release, such as ctypes arrays: one is laid over the span, through
+    the buffer interface where the memory is writable, at the address of the ``bytes``
+    object that ``view`` covers whole otherwise (immutable, and alive while ``view``
+    is). Read-only memory of other kinds is copied."""
+    import ctypes  # here: only large writes need it
+
+    obj = view.obj
+    if type(obj) is bytes and view.nbytes == len(obj) and view.c_contiguous:
+        if start == 0 and stop == view.nbytes:
+            return _extend(crc, obj)
+        base = ctypes.cast(ctypes.c_char_p(obj), ctypes.c_void_p).value or 0
+
+        def over(offset: int, length: int) -> object:
+            return (ctypes.c_char * length).from_address(base + offset)
+
+    elif not view.readonly and view.c_contiguous:
+
+        def over(offset: int, length: int) -> object:
+            return (ctypes.c_char * length).from_buffer(view, offset)
+
+    else:
+        return _crc_extend(crc, view[start:stop])
+    for offset, length in _spans(start, stop):
+        if length < _MIN_IN_PLACE:
+            crc = _extend(crc, view[offset : offset + length].tobytes())
+        else:
+            crc = _extend(crc, over(offset, length))
+    return crc
+
+
+class RunningCRC32C:
+    """The CRC-32C of bytes given in order, a span at a time, each just written (so in
+    cache): a payload's checksum computed as it is written, instead of in a pass of its
+    own over memory before. ``value`` is the CRC so far; `checksum` as a record's
+    metadata holds it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, crc: int = 0) -> None:
+        self.value = crc
+
+    def update(self, data: BytesLike, /) -> None:
+        """Extend the CRC over all of ``data``."""
+        view = memoryview(data)
+        view = view.cast("B") if view.ndim != 1 or view.format != "B" else view
+        self.value = _crc_extend_in_cache(self.value, view, 0, view.nbytes)
+
+    def update_span(self, view: memoryview, start: int, stop: int, /) -> None:
+        """Extend the CRC over ``view[start:stop]``; ``view`` is a flat byte view (format
+        ``"B"``, one dimension): `moorage_local.atomic_writes.HeadLast` observes the
+        spans of a body's parts with it."""
+        self.value = _crc_extend_in_cache(self.value, view, start, stop)
+
+    def checksum(self) -> str:
+        """``crc32c:`` and the 8 hex digits of the CRC so far."""
+        return f"{CRC32C}:{self.value:08x}"
 
 
 def crc32c(parts: Iterable[BytesLike], crc: int = 0) -> int:
