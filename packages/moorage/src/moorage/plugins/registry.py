@@ -123,14 +123,13 @@ class Registry:
 
     def load(self) -> Registry:
         """Register the built-ins, then every selected entry point, by name."""
-        from importlib.metadata import entry_points
-
         from moorage.plugins import builtin  # loaded with the registry, as plugins are
+        from moorage.plugins.discovery import entry_points_of
 
         self.add_plugin(
             builtin, name="moorage", version=_version("moorage"), distribution="moorage"
         )
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in sorted(entry_points_of(ENTRY_POINT_GROUP), key=lambda e: e.name):
             if self.selection is not None and ep.name not in self.selection:
                 self.skipped.append(ep.name)
                 continue
