@@ -28,8 +28,7 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -183,10 +182,10 @@ def encode_native(
 # -- the head ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NativeHead:
+class NativeHead(NamedTuple):
     """The parsed fixed-size prefix of a native record (not yet verified: see
-    `verify_head`)."""
+    `verify_head`). A named tuple: one is made per read, and a tuple is the cheapest
+    immutable object Python builds."""
 
     flags: int
     reserved: int

@@ -78,9 +78,9 @@ def as_trust(value: Trust | bytes | None) -> Trust:
     return value if isinstance(value, Trust) else Trust(signing_key=value)
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedMetadata:
-    """Metadata read from a record or a metadata file, before the payload is touched."""
+class ParsedMetadata(NamedTuple):
+    """Metadata read from a record or a metadata file, before the payload is touched
+    (a named tuple, as `NativeHead`: one is made per read)."""
 
     metadata: ResultRecordMetadata
     format: RecordFormat

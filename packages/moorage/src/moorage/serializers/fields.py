@@ -37,6 +37,8 @@ _CONFIGURATION_ONLY = ("allowed_classes",)
 
 def coerce_serializer(value: Any) -> Serializer:
     """Accept a serializer, a type name or a stored description (dict)."""
+    if type(value) is dict and type(value.get("type")) is str:  # a record's, read (first:
+        return _from_description(value)  # every read asks)
     if isinstance(value, Serializer):
         return value
     if isinstance(value, str):
