@@ -1,13 +1,15 @@
 """LocalStorage.write_head_last: a file whose head is known only once its body is
 written (a record's head holds its payload's checksum). The stored bytes are those of
 the head then the body, every body byte is observed once and in order right after its
-write, and the write is as atomic and conditional as `write_parts`."""
+write, and the write is as atomic and conditional as `write_parts`. Large files, written
+either way, have their blocks reserved first and hold exactly their bytes."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import pickle
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,8 +19,8 @@ import pytest
 from moorage import InvalidKey, WriteConflict
 from moorage.buffers import BytesLike
 from moorage.format.integrity import RunningCRC32C
-from moorage_local import LocalStorage
-from moorage_local.atomic_writes import OBSERVED_SLICE, HeadLast
+from moorage_local import LocalStorage, atomic_writes
+from moorage_local.atomic_writes import OBSERVED_SLICE, HeadLast, preallocate
 from moorage_local.temp_files import TEMP_PREFIX
 
 STEP = OBSERVED_SLICE
@@ -156,3 +158,43 @@ def test_keys_are_checked_as_for_every_write(storage: LocalStorage) -> None:
     for key in ("../escape", "a//b", f"{TEMP_PREFIX}x"):
         with pytest.raises(InvalidKey):
             storage.write_head_last(key, HeadLast(0, [b"x"], lambda *_: None, list))
+
+
+# -- large files have their blocks reserved first ---------------------------------------
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fallocate is Linux's")
+def test_preallocate_reserves_blocks_and_leaves_the_size(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "file", os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(fd, b"abc")
+        preallocate(fd, 4 << 20)
+        info = os.fstat(fd)
+        assert info.st_size == 3
+        if info.st_blocks * 512 < 4 << 20:
+            pytest.skip("the file system under tmp_path reserves no blocks ahead")
+        os.write(fd, b"def")
+        assert os.pread(fd, 100, 0) == b"abcdef"
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("head_last", [False, True], ids=["write_parts", "write_head_last"])
+def test_files_past_the_preallocation_size_hold_exactly_their_bytes(
+    storage: LocalStorage, root: Path, monkeypatch: pytest.MonkeyPatch, head_last: bool
+) -> None:
+    monkeypatch.setattr(atomic_writes, "PREALLOCATE_FROM", STEP)
+    storage.write_path("key", os.urandom(4 * STEP))  # a longer file to replace
+    body = [os.urandom(STEP + 1), bytearray(os.urandom(7))]
+    if head_last:
+        content, crc = content_with_crc(body)
+        assert atomic_writes.content_size(content) == content.head_size + STEP + 8
+        storage.write_head_last("key", content)
+        head = f"HEAD{crc.checksum()}\n".encode()
+    else:
+        storage.write_parts("key", body)
+        head = b""
+    expected = head + bytes(body[0]) + bytes(body[1])
+    assert storage.read_path("key") == expected
+    assert (root / "key").stat().st_size == len(expected)
+    assert leftovers(root) == []

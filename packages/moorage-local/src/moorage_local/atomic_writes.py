@@ -18,14 +18,26 @@ is still temporary until complete, so nothing changes for readers.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from moorage.buffers import BytesLike
 from moorage_local.temp_files import temp_name
 
-__all__ = ["HeadLast", "open_temp", "replace_at", "replace_with", "write_all", "write_head_last"]
+__all__ = [
+    "HeadLast",
+    "content_size",
+    "open_temp",
+    "preallocate",
+    "replace_at",
+    "replace_with",
+    "write_all",
+    "write_head_last",
+]
 
 _TEMP_FLAGS = (
     os.O_WRONLY
@@ -35,6 +47,8 @@ _TEMP_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_NOFOLLOW", 0)
 )
+_LINUX = sys.platform == "linux"
+_FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h
 _IOV_MAX = 1024  # buffers per os.writev call; POSIX guarantees at least 16, Linux has 1024
 #: The body of a `HeadLast` file goes in writes this large, each then observed: small
 #: enough that the slice is still in the core's cache for the observer, large enough that
@@ -42,6 +56,9 @@ _IOV_MAX = 1024  # buffers per os.writev call; POSIX guarantees at least 16, Lin
 #: time took 74-92 ms here (256 KiB 80-97, 1 MiB 77-92, 2 MiB 81-98), against 58-69 ms
 #: for the write alone and 93-116 ms for a checksum pass before the write.
 OBSERVED_SLICE = 1 << 19
+#: Files from this size on have their blocks reserved before they are written (see
+#: `preallocate`); below it the extra system call would cost more than it saves.
+PREALLOCATE_FROM = 8 << 20
 #: errno values of file systems that cannot make hard links (FAT, some network mounts).
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 
@@ -64,6 +81,40 @@ def write_all(fd: int, parts: Sequence[BytesLike]) -> None:
         del pending[:done]
         if written:
             pending[0] = pending[0][written:]
+
+
+def content_size(parts: Sequence[BytesLike] | HeadLast) -> int:
+    """How many bytes ``parts`` (buffers, or a `HeadLast` content) put in a file."""
+    if isinstance(parts, HeadLast):
+        return parts.head_size + content_size(parts.body)
+    return sum(memoryview(part).nbytes for part in parts)
+
+
+@functools.cache
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """Linux's ``fallocate`` from the C library, or None where there is none."""
+    import ctypes
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, int, int, int], int], function)
+
+
+def preallocate(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes of blocks for the new file ``fd`` before it is written, so
+    the file system finds them in one step instead of as the bytes arrive (ext4, 256 MB:
+    61-63 ms written so against 69-76 ms). The file's size is left as it is
+    (``FALLOC_FL_KEEP_SIZE``): it holds what was written, nothing more, at every moment.
+    Only Linux's ``fallocate``, never ``posix_fallocate``, which on file systems that
+    cannot reserve blocks writes zeros instead; where it fails, nothing is reserved and
+    the write goes on as it would have (a full disk is reported by the write)."""
+    fallocate = _fallocate()
+    if fallocate is not None:
+        fallocate(fd, _FALLOC_FL_KEEP_SIZE, 0, size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +215,10 @@ def replace_with(
     """
     try:
         try:
+            if _LINUX:
+                size = content_size(parts)
+                if size >= PREALLOCATE_FROM:
+                    preallocate(fd, size)
             if isinstance(parts, HeadLast):
                 write_head_last(fd, parts)
             else:
