@@ -161,9 +161,12 @@ def _encode(value: Any, out: _Out, depth: int) -> None:
 
 
 def _encode_dict(value: dict[Any, Any], out: _Out, depth: int) -> None:
-    if set(map(type, value)) <= {str}:  # the common case: order by the keys
+    for key in value:  # a task's parameters come here on every call: no sets built
+        if type(key) is not str:
+            break
+    else:  # the common case, every key a str: order by the keys
         out.append(b"m%d:" % len(value))
-        for key in sorted(value):
+        for key in sorted(value) if len(value) > 1 else value:
             data = key.encode("utf-8", "surrogatepass")
             out.append(b"s%d:" % len(data))
             out.append(data)
@@ -172,9 +175,10 @@ def _encode_dict(value: dict[Any, Any], out: _Out, depth: int) -> None:
             except UnhashableValue as exc:
                 exc.path.insert(0, key)  # where the value sits, for the message
                 raise
-    else:  # keys of mixed types do not sort: order the entries by their hashes
-        pairs = sorted(_digest(k, depth) + _digest(v, depth) for k, v in value.items())
-        _chunk(out, b"d", b"".join(pairs))
+        return
+    # keys of mixed types do not sort: order the entries by their hashes
+    pairs = sorted(_digest(k, depth) + _digest(v, depth) for k, v in value.items())
+    _chunk(out, b"d", b"".join(pairs))
 
 
 def _encode_object(value: Any, out: _Out, depth: int) -> None:

@@ -18,7 +18,7 @@ from moorage.format.record import ResultRecord
 from moorage.locking import IsolationLevel, LockManager
 from moorage.plugins.catalog import default_serializer
 from moorage.plugins.resolve import lock_manager_from, storage_from
-from moorage.records.expiry import absolute_expiration, expired
+from moorage.records.expiry import absolute_expiration, expired, is_expired
 from moorage.records.metadata import ResultRecordMetadata
 from moorage.serializers.fields import ConfiguredSerializerField
 from moorage.storage import Storage, validate_key
@@ -183,7 +183,11 @@ class StoreBase(BaseModel):
         if not self.cache_result_in_memory:
             return None
         record: ResultRecord[Any] | None = self.cache.get(self._cache_key(key))
-        if record is not None and record.metadata.is_expired():
+        if (
+            record is not None
+            and record.metadata.expiration is not None
+            and is_expired(record.metadata.expiration)
+        ):
             self.cache.pop(self._cache_key(key))
             raise expired(key, self._storage().url, record.metadata.expiration)
         if record is not None:

@@ -323,8 +323,11 @@ class CompoundCachePolicy(CachePolicy):
     policies: tuple[CachePolicy, ...] = ()
 
     def compute_key(self, context: CacheContext) -> str | None:
-        parts = [policy.key_material(context) for policy in self.policies]
-        present = [part for part in parts if part is not None]
+        present = []
+        for policy in self.policies:  # a loop, not two comprehensions: every call asks
+            part = policy.key_material(context)
+            if part is not None:
+                present.append(part)
         return stable_hash(*present) if present else None
 
     def __sub__(self, name: str) -> CompoundCachePolicy:
