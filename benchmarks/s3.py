@@ -6,9 +6,11 @@
   (``RemoteFileSystem``), as a Prefect user does. Each contender has its own bucket.
   A bare aiobotocore client sending as many concurrent ``PutObject`` calls of the
   pickled record runs in the same rounds: what moto itself can take on this machine,
-  the ceiling for any client (an information row).
+  the ceiling for any client. Both rows are information: moto answers in a few ms and
+  runs on the same two cores as the clients, so it bounds them, not the network.
 - the same with a 20 ms round trip added to every request by the test proxy, and a fifth
-  of the records (an information row: moto answers in a few ms, real S3 does not).
+  of the records: the target row (>= 10x Prefect's sequential writes), since concurrency
+  is for the round trips real S3 has and moto does not.
 - exists: a record of ``exists_bytes`` (1 MB) is written by each library; then a store
   that reaches moto through `servers.proxy.CountingProxy` checks that it exists, once,
   after a warm-up check of a missing key. The proxy counts the response body bytes moto
@@ -137,7 +139,7 @@ def _concurrent_writes(ctx: Context) -> list[Comparison]:
             label,
             subject,
             rate(PREFECT_SEQUENTIAL, samples[PREFECT_SEQUENTIAL]),
-            Target(">=", 5),
+            note="information: moto's own ceiling bounds it; the target row adds latency",
         ),
         Comparison(
             "s3",
@@ -221,7 +223,7 @@ def _writes_with_latency(ctx: Context) -> list[Comparison]:
             f"{n} small records written to S3 (moto), {LATENCY * 1000:.0f} ms round trip added",
             rate(MOORAGE, samples[MOORAGE]),
             rate(PREFECT_SEQUENTIAL, samples[PREFECT_SEQUENTIAL]),
-            note="information: the target row above has no added latency",
+            Target(">=", 10),
         )
     ]
 
