@@ -1,3 +1,5 @@
-from moorage.cli.main import main
+import sys
 
-main(prog_name="moorage")
+from moorage.cli.entry import run
+
+sys.exit(run(prog_name="moorage"))

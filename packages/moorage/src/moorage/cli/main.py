@@ -5,6 +5,7 @@ config), `records` (ls, show, get, rm), `retention` (prune, copy), `keys` (expla
 `doctor`; how they print is `output`. A command's module is imported only when that
 command runs (or is asked for its own help): ``moorage --help`` lists the commands from
 `COMMANDS` without importing any of them, and ``moorage ls`` imports `records` alone.
+(`moorage.cli.entry` answers a plain ``moorage --help`` without importing click at all.)
 """
 
 from __future__ import annotations
