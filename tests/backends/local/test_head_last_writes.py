@@ -12,6 +12,7 @@ import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import google_crc32c
 import pytest
@@ -47,6 +48,11 @@ class Recorder:
         assert temps[0].stat().st_size >= stop
 
 
+def fields(content: HeadLast) -> tuple[Any, ...]:
+    """The arguments of `LocalStorage.write_head_last` after the key."""
+    return (content.head_size, content.body, content.observe, content.head)
+
+
 def content_with_crc(body: Sequence[BytesLike]) -> tuple[HeadLast, RunningCRC32C]:
     """A content whose head is the CRC-32C of its body, as text of a fixed width."""
     crc = RunningCRC32C()
@@ -67,7 +73,7 @@ def test_head_then_body_as_write_parts_would_store_them(
 ) -> None:
     body: list[BytesLike] = [os.urandom(n) for n in sizes]
     content, crc = content_with_crc(body)
-    path = storage.write_head_last("a/record", content)
+    path = storage.write_head_last("a/record", *fields(content))
     joined = b"".join(bytes(part) for part in body)
     assert crc.value == google_crc32c.value(joined)
     head = f"HEAD{crc.checksum()}\n".encode()
@@ -82,7 +88,7 @@ def test_every_body_byte_is_observed_once_in_order_after_its_write(
     body = [os.urandom(2 * STEP + 3), bytearray(os.urandom(5)), memoryview(os.urandom(STEP))]
     recorder = Recorder(root)
     content = HeadLast(3, body, recorder, lambda: [b"abc"])
-    storage.write_head_last("key", content)
+    storage.write_head_last("key", *fields(content))
     assert bytes(recorder.seen) == b"".join(bytes(part) for part in body)
     assert recorder.spans == [
         (0, STEP),
@@ -101,7 +107,7 @@ def test_wide_items_and_buffers_that_are_not_bytes_are_written_as_their_bytes(
     raw = pickle.PickleBuffer(array).raw()
     body: list[BytesLike] = [memoryview(b"xy" + os.urandom(STEP) + b"z")[2:-1], raw]
     content, crc = content_with_crc(body)
-    storage.write_head_last("key", content)
+    storage.write_head_last("key", *fields(content))
     expected = bytes(body[0]) + array.tobytes(order="F")
     assert storage.read_path("key")[len(b"HEAD") + 16 :] == expected
     assert crc.value == google_crc32c.value(expected)
@@ -109,14 +115,14 @@ def test_wide_items_and_buffers_that_are_not_bytes_are_written_as_their_bytes(
 
 def test_replaces_and_if_absent_refuses_an_existing_key(storage: LocalStorage, root: Path) -> None:
     storage.write_path("key", b"old")
-    storage.write_head_last("key", HeadLast(1, [b"new"], lambda *_: None, lambda: [b"!"]))
+    storage.write_head_last("key", 1, [b"new"], lambda *_: None, lambda: [b"!"])
     assert storage.read_path("key") == b"!new"
     with pytest.raises(WriteConflict):
         storage.write_head_last(
-            "key", HeadLast(1, [b"newer"], lambda *_: None, lambda: [b"?"]), if_absent=True
+            "key", 1, [b"newer"], lambda *_: None, lambda: [b"?"], if_absent=True
         )
     assert storage.read_path("key") == b"!new"
-    storage.write_head_last("other", HeadLast(0, [b"x"], lambda *_: None, list), if_absent=True)
+    storage.write_head_last("other", 0, [b"x"], lambda *_: None, list, if_absent=True)
     assert storage.read_path("other") == b"x"
     assert leftovers(root) == []
 
@@ -126,7 +132,7 @@ def test_a_head_of_the_wrong_size_leaves_nothing_behind(storage: LocalStorage, r
     for head in ([b"toolong"], [b"x"]):
         content = HeadLast(4, [os.urandom(STEP + 1)], lambda *_: None, lambda h=head: h)
         with pytest.raises(ValueError, match="bytes long, not the 4 bytes"):
-            storage.write_head_last("key", content)
+            storage.write_head_last("key", *fields(content))
     assert storage.read_path("key") == b"old"
     assert leftovers(root) == []
 
@@ -138,7 +144,7 @@ def test_an_observer_that_fails_leaves_nothing_behind(storage: LocalStorage, roo
 
     content = HeadLast(2, [os.urandom(3 * STEP)], observe, lambda: [b"hd"])
     with pytest.raises(RuntimeError, match="checksum failed"):
-        storage.write_head_last("fresh/key", content)
+        storage.write_head_last("fresh/key", *fields(content))
     assert not storage.exists("fresh/key")
     assert leftovers(root) == []
 
@@ -147,9 +153,9 @@ def test_durable_storage_and_the_async_form_store_the_same_bytes(root: Path) -> 
     durable = LocalStorage(root, durable=True)
     body = [os.urandom(STEP + 9)]
     content, crc = content_with_crc(body)
-    durable.write_head_last("d", content)
+    durable.write_head_last("d", *fields(content))
     content2, _ = content_with_crc(body)
-    asyncio.run(durable.awrite_head_last("a", content2))
+    asyncio.run(durable.awrite_head_last("a", *fields(content2)))
     expected = f"HEAD{crc.checksum()}\n".encode() + body[0]
     assert durable.read_path("d") == durable.read_path("a") == expected
 
@@ -157,7 +163,7 @@ def test_durable_storage_and_the_async_form_store_the_same_bytes(root: Path) -> 
 def test_keys_are_checked_as_for_every_write(storage: LocalStorage) -> None:
     for key in ("../escape", "a//b", f"{TEMP_PREFIX}x"):
         with pytest.raises(InvalidKey):
-            storage.write_head_last(key, HeadLast(0, [b"x"], lambda *_: None, list))
+            storage.write_head_last(key, 0, [b"x"], lambda *_: None, list)
 
 
 # -- large files have their blocks reserved first ---------------------------------------
@@ -189,7 +195,7 @@ def test_files_past_the_preallocation_size_hold_exactly_their_bytes(
     if head_last:
         content, crc = content_with_crc(body)
         assert atomic_writes.content_size(content) == content.head_size + STEP + 8
-        storage.write_head_last("key", content)
+        storage.write_head_last("key", *fields(content))
         head = f"HEAD{crc.checksum()}\n".encode()
     else:
         storage.write_parts("key", body)

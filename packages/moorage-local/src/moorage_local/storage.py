@@ -59,7 +59,7 @@ from moorage_local.listing import entry_pages, listed_files, walk_files
 from moorage_local.options import parse_local_options, root_from_url
 from moorage_local.temp_files import STALE_TEMP_AGE, TEMP_PREFIX, clean_folder, remove_if_stale
 
-__all__ = ["STALE_TEMP_AGE", "TEMP_PREFIX", "HeadLast", "LocalStorage"]
+__all__ = ["STALE_TEMP_AGE", "TEMP_PREFIX", "LocalStorage"]
 
 _T = TypeVar("_T")
 
@@ -268,21 +268,42 @@ class LocalStorage(Storage):
         """Store the concatenation of ``parts`` atomically, without joining them."""
         return self._write(key, parts, if_absent, if_version)
 
-    def write_head_last(self, key: str, content: HeadLast, *, if_absent: bool = False) -> str:
-        """Store a file whose first bytes are known only once the rest is written (a
-        record whose head holds its payload's checksum): the body goes first, each slice
-        passed to ``content.observe`` right after its write, while the CPU still has it in
-        cache, then ``content.head()`` fills the room left before it. Atomic and
-        conditional as `write_parts`, and the bytes stored are the same as those of
-        ``write_parts(key, [*content.head(), *content.body])``; an exception from
-        ``observe`` or ``head`` leaves nothing behind and goes on as it is."""
+    def write_head_last(
+        self,
+        key: str,
+        head_size: int,
+        body: Sequence[BytesLike],
+        observe: Callable[[memoryview, int, int], object],
+        head: Callable[[], Sequence[BytesLike]],
+        *,
+        if_absent: bool = False,
+    ) -> str:
+        """Store a file whose first ``head_size`` bytes are known only once the rest is
+        written (a record whose head holds its payload's checksum): ``body`` goes first,
+        and right after each span of a part is written, while the CPU still has it in
+        cache, ``observe(view, start, stop)`` sees it (the part as a flat byte view and
+        the span's bounds); then ``head()``, exactly ``head_size`` bytes, fills the room
+        left before it. Atomic and conditional as `write_parts`, and the bytes stored are
+        those of ``write_parts(key, [*head(), *body])``; an exception from ``observe`` or
+        ``head`` (a head of another size: ValueError) leaves nothing behind and goes on
+        as it is. See `moorage_local.atomic_writes.HeadLast`."""
+        content = HeadLast(head_size, body, observe, head)
         return self._write(validate_key(key), content, if_absent, None)
 
     async def awrite_head_last(
-        self, key: str, content: HeadLast, *, if_absent: bool = False
+        self,
+        key: str,
+        head_size: int,
+        body: Sequence[BytesLike],
+        observe: Callable[[memoryview, int, int], object],
+        head: Callable[[], Sequence[BytesLike]],
+        *,
+        if_absent: bool = False,
     ) -> str:
         """`write_head_last` in a worker thread."""
-        return await in_thread(self.write_head_last, key, content, if_absent=if_absent)
+        return await in_thread(
+            self.write_head_last, key, head_size, body, observe, head, if_absent=if_absent
+        )
 
     def _write(
         self,
