@@ -204,3 +204,9 @@ def test_files_past_the_preallocation_size_hold_exactly_their_bytes(
     assert storage.read_path("key") == expected
     assert (root / "key").stat().st_size == len(expected)
     assert leftovers(root) == []
+
+
+def test_the_storage_says_it_writes_heads_last(storage: LocalStorage) -> None:
+    assert LocalStorage.writes_head_last is True
+    assert callable(storage.write_head_last)
+    assert callable(storage.awrite_head_last)

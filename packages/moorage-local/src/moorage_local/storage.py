@@ -268,6 +268,10 @@ class LocalStorage(Storage):
         """Store the concatenation of ``parts`` atomically, without joining them."""
         return self._write(key, parts, if_absent, if_version)
 
+    #: `write_head_last` is offered: a record's payload checksum can be computed as the
+    #: payload is written, the head (which holds it) written last.
+    writes_head_last = True
+
     def write_head_last(
         self,
         key: str,
