@@ -144,7 +144,7 @@ def native_metadata(
     }
     if storage_key is not None:
         filled["storage_key"] = storage_key
-    data = meta.to_dict()
+    data = meta.encodable()  # encoded at once: the serializer's description is shared
     data.update(filled)
     return orjson.dumps(data), filled
 

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from moorage.buffers import BytesLike
 from moorage.errors import RecordCorrupted
 from moorage.records import expiry
+from moorage.serializers.base import description_of
 from moorage.serializers.fields import SerializerField
 from moorage.serializers.pickle_serializer import PickleSerializer
 from moorage.version import __version__
@@ -49,10 +50,17 @@ class ResultRecordMetadata(BaseModel):
         return expiry.is_expired(self.expiration, now)
 
     def to_dict(self) -> dict[str, Any]:
+        """The metadata as JSON-ready values (a new dict each time, the caller's to keep)."""
+        return self.encodable(self.serializer.to_dict())
+
+    def encodable(self, serializer: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`to_dict`, to be encoded at once and dropped: the serializer's description
+        (``serializer``, default `description_of` the serializer) may be shared, so
+        nothing in the result may be changed but its top level."""
         data = {
             "storage_key": self.storage_key,
             "expiration": format_expiration(self.expiration),
-            "serializer": self.serializer.to_dict(),
+            "serializer": description_of(self.serializer) if serializer is None else serializer,
             "moorage_version": self.moorage_version,
             "storage_block_id": None
             if self.storage_block_id is None

@@ -34,6 +34,7 @@ __all__ = [
     "UnknownSerializer",
     "declared_serializer_class",
     "describing",
+    "description_of",
     "is_describing",
     "serializer_types",
     "use_serializer_types",
@@ -245,6 +246,27 @@ class Serializer(BaseModel):
         `reading_serializer`). Asked only of serializers whose `trusted_classes` is not
         None: one that overrides this must override that too."""
         return self
+
+
+#: Descriptions of serializers (`Serializer.to_dict`), by the serializer's id, each with
+#: the serializer it describes (which keeps the id from being reused while it is here).
+_DESCRIPTIONS: dict[int, tuple[Serializer, dict[str, Any]]] = {}
+_DESCRIPTIONS_MAX = 256
+
+
+def description_of(serializer: Serializer) -> dict[str, Any]:
+    """``serializer.to_dict()``, made once per frozen serializer (every write stores one)
+    and shared: the caller must not change it. A serializer whose class is not frozen is
+    described anew each time."""
+    entry = _DESCRIPTIONS.get(id(serializer))
+    if entry is not None and entry[0] is serializer:
+        return entry[1]
+    described = serializer.to_dict()
+    if serializer.model_config.get("frozen"):
+        if len(_DESCRIPTIONS) >= _DESCRIPTIONS_MAX:
+            _DESCRIPTIONS.clear()
+        _DESCRIPTIONS[id(serializer)] = (serializer, described)
+    return described
 
 
 class UnknownSerializer(Serializer):
