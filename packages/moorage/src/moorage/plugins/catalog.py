@@ -10,6 +10,7 @@ so the answer is the same however moorage was first imported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from moorage.config.settings import MoorageSettings, get_settings
@@ -71,9 +72,17 @@ def default_serializer() -> Serializer:
         ) from None
 
 
+_get_registry: Callable[[], Registry] | None = None
+
+
 def _registry() -> Registry:
     """The plugin registry, imported on first use (with pluggy and the entry points): a
-    program that imports moorage but builds nothing from a name pays nothing for it."""
-    from moorage.plugins.registry import get_registry
+    program that imports moorage but builds nothing from a name pays nothing for it.
+    The import runs once: every read asks (`RegisteredTypes.generation`), and an import
+    statement costs more than the rest of the lookup."""
+    global _get_registry
+    if _get_registry is None:
+        from moorage.plugins.registry import get_registry
 
-    return get_registry()
+        _get_registry = get_registry
+    return _get_registry()
