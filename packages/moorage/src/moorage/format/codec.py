@@ -22,11 +22,14 @@ from moorage.format.native import (
     HEADER_SIZE,
     MAGIC,
     MAX_METADATA_BYTES,
+    HeadLastRecord,
     check_metadata,
     encode_native,
     is_native,
     native_metadata,
+    native_metadata_head_last,
     parse_native_head,
+    parts_length,
     serialize_value,
     verify_head,
 )
@@ -281,13 +284,23 @@ def decode_split(
 class Encoded:
     """What to write: the record (or payload) for result storage, and metadata if split.
     ``filled``: the metadata fields written with other values than the record's own (the
-    payload's length and checksum, a Prefect record's storage location), by name."""
+    payload's length and checksum, a Prefect record's storage location), by name.
+    ``head_last``: for a storage that writes head last, the record to write so (its
+    ``result_parts`` are then the payload alone, and its checksum is filled in by the
+    write)."""
 
     result_key: str
     result_parts: list[BytesLike]
     metadata_parts: list[BytesLike] | None
     size: int
     filled: dict[str, Any]
+    head_last: HeadLastRecord | None = None
+
+
+#: Payloads from this size on go head last to a storage that can write so: the payload
+#: no longer fits in the CPU's caches, and a checksum pass before the write would read
+#: all of it from memory once more.
+HEAD_LAST_FROM = 8 << 20
 
 
 def encode_record(
@@ -298,13 +311,16 @@ def encode_record(
     split: bool,
     signing_key: bytes | None,
     result_location: str | None = None,
+    head_last: bool = False,
 ) -> Encoded:
     """Serialize ``value`` with metadata ``meta`` for storage under ``key``. ``meta`` is
     left as it is: what the metadata written adds to it (the payload's length and
     checksum, or a Prefect record's storage location) comes back in `Encoded.filled`.
 
     ``result_location`` is where result storage resolves ``key``; Prefect records carry
-    it as their ``storage_key``, as Prefect itself does.
+    it as their ``storage_key``, as Prefect itself does. ``head_last``: the storage can
+    write a record head last (`moorage.storage.base.WritesHeadLast`); an unsigned native
+    record of a payload from `HEAD_LAST_FROM` bytes, stored whole, is then encoded so.
     """
     if record_format == "prefect":
         if signing_key is not None:
@@ -324,6 +340,9 @@ def encode_record(
         meta_blob = orjson.dumps(prefect_format.metadata_dict(meta))
         return Encoded(key, [text], [meta_blob], len(text), filled)
     payload, uncompressed = serialize_value(meta.serializer, value)
+    if head_last and not split and signing_key is None and parts_length(payload) >= HEAD_LAST_FROM:
+        record = native_metadata_head_last(meta, payload, uncompressed, key)
+        return Encoded(key, payload, None, record.length, record.filled, record)
     meta_bytes, filled = native_metadata(meta, payload, signing_key, uncompressed, key)
     size: int = filled["payload_length"]
     if not split:

@@ -38,6 +38,7 @@ from moorage.format.integrity import (
     CRC32C,
     SHA256,
     PayloadCheck,
+    RunningCRC32C,
     checksum_of,
     crc32c,
     parse_checksum,
@@ -56,11 +57,13 @@ __all__ = [
     "HEAD_SIZE",
     "MAGIC",
     "MAX_METADATA_BYTES",
+    "HeadLastRecord",
     "NativeHead",
     "check_metadata",
     "encode_native",
     "is_native",
     "native_metadata",
+    "native_metadata_head_last",
     "parse_native_head",
     "serialize_value",
     "verify_head",
@@ -137,16 +140,94 @@ def native_metadata(
     payload's length, checksum and uncompressed length (and ``storage_key``, when given)
     filled in. ``meta`` itself is left as it is; the fields filled in come back too
     (no copy of the model is made: writes are measured in microseconds)."""
+    checksum = checksum_of(parts, payload_checksum_algorithm(signing_key))
+    data, filled = _filled_metadata(meta, parts, uncompressed_length, storage_key, checksum)
+    return orjson.dumps(data), filled
+
+
+def _filled_metadata(
+    meta: ResultRecordMetadata,
+    parts: Sequence[BytesLike],
+    uncompressed_length: int | None,
+    storage_key: str | None,
+    checksum: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``meta`` as metadata to encode, with the payload's fields filled in (a checksum of
+    None is left for later), and those fields apart."""
     filled: dict[str, Any] = {
         "payload_length": parts_length(parts),
         "uncompressed_length": uncompressed_length,
-        "checksum": checksum_of(parts, payload_checksum_algorithm(signing_key)),
     }
+    if checksum is not None:
+        filled["checksum"] = checksum
     if storage_key is not None:
         filled["storage_key"] = storage_key
     data = meta.encodable()  # encoded at once: the serializer's description is shared
     data.update(filled)
-    return orjson.dumps(data), filled
+    return data, filled
+
+
+#: A CRC-32C checksum as record metadata holds it, with the digits still unknown: every
+#: such checksum is this long, so a head can be sized before its payload is checksummed.
+_CRC_PLACEHOLDER = f"{CRC32C}:00000000"
+
+
+class HeadLastRecord:
+    """An unsigned native record whose head is made after its payload went by: for a
+    storage that writes head last (`moorage.storage.base.WritesHeadLast`), which
+    checksums each slice of the payload just after writing it, while it is in cache,
+    instead of in a pass of its own over memory first. The bytes stored are those
+    `encode_native` would make.
+
+    ``data`` is the record's metadata as `native_metadata` fills it, less the checksum;
+    ``filled`` the fields the record gets once written (the checksum is added to both
+    when the head is made).
+    """
+
+    __slots__ = ("_crc", "_data", "_seen", "body", "filled", "head_size", "length")
+
+    def __init__(
+        self, data: dict[str, Any], filled: dict[str, Any], body: list[BytesLike], length: int
+    ) -> None:
+        self._data = data
+        self.filled = filled
+        self.body = body
+        self.length = length
+        data["checksum"] = _CRC_PLACEHOLDER
+        self.head_size = HEADER_SIZE + len(orjson.dumps(data))
+        self._crc = RunningCRC32C()
+        self._seen = 0
+
+    def observe(self, view: memoryview, start: int, stop: int, /) -> None:
+        """The storage wrote ``view[start:stop]``, the next bytes of the payload."""
+        self._crc.update_span(view, start, stop)
+        self._seen += stop - start
+
+    def head(self) -> list[BytesLike]:
+        """The record's head, once the whole payload was observed; a write that is tried
+        again (the storage's folder pruned meanwhile) observes the payload afresh."""
+        if self._seen != self.length:
+            raise ValueError(
+                f"the payload went by as {self._seen} bytes, not the {self.length} its "
+                "record's head states"
+            )
+        checksum = self._crc.checksum()
+        self._data["checksum"] = self.filled["checksum"] = checksum
+        self._crc, self._seen = RunningCRC32C(), 0
+        return encode_native(orjson.dumps(self._data), ())
+
+
+def native_metadata_head_last(
+    meta: ResultRecordMetadata,
+    parts: list[BytesLike],
+    uncompressed_length: int | None,
+    storage_key: str | None = None,
+) -> HeadLastRecord:
+    """`native_metadata` and `encode_native` for a storage that writes head last: the
+    unsigned record of payload ``parts``, its checksum computed as the payload is written
+    (a signed record's digest is made before: its head is signed)."""
+    data, filled = _filled_metadata(meta, parts, uncompressed_length, storage_key, None)
+    return HeadLastRecord(data, filled, parts, filled["payload_length"])
 
 
 def _head_mac(signing_key: bytes, header: BytesLike, metadata: BytesLike) -> bytes:

@@ -35,7 +35,7 @@ from moorage.storage.conditions import PruneReport, WriteCondition
 from moorage.storage.entries import LIST_PAGE_SIZE, StorageEntry
 from moorage.storage.keys import validate_key, validate_keys, validate_prefix
 
-__all__ = ["ListsExpiration", "Storage"]
+__all__ = ["ListsExpiration", "Storage", "WritesHeadLast"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
@@ -117,6 +117,39 @@ class ListsExpiration(Protocol):
         if_absent: bool = False,
         if_version: str | None = None,
         expiry: str | None = None,
+    ) -> str: ...
+
+
+class WritesHeadLast(Protocol):
+    """The writes of a storage that declares `Storage.writes_head_last`: a file whose
+    first ``head_size`` bytes are known only once the rest went by (a record's head holds
+    its payload's checksum). ``body`` is written first; right after each span of a part
+    is written, while it is in cache, ``observe(view, start, stop)`` sees it (the part as
+    a flat byte view, and the span's bounds in it); then ``head()``, exactly
+    ``head_size`` bytes, fills the room left before it. Atomic and conditional as
+    `Storage.write_parts` (``if_absent`` only): what is stored is
+    ``[*head(), *body]``, and an exception from ``observe`` or ``head`` leaves nothing."""
+
+    def write_head_last(
+        self,
+        key: str,
+        head_size: int,
+        body: Sequence[BytesLike],
+        observe: Callable[[memoryview, int, int], object],
+        head: Callable[[], Sequence[BytesLike]],
+        *,
+        if_absent: bool = False,
+    ) -> str: ...
+
+    async def awrite_head_last(
+        self,
+        key: str,
+        head_size: int,
+        body: Sequence[BytesLike],
+        observe: Callable[[memoryview, int, int], object],
+        head: Callable[[], Sequence[BytesLike]],
+        *,
+        if_absent: bool = False,
     ) -> str: ...
 
 
@@ -297,6 +330,11 @@ class Storage(ABC):
     #: is True for objects written with it. Prune then decides expiry from the listing
     #: alone, without reading a single head.
     lists_expiration: ClassVar[bool] = False
+
+    #: Whether the backend implements `WritesHeadLast`: the store then writes a large
+    #: native record payload first, checksumming each slice just written, and its head
+    #: (which holds that checksum) last, instead of reading the payload once more before.
+    writes_head_last: ClassVar[bool] = False
 
     def list_entries(self, prefix: str = "") -> Iterator[list[StorageEntry]]:
         """Yield the objects whose keys start with ``prefix``, as pages of at most

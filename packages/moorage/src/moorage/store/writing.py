@@ -22,7 +22,7 @@ from moorage.storage import (
     validate_key,
     write_conflict,
 )
-from moorage.storage.base import ListsExpiration
+from moorage.storage.base import ListsExpiration, WritesHeadLast
 from moorage.storage.entries import expiry_stamp
 from moorage.store.base import StoreBase
 from moorage.store.defaults import generate_default_holder
@@ -64,8 +64,18 @@ def persist_op(
     storage = store._storage()
     split = store.metadata_storage is not None
     location = storage.resolve_path(key) if store.record_format == "prefect" else None
+    head_last = (
+        storage.writes_head_last and not storage.lists_expiration and condition.if_version is None
+    )
     encoded = encode_record(
-        record.metadata, record.result, key, store.record_format, split, store.signing_key, location
+        record.metadata,
+        record.result,
+        key,
+        store.record_format,
+        split,
+        store.signing_key,
+        location,
+        head_last=head_last,
     )
     expiry = expiry_stamp(record.metadata.expiration)
     manager = store.lock_manager
@@ -112,7 +122,8 @@ def _created_first_op(
 def _stored_size(encoded: Encoded) -> int:
     """The bytes a write sent to storage: the record, and its metadata if split."""
     parts = [*encoded.result_parts, *(encoded.metadata_parts or ())]
-    return sum(memoryview(part).nbytes for part in parts)
+    head = encoded.head_last.head_size if encoded.head_last is not None else 0
+    return head + sum(memoryview(part).nbytes for part in parts)
 
 
 def _creates_natively(store: StoreBase) -> bool:
@@ -157,6 +168,19 @@ def _write_encoded_op(
     storage = store._storage()
     meta = store.metadata_storage
     write, awrite = storage.write_parts, storage.awrite_parts
+    if encoded.head_last is not None:  # only encoded so for such a storage, unsplit
+        record, last = encoded.head_last, cast(WritesHeadLast, storage)
+        yield from Call(
+            last.write_head_last,
+            last.awrite_head_last,
+            encoded.result_key,
+            record.head_size,
+            record.body,
+            record.observe,
+            record.head,
+            if_absent=condition.if_absent,
+        )
+        return
     if encoded.metadata_parts is None or meta is None:
         result_key, parts = encoded.result_key, encoded.result_parts
         yield from write_parts_op(storage, result_key, parts, condition, expiry)
