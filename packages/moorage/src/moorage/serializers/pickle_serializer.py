@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from pydantic import field_validator
 
 from moorage.buffers import BytesLike
-from moorage.errors import SerializationError
+from moorage.errors import MoorageError, SerializationError
 from moorage.serializers.base import Serializer, is_describing
 from moorage.serializers.failures import serialization_errors
 
@@ -78,8 +78,14 @@ class PickleSerializer(Serializer):
             return sink.parts
 
     def loads(self, data: BytesLike) -> Any:
-        with _unpickling():
+        # try/except rather than `serialization_errors`: every read of a record comes
+        # here, and entering a context manager costs as much as unpickling a small value.
+        try:
             return self._unpickler().loads(data)
+        except MoorageError:
+            raise
+        except Exception as exc:
+            raise SerializationError(_unpickle_message(exc)) from exc
 
     def load_stream(self, stream: BinaryIO) -> Any:
         # The unpickler reads large bytes and bytearrays straight into the new objects.
@@ -91,8 +97,12 @@ class PickleSerializer(Serializer):
         return pickle if self.picklelib != "dill" else self._lib()
 
 
+def _unpickle_message(exc: Exception) -> str:
+    return f"could not unpickle the payload: {exc!r}"
+
+
 def _unpickling() -> AbstractContextManager[None]:
-    return serialization_errors(lambda exc: f"could not unpickle the payload: {exc!r}")
+    return serialization_errors(_unpickle_message)
 
 
 #: The pickle libraries imported and checked so far, by name (every write asks), each
