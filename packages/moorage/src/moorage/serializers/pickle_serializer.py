@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pickle
 import sys
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, BinaryIO
 
@@ -78,31 +78,27 @@ class PickleSerializer(Serializer):
             return sink.parts
 
     def loads(self, data: BytesLike) -> Any:
-        # try/except rather than `serialization_errors`: every read of a record comes
-        # here, and entering a context manager costs as much as unpickling a small value.
-        try:
-            return self._unpickler().loads(data)
-        except MoorageError:
-            raise
-        except Exception as exc:
-            raise SerializationError(_unpickle_message(exc)) from exc
+        return _unpickled(self._unpickler().loads, data)
 
     def load_stream(self, stream: BinaryIO) -> Any:
         # The unpickler reads large bytes and bytearrays straight into the new objects.
-        with _unpickling():
-            return self._unpickler().load(stream)
+        return _unpickled(self._unpickler().load, stream)
 
     def _unpickler(self) -> Any:
         # cloudpickle's output is ordinary pickle: the standard loader reads it faster.
         return pickle if self.picklelib != "dill" else self._lib()
 
 
-def _unpickle_message(exc: Exception) -> str:
-    return f"could not unpickle the payload: {exc!r}"
-
-
-def _unpickling() -> AbstractContextManager[None]:
-    return serialization_errors(_unpickle_message)
+def _unpickled(load: Callable[[Any], Any], source: Any) -> Any:
+    """``load(source)``, its failures as `SerializationError`. A try block rather than
+    `serialization_errors`: every read of a record comes here, and entering a context
+    manager costs about as much as unpickling a small value."""
+    try:
+        return load(source)
+    except MoorageError:
+        raise
+    except Exception as exc:
+        raise SerializationError(f"could not unpickle the payload: {exc!r}") from exc
 
 
 #: The pickle libraries imported and checked so far, by name (every write asks), each
