@@ -37,14 +37,12 @@ _CONFIGURATION_ONLY = ("allowed_classes",)
 
 def coerce_serializer(value: Any) -> Serializer:
     """Accept a serializer, a type name or a stored description (dict)."""
-    if type(value) is dict and type(value.get("type")) is str:  # a record's, read (first:
-        return _from_description(value)  # every read asks)
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return _from_description(value)  # a record's description: first, every read asks
     if isinstance(value, Serializer):
         return value
     if isinstance(value, str):
         return Serializer(type=value)
-    if isinstance(value, dict) and isinstance(value.get("type"), str):
-        return _from_description(value)
     raise TypeError(
         "a serializer must be a Serializer, a type name such as 'pickle' or 'json', or a "
         f"dict with a 'type' key; got {type(value).__name__}"
