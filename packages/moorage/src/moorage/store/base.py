@@ -6,7 +6,6 @@ operation asks of it. The operations themselves are in `moorage.store.reading` a
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -46,12 +45,6 @@ def _resolve_storage_field(value: Any) -> Storage | None:
 
 def _resolve_lock_field(value: Any) -> LockManager | None:
     return None if value is None else lock_manager_from(value)
-
-
-@functools.lru_cache(maxsize=64)
-def _trust(signing_key: bytes | None, accept_unsigned: bool, max_payload_bytes: int) -> Trust:
-    """One `Trust` per configuration (it is frozen), rather than one per read."""
-    return Trust(signing_key, accept_unsigned, max_payload_bytes)
 
 
 class StoreBase(BaseModel):
@@ -119,9 +112,7 @@ class StoreBase(BaseModel):
 
     def _trust(self) -> Trust:
         """What reads of this store accept: its signing key and limits."""
-        return _trust(
-            self.signing_key, self.accept_unsigned_prefect_records, self.max_payload_bytes
-        )
+        return Trust(self.signing_key, self.accept_unsigned_prefect_records, self.max_payload_bytes)
 
     def require_lock_manager(self) -> LockManager:
         """The lock manager; `ConfigurationError` saying how to set one when there is none."""
