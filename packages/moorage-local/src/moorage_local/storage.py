@@ -43,7 +43,6 @@ from moorage.errors import (
 )
 from moorage.operations import in_thread
 from moorage.storage import PruneReport, Storage, StorageEntry, write_conflict
-from moorage.storage.keys import validate_key
 from moorage_local.atomic_writes import HeadLast, replace_at
 from moorage_local.errors import Translate, prune_error, storage_error
 from moorage_local.folders import (
@@ -292,7 +291,7 @@ class LocalStorage(Storage):
         ``head`` (a head of another size: ValueError) leaves nothing behind and goes on
         as it is. See `moorage_local.atomic_writes.HeadLast`."""
         content = HeadLast(head_size, body, observe, head)
-        return self._write(validate_key(key), content, if_absent, None)
+        return self._write(key, content, if_absent, None)
 
     async def awrite_head_last(
         self,

@@ -59,6 +59,8 @@ _KEY_TAKING = (
     "aread_stream",
     "version_of",
     "aversion_of",
+    "write_head_last",
+    "awrite_head_last",
 )
 _KEY_METHODS: dict[str, Callable[[object], object]] = dict.fromkeys(_KEY_TAKING, validate_key)
 _KEY_METHODS["list_paths"] = validate_prefix
